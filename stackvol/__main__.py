@@ -1,0 +1,3 @@
+from stackvol.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""``stackvol``: the command line (``serve``, ``db upgrade``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from stackvol.config import Settings, load_settings
+from stackvol.logs import configure_logging
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stackvol", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="TOML settings file ([stackvol] table)")
+    common.add_argument("--data-dir", type=Path, help="where the database and volumes live")
+    common.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in the data dir)")
+
+    serve = sub.add_parser("serve", parents=[common], help="run every API on one port")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8774)")
+    serve.add_argument("--public-url", help="URL clients reach this service at (catalog)")
+    serve.add_argument("--noauth", action="store_true", default=None,
+                       help="trust X-Auth-Project-Id / X-Auth-User-Id (development only)")
+    serve.add_argument("--compute-driver", help="compute driver (default: simulated)")
+    serve.add_argument("--log-level", help="DEBUG, INFO, WARNING, ...")
+    serve.add_argument("--access-log", action="store_true", default=None,
+                       help="log every request (structured)")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", parents=[common], help="apply Alembic migrations")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    names = ("data_dir", "database_url", "host", "port", "public_url", "noauth",
+             "compute_driver", "log_level", "access_log")
+    overrides = {n: getattr(args, n, None) for n in names}
+    return load_settings(args.config, **overrides)
+
+
+def serve(settings: Settings) -> int:
+    import asyncio
+
+    import uvicorn
+
+    from stackvol.app import build_services, create_app, public_url
+
+    services = build_services(settings)
+    app = create_app(settings, services)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop",
+                            http="httptools", log_config=None, access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.02)
+        if server.started:
+            clouds = (settings.data_dir / "clouds.yaml").read_text()
+            print(f"stackvol is serving at {public_url(settings)}\n"
+                  f"# clouds.yaml (also in {settings.data_dir / 'clouds.yaml'}):\n{clouds}",
+                  flush=True)
+        await serving
+
+    asyncio.run(run())
+    return 0 if server.started else 1
+
+
+def db_upgrade(settings: Settings) -> int:
+    from stackvol.db.engine import create_engine
+    from stackvol.db.migrate import upgrade
+
+    upgrade(create_engine(settings.effective_database_url))
+    print("database is at the newest schema")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except (ValueError, OSError) as exc:
+        print(f"stackvol: bad settings: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    if args.command == "serve":
+        return serve(settings)
+    return db_upgrade(settings)

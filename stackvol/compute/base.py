@@ -1,0 +1,68 @@
+"""The compute driver interface: what the server and attachment services need from a hypervisor.
+
+Methods are blocking and idempotent (a task interrupted by a crash runs again); the services
+call them in worker threads.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from stackvol.services.status import PowerState
+
+
+class ComputeError(Exception):
+    """The hypervisor could not do what was asked; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSpec:
+    """What a driver needs to build a server."""
+
+    server_id: str
+    name: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    image_ref: str | None
+
+
+class ComputeDriver(ABC):
+    name: str
+    host: str
+
+    @abstractmethod
+    def spawn(self, spec: InstanceSpec) -> None:
+        """Create and start the server; return once it runs."""
+
+    @abstractmethod
+    def destroy(self, server_id: str) -> None:
+        """Stop and remove the server; a server already gone is not an error."""
+
+    @abstractmethod
+    def power_off(self, server_id: str) -> None: ...
+
+    @abstractmethod
+    def power_on(self, server_id: str) -> None: ...
+
+    @abstractmethod
+    def reboot(self, server_id: str, hard: bool) -> None: ...
+
+    @abstractmethod
+    def power_state(self, server_id: str) -> PowerState:
+        """The hypervisor's view of the server (``NOSTATE`` if it does not know it)."""
+
+    @abstractmethod
+    def attach_volume(self, server_id: str, volume_id: str, connection_info: dict[str, Any],
+                      device: str) -> None:
+        """Connect a volume to the server as ``device``; return once the server has it."""
+
+    @abstractmethod
+    def detach_volume(self, server_id: str, volume_id: str) -> None:
+        """Disconnect a volume; a volume not connected is not an error."""
+
+    @abstractmethod
+    def attached_volumes(self, server_id: str) -> dict[str, str]:
+        """Volumes the hypervisor has connected to the server: volume id -> device."""

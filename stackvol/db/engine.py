@@ -1,0 +1,95 @@
+"""The database handle: one engine, and ``run()`` to execute a unit of work in one transaction.
+
+Services write their transactions as plain functions of a ``Connection`` (SQLAlchemy Core). On
+SQLite the whole transaction runs inline on the event loop: it is a local file and a statement
+costs microseconds, far less than handing it to a thread. On a networked server (PostgreSQL) the
+same function runs in a thread pool, so a slow round trip never blocks other requests.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import anyio.to_thread
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def create_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
+    """An engine with the pragmas and pool that suit the URL's dialect."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=4,
+            max_overflow=8,
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy (not pysqlite) open transactions, so BEGIN IMMEDIATE below works.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # Take the write lock at BEGIN: a compare-and-swap never upgrades a read lock midway.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+
+        return engine
+    return sa.create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+class Database:
+    """Runs units of work against the engine, inline (SQLite) or in threads (client/server)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        # One writer at a time within this process; SQLite serialises writers anyway, and
+        # doing it here keeps the event loop from spinning on SQLITE_BUSY.
+        self._write_lock = threading.Lock()
+
+    def _execute(self, write: bool, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self.is_sqlite and write:
+            with self._write_lock, self.engine.connect() as conn:
+                conn.info["write"] = True
+                try:
+                    with conn.begin():
+                        return fn(conn, *args, **kwargs)
+                finally:
+                    conn.info["write"] = False
+        with self.engine.begin() as conn:
+            return fn(conn, *args, **kwargs)
+
+    def run_sync(self, fn: Callable[..., T], *args: Any, write: bool = True, **kwargs: Any) -> T:
+        """Run ``fn(conn, ...)`` in one transaction, in the calling thread."""
+        return self._execute(write, fn, *args, **kwargs)
+
+    async def run(self, fn: Callable[..., T], *args: Any, write: bool = True, **kwargs: Any) -> T:
+        """Run ``fn(conn, ...)`` in one transaction; ``write=False`` for read-only work."""
+        if self.is_sqlite:
+            return self._execute(write, fn, *args, **kwargs)
+        call = functools.partial(self._execute, write, fn, *args, **kwargs)
+        return await anyio.to_thread.run_sync(call)
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self.run(fn, *args, write=False, **kwargs)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

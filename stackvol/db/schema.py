@@ -1,0 +1,219 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` create it.
+
+Indexes follow the queries: every list is a range scan on ``(project_id, created_at, id)`` so a
+page costs O(limit) whatever the table size.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+UUID = sa.String(36)
+ProjectId = sa.String(64)
+
+
+def _timestamps() -> list[sa.Column]:
+    return [
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("updated_at", sa.DateTime, nullable=True),
+    ]
+
+
+# --- identity -----------------------------------------------------------------------------
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", ProjectId, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("domain_id", sa.String(64), nullable=False, server_default="default"),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    *_timestamps(),
+    sa.UniqueConstraint("domain_id", "name"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("domain_id", sa.String(64), nullable=False, server_default="default"),
+    sa.Column("password_hash", sa.String(255), nullable=True),
+    sa.Column("default_project_id", ProjectId, nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    *_timestamps(),
+    sa.UniqueConstraint("domain_id", "name"),
+)
+
+roles = sa.Table(
+    "roles",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+)
+
+role_assignments = sa.Table(
+    "role_assignments",
+    metadata,
+    sa.Column("user_id", sa.String(64), sa.ForeignKey("users.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("project_id", ProjectId, sa.ForeignKey("projects.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("role_id", sa.String(64), sa.ForeignKey("roles.id", ondelete="CASCADE"),
+              primary_key=True),
+)
+
+# Keys that sign and encrypt tokens; shared through the database by every API process.
+token_keys = sa.Table(
+    "token_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# --- compute ------------------------------------------------------------------------------
+
+flavors = sa.Table(
+    "flavors",
+    metadata,
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("vcpus", sa.Integer, nullable=False),
+    sa.Column("ram", sa.Integer, nullable=False),
+    sa.Column("disk", sa.Integer, nullable=False),
+    sa.Column("ephemeral", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("swap", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rxtx_factor", sa.Float, nullable=False, server_default="1.0"),
+    sa.Column("is_public", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("extra_specs", sa.JSON, nullable=False, default=dict),
+)
+
+servers = sa.Table(
+    "servers",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("project_id", ProjectId, nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("vm_state", sa.String(32), nullable=False),
+    sa.Column("task_state", sa.String(32), nullable=True),
+    sa.Column("power_state", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("flavor_id", sa.String(255), nullable=False),
+    sa.Column("image_ref", sa.String(255), nullable=True),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("availability_zone", sa.String(255), nullable=True),
+    sa.Column("key_name", sa.String(255), nullable=True),
+    sa.Column("metadata", sa.JSON, nullable=False, default=dict),
+    sa.Column("access_ipv4", sa.String(64), nullable=True),
+    sa.Column("access_ipv6", sa.String(64), nullable=True),
+    sa.Column("config_drive", sa.String(255), nullable=False, server_default=""),
+    sa.Column("user_data", sa.Text, nullable=True),
+    sa.Column("locked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("fault", sa.JSON, nullable=True),
+    sa.Column("launched_at", sa.DateTime, nullable=True),
+    *_timestamps(),
+    sa.Index(None, "project_id", "created_at", "id"),
+    sa.Index(None, "created_at", "id"),
+)
+
+# --- block storage ------------------------------------------------------------------------
+
+volumes = sa.Table(
+    "volumes",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("project_id", ProjectId, nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("display_name", sa.String(255), nullable=True),
+    sa.Column("display_description", sa.Text, nullable=True),
+    sa.Column("availability_zone", sa.String(255), nullable=False),
+    sa.Column("volume_type", sa.String(255), nullable=True),
+    sa.Column("snapshot_id", UUID, nullable=True),
+    sa.Column("source_volid", UUID, nullable=True),
+    sa.Column("metadata", sa.JSON, nullable=False, default=dict),
+    sa.Column("bootable", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("backend", sa.String(64), nullable=False),
+    # Where the backend keeps the bytes (a file path, an RBD image name, ...).
+    sa.Column("provider_location", sa.String(1024), nullable=True),
+    sa.Column("error_reason", sa.Text, nullable=True),
+    *_timestamps(),
+    sa.Index(None, "project_id", "created_at", "id"),
+    sa.Index(None, "created_at", "id"),
+    sa.Index(None, "status"),
+)
+
+volume_attachments = sa.Table(
+    "volume_attachments",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("volume_id", UUID, sa.ForeignKey("volumes.id"), nullable=False),
+    sa.Column("server_id", UUID, nullable=False),
+    sa.Column("device", sa.String(255), nullable=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("tag", sa.String(60), nullable=True),
+    sa.Column("delete_on_termination", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("boot_index", sa.Integer, nullable=True),
+    sa.Column("bdm_uuid", UUID, nullable=False),
+    sa.Column("connection_info", sa.JSON, nullable=True),
+    *_timestamps(),
+    sa.Index(None, "volume_id"),
+    sa.Index(None, "server_id", "created_at"),
+)
+
+snapshots = sa.Table(
+    "snapshots",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("project_id", ProjectId, nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("volume_id", UUID, sa.ForeignKey("volumes.id"), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("display_name", sa.String(255), nullable=True),
+    sa.Column("display_description", sa.Text, nullable=True),
+    sa.Column("metadata", sa.JSON, nullable=False, default=dict),
+    sa.Column("provider_location", sa.String(1024), nullable=True),
+    sa.Column("error_reason", sa.Text, nullable=True),
+    *_timestamps(),
+    sa.Index(None, "project_id", "created_at", "id"),
+    sa.Index(None, "volume_id"),
+)
+
+# --- durable work -------------------------------------------------------------------------
+
+# One row per piece of long work still to do. A worker claims a row by taking a lease; a
+# process that dies leaves its lease to expire (or, for the same worker name, to be reclaimed at
+# start-up) so the work is resumed. Handlers are idempotent. Finished rows are deleted.
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("resource_id", sa.String(64), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False, default=dict),
+    # Which workers may run it: a storage backend name or a compute host; NULL means any.
+    sa.Column("target", sa.String(255), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | running
+    sa.Column("owner", sa.String(255), nullable=True),
+    sa.Column("lease_until", sa.DateTime, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index(None, "state", "id"),
+    sa.Index(None, "resource_id"),
+)

@@ -1,0 +1,93 @@
+"""The Compute API face (``/compute/v2.1`` and ``/v2.1``): version documents, the optional
+project id in the path, microversion negotiation, authentication, then the resource routes."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.routing import Route, Router
+from starlette.types import Message, Receive, Scope, Send
+
+from stackvol.http.auth import Authenticator
+from stackvol.http.compute import extensions, flavors, servers, volumes
+from stackvol.http.compute.versions import COMPUTE_VERSIONS, version_document, versions_document
+from stackvol.http.faults import Fault, compute_fault_response
+from stackvol.http.middleware import FaultMiddleware
+from stackvol.http.responses import json_response
+
+VERSION_PREFIX = "v2.1"
+
+# First path segments that are collections, never a project id (Nova accepts both forms).
+ROUTES: list[Route] = [
+    *extensions.routes,
+    *volumes.routes,
+    *servers.routes,
+    *flavors.routes,
+]
+TOP_LEVEL = {route.path.strip("/").split("/")[0] for route in ROUTES}
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    raise Fault(404)
+
+
+class ComputeFace:
+    """ASGI app for everything below its mount point (the root, or ``/compute``)."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
+        self.router = Router(routes=ROUTES, default=_not_found, redirect_slashes=False)
+        self.app = FaultMiddleware(self._dispatch, compute_fault_response)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    def _face_base(self, scope: Scope) -> str:
+        headers = Headers(scope=scope)
+        host = headers.get("host") or f"{scope['server'][0]}:{scope['server'][1]}"
+        return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}"
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rest = scope["path"][len(scope.get("root_path", "")):]
+        parts = rest.strip("/").split("/", 2)
+        if rest in ("", "/"):
+            await json_response(versions_document(self._face_base(scope)))(scope, receive, send)
+            return
+        if parts[0] != VERSION_PREFIX:
+            raise Fault(404)
+        if len(parts) == 1 or parts[1] == "":
+            body = version_document(self._face_base(scope))
+            await json_response(body)(scope, receive, send)
+            return
+        await self._api(scope, receive, send, parts[1:])
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send, segments: list[str]) -> None:
+        headers = Headers(scope=scope)
+        api_version = COMPUTE_VERSIONS.negotiate(headers)
+        version_headers = COMPUTE_VERSIONS.response_headers(api_version)
+
+        async def send_versioned(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).extend(version_headers)
+            await send(message)
+
+        try:
+            await self._route(scope, receive, send_versioned, segments, headers, api_version)
+        except Fault as fault:
+            fault.headers.update({k.decode(): val.decode() for k, val in version_headers})
+            raise
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send, segments: list[str],
+                     headers: Headers, api_version: object) -> None:
+        state = scope.setdefault("state", {})
+        ctx = await self.authenticator.context(headers, state.get("request_id"))
+        root = f"{scope.get('root_path', '')}/{VERSION_PREFIX}"
+        if segments[0] not in TOP_LEVEL:
+            project_id = segments[0]
+            if project_id != ctx.project_id:
+                raise Fault(400, f"Malformed request URL: URL's project_id '{project_id}' "
+                                 f"doesn't match Context's project_id '{ctx.project_id}'")
+            root = f"{root}/{project_id}"
+        state["context"] = ctx
+        state["api_version"] = api_version
+        path = scope["path"].rstrip("/")  # Nova answers "/servers/" as "/servers"
+        await self.router({**scope, "root_path": root, "path": path}, receive, send)

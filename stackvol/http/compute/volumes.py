@@ -1,0 +1,74 @@
+"""``/os-volumes``: the Volumes extension's own resource (microversions 2.1 to 2.35)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from stackvol.http.compute.common import context, is_true, page, services, versioned
+from stackvol.http.compute.schemas import volumes as schemas
+from stackvol.http.compute.views import volumes as views
+from stackvol.http.responses import empty_response, json_response
+from stackvol.http.validation import read_json
+from stackvol.services.volumes import VolumeSpec
+
+# Nova stopped proxying volumes at 2.36 (MAX_PROXY_API_SUPPORT_VERSION).
+PROXY_MAX = "2.35"
+
+
+async def _list(request: Request) -> Response:
+    found = await services(request).volumes.list(
+        context(request), page(request), all_projects=is_true(request.query_params.get(
+            "all_tenants")))
+    return json_response({"volumes": [views.volume(v) for v in found]})
+
+
+@versioned(maximum=PROXY_MAX)
+async def index(request: Request) -> Response:
+    return await _list(request)
+
+
+@versioned(maximum=PROXY_MAX)
+async def detail(request: Request) -> Response:
+    return await _list(request)
+
+
+@versioned(maximum=PROXY_MAX)
+async def show(request: Request) -> Response:
+    vol = await services(request).volumes.get(context(request), request.path_params["volume_id"])
+    return json_response({"volume": views.volume(vol)})
+
+
+@versioned(maximum=PROXY_MAX)
+async def create(request: Request) -> Response:
+    body = await read_json(request)
+    schemas.create.validate(body)
+    data = body["volume"]
+    spec = VolumeSpec(
+        size=int(data["size"]),
+        display_name=data.get("display_name"),
+        display_description=data.get("display_description"),
+        volume_type=data.get("volume_type"),
+        metadata=data.get("metadata"),
+        availability_zone=data.get("availability_zone"),
+        snapshot_id=data.get("snapshot_id"),
+    )
+    vol = await services(request).volumes.create(context(request), spec)
+    location = f"{request.url.replace(query='')}".rstrip("/") + f"/{vol.id}"
+    return json_response({"volume": views.volume(vol)}, headers={"Location": location})
+
+
+@versioned(maximum=PROXY_MAX)
+async def delete(request: Request) -> Response:
+    await services(request).volumes.delete(context(request), request.path_params["volume_id"])
+    return empty_response(202)
+
+
+routes = [
+    Route("/os-volumes", index, methods=["GET"]),
+    Route("/os-volumes", create, methods=["POST"]),
+    Route("/os-volumes/detail", detail, methods=["GET"]),
+    Route("/os-volumes/{volume_id}", show, methods=["GET"]),
+    Route("/os-volumes/{volume_id}", delete, methods=["DELETE"]),
+]

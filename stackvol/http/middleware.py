@@ -1,0 +1,130 @@
+"""ASGI middleware shared by every face: request ids and faults.
+
+Written as plain ASGI callables (not ``BaseHTTPMiddleware``) to keep per-request cost low.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stackvol.http.faults import COMPUTE_CODES, Fault, from_service_error
+from stackvol.logs import request_id_var
+from stackvol.services.errors import ServiceError
+
+log = logging.getLogger("stackvol.http")
+access_log = logging.getLogger("stackvol.access")
+
+
+def new_request_id() -> str:
+    return f"req-{uuid.uuid4()}"
+
+
+class RequestIdMiddleware:
+    """Gives every request an id, puts it in the logs' context and on every response.
+
+    ``extra_header_for(path)`` names an additional header for the id (Nova's
+    ``x-compute-request-id`` on compute paths), or ``None``.
+    """
+
+    def __init__(self, app: ASGIApp, extra_header_for: Callable[[str], bytes | None],
+                 access_log_enabled: bool = False) -> None:
+        self.app = app
+        self.extra_header_for = extra_header_for
+        self.access_log_enabled = access_log_enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        rid = request_id.encode()
+        extra = self.extra_header_for(scope["path"])
+        status = 0
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = message.setdefault("headers", [])
+                headers.append((b"x-openstack-request-id", rid))
+                if extra:
+                    headers.append((extra, rid))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if self.access_log_enabled:
+                access_log.info("%s %s %d", scope["method"], scope["path"], status, extra={
+                    "method": scope["method"], "path": scope["path"], "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
+            request_id_var.reset(token)
+
+
+class FaultMiddleware:
+    """Turns every failure below it into the face's fault body; never lets a traceback out."""
+
+    def __init__(self, app: ASGIApp, render: Callable[[Fault], Response],
+                 codes: dict[type[ServiceError], int] = COMPUTE_CODES) -> None:
+        self.app = app
+        self.render = render
+        self.codes = codes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+            return
+        except Fault as exc:
+            fault = exc
+        except ServiceError as exc:
+            fault = from_service_error(exc, self.codes)
+        except HTTPException as exc:
+            fault = Fault(exc.status_code, None, dict(exc.headers or {}))
+        except Exception:
+            log.exception("unexpected error serving %s %s", scope.get("method"), scope["path"])
+            fault = Fault(500)
+        if started:
+            return
+        if fault.code >= 500:
+            log.error("%s %s failed: %s", scope.get("method"), scope["path"], fault.message)
+        await self.render(fault)(scope, receive, send)
+
+
+class PrefixDispatcher:
+    """Sends a request to the face owning its first path segment (``/identity``, ``/compute``,
+    ...), with that prefix moved into ``root_path``; everything else goes to ``default``."""
+
+    def __init__(self, faces: dict[str, ASGIApp], default: ASGIApp) -> None:
+        self.faces = faces
+        self.default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        root = scope.get("root_path", "")
+        relative = path[len(root):] if path.startswith(root) else path
+        head = "/" + relative.lstrip("/").split("/", 1)[0]
+        face = self.faces.get(head)
+        if face is None:
+            await self.default(scope, receive, send)
+            return
+        if relative == head:
+            path += "/"  # "/identity" is the face's root document
+        await face({**scope, "path": path, "root_path": root + head}, receive, send)

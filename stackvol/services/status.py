@@ -1,0 +1,59 @@
+"""Status values of the state machines, as Nova and Cinder spell them on the wire."""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class VolumeStatus(StrEnum):
+    CREATING = "creating"
+    AVAILABLE = "available"
+    ATTACHING = "attaching"
+    IN_USE = "in-use"
+    DETACHING = "detaching"
+    DELETING = "deleting"
+    ERROR = "error"
+    ERROR_DELETING = "error_deleting"
+    EXTENDING = "extending"
+    RESERVED = "reserved"
+
+
+class SnapshotStatus(StrEnum):
+    CREATING = "creating"
+    AVAILABLE = "available"
+    DELETING = "deleting"
+    ERROR = "error"
+    ERROR_DELETING = "error_deleting"
+
+
+class AttachmentStatus(StrEnum):
+    ATTACHING = "attaching"
+    ATTACHED = "attached"
+    DETACHING = "detaching"
+
+
+class VmState(StrEnum):
+    BUILDING = "building"
+    ACTIVE = "active"
+    STOPPED = "stopped"
+    ERROR = "error"
+    DELETED = "deleted"
+
+
+class TaskState(StrEnum):
+    SCHEDULING = "scheduling"
+    SPAWNING = "spawning"
+    POWERING_OFF = "powering-off"
+    POWERING_ON = "powering-on"
+    REBOOTING = "rebooting"
+    REBOOTING_HARD = "rebooting_hard"
+    DELETING = "deleting"
+
+
+class PowerState(IntEnum):
+    NOSTATE = 0
+    RUNNING = 1
+    PAUSED = 3
+    SHUTDOWN = 4
+    CRASHED = 6
+    SUSPENDED = 7

@@ -1,0 +1,297 @@
+"""Volumes: creation, listing, deletion and the states between, over any storage driver.
+
+Every status change is a compare-and-swap (``UPDATE ... WHERE status = expected``) committed
+with the task that continues the work, so concurrent requests cannot both win and a crash
+never strands a volume in a transitional state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from stackvol.db.engine import Database
+from stackvol.db.schema import snapshots, volume_attachments, volumes
+from stackvol.services import policy
+from stackvol.services import tasks as taskq
+from stackvol.services.context import RequestContext
+from stackvol.services.errors import Invalid, NotFound
+from stackvol.services.records import Attachment, Page, Volume
+from stackvol.services.status import AttachmentStatus, SnapshotStatus, VolumeStatus
+from stackvol.services.tasks import Handler, PauseHook, Task, Worker
+from stackvol.storage.base import StorageDriver
+from stackvol.timeutils import utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VOLUME_TYPE = "__DEFAULT__"
+# Statuses from which Cinder lets a volume be deleted.
+DELETABLE = (VolumeStatus.AVAILABLE, VolumeStatus.ERROR)
+# Attachments that mean "the server has (or is getting/losing) this volume".
+LIVE_ATTACHMENTS = (AttachmentStatus.ATTACHED, AttachmentStatus.DETACHING)
+
+_VOLUME_COLUMNS = list(volumes.c)
+_ORDER = (volumes.c.created_at.desc(), volumes.c.id.desc())
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeSpec:
+    """A create request, already validated for shape by the face that received it."""
+
+    size: int
+    display_name: str | None = None
+    display_description: str | None = None
+    volume_type: str | None = None
+    metadata: dict[str, str] | None = None
+    availability_zone: str | None = None
+    snapshot_id: str | None = None
+
+
+def cas_status(conn: Connection, table: sa.Table, resource_id: str,
+               expected: Iterable[str], new: str, **values: Any) -> bool:
+    """Move a row to ``new`` only if its status is one of ``expected``; True if it moved."""
+    result = conn.execute(
+        table.update()
+        .where(table.c.id == resource_id, table.c.status.in_(list(expected)))
+        .values(status=new, updated_at=utcnow(), **values)
+    )
+    return result.rowcount == 1
+
+
+def attachments_for(conn: Connection, volume_ids: list[str]) -> dict[str, list[Attachment]]:
+    """Live attachments of the given volumes, oldest first, grouped by volume."""
+    out: dict[str, list[Attachment]] = {}
+    if not volume_ids:
+        return out
+    rows = conn.execute(
+        sa.select(volume_attachments)
+        .where(volume_attachments.c.volume_id.in_(volume_ids),
+               volume_attachments.c.status.in_(list(LIVE_ATTACHMENTS)))
+        .order_by(volume_attachments.c.created_at)
+    )
+    for row in rows:
+        out.setdefault(row.volume_id, []).append(Attachment.from_row(row))
+    return out
+
+
+class VolumeService:
+    def __init__(
+        self,
+        db: Database,
+        storage: StorageDriver,
+        worker: Worker,
+        availability_zones: tuple[str, ...] = ("nova",),
+        volume_types: tuple[str, ...] = (DEFAULT_VOLUME_TYPE,),
+        max_volume_size_gb: int = 10240,
+        pause: PauseHook | None = None,
+    ) -> None:
+        self.db = db
+        self.storage = storage
+        self.worker = worker
+        self.availability_zones = availability_zones
+        self.volume_types = volume_types
+        self.max_volume_size_gb = max_volume_size_gb
+        self.pause = pause or PauseHook("")
+        worker.register("volume.create", Handler(self._run_create, self._fail_create))
+        worker.register("volume.delete", Handler(self._run_delete, self._fail_delete))
+
+    # --- reads ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _load(conn: Connection, ctx: RequestContext, volume_id: str) -> Volume:
+        query = sa.select(*_VOLUME_COLUMNS).where(volumes.c.id == volume_id)
+        if not ctx.is_admin:
+            query = query.where(volumes.c.project_id == ctx.project_id)
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"Volume {volume_id} could not be found.")
+        volume = Volume.from_row(row)
+        volume.attachments = attachments_for(conn, [volume.id]).get(volume.id, [])
+        return volume
+
+    async def get(self, ctx: RequestContext, volume_id: str) -> Volume:
+        volume = await self.db.read(self._load, ctx, volume_id)
+        policy.authorize(ctx, "volume:show", volume.project_id)
+        return volume
+
+    async def list(self, ctx: RequestContext, page: Page,
+                   all_projects: bool = False) -> list[Volume]:
+        """One page of the caller's volumes, newest first.
+
+        ``all_projects`` widens it to every project for admins and is ignored for others (as
+        Nova does with ``all_tenants``).
+        """
+        policy.authorize(ctx, "volume:list", ctx.project_id)
+        everyone = all_projects and policy.allowed(ctx, "volume:list_all_projects")
+        project = None if everyone else ctx.project_id
+        return await self.db.read(self._list, project, page)
+
+    @staticmethod
+    def _list(conn: Connection, project_id: str | None, page: Page) -> list[Volume]:
+        query = sa.select(*_VOLUME_COLUMNS).order_by(*_ORDER).offset(page.offset).limit(page.limit)
+        if project_id is not None:
+            query = query.where(volumes.c.project_id == project_id)
+        found = [Volume.from_row(r) for r in conn.execute(query)]
+        by_volume = attachments_for(conn, [v.id for v in found])
+        for volume in found:
+            volume.attachments = by_volume.get(volume.id, [])
+        return found
+
+    # --- create ---------------------------------------------------------------------------
+
+    def _check_spec(self, spec: VolumeSpec) -> None:
+        if spec.size > self.max_volume_size_gb:
+            raise Invalid(f"Invalid input received: Volume size {spec.size}G exceeds the "
+                          f"maximum of {self.max_volume_size_gb}G per volume.")
+        if spec.availability_zone and spec.availability_zone not in self.availability_zones:
+            raise Invalid(f"Invalid input received: Availability zone "
+                          f"'{spec.availability_zone}' is invalid.")
+        if spec.volume_type and spec.volume_type not in self.volume_types:
+            raise NotFound(f"Volume type with name {spec.volume_type} could not be found.")
+
+    async def create(self, ctx: RequestContext, spec: VolumeSpec) -> Volume:
+        """Record the volume as ``creating`` and queue the work that makes its bytes."""
+        policy.authorize(ctx, "volume:create", ctx.project_id)
+        self._check_spec(spec)
+        volume = await self.db.run(self._insert, ctx, spec)
+        self.worker.wake()
+        log.info("volume %s creating (%d GiB)", volume.id, volume.size)
+        return volume
+
+    def _insert(self, conn: Connection, ctx: RequestContext, spec: VolumeSpec) -> Volume:
+        if spec.snapshot_id:
+            self._check_source_snapshot(conn, ctx, spec)
+        now = utcnow()
+        values = {
+            "id": str(uuid.uuid4()),
+            "project_id": ctx.project_id,
+            "user_id": ctx.user_id,
+            "status": VolumeStatus.CREATING.value,
+            "size": spec.size,
+            "display_name": spec.display_name,
+            "display_description": spec.display_description,
+            "availability_zone": spec.availability_zone or self.availability_zones[0],
+            "volume_type": spec.volume_type or DEFAULT_VOLUME_TYPE,
+            "snapshot_id": spec.snapshot_id,
+            "source_volid": None,
+            "metadata": dict(spec.metadata or {}),
+            "bootable": False,
+            "backend": self.storage.name,
+            "provider_location": None,
+            "error_reason": None,
+            "created_at": now,
+            "updated_at": None,
+        }
+        conn.execute(volumes.insert().values(values))
+        taskq.enqueue(conn, "volume.create", values["id"], target=self.storage.name)
+        return Volume(**values)
+
+    @staticmethod
+    def _check_source_snapshot(conn: Connection, ctx: RequestContext, spec: VolumeSpec) -> None:
+        query = sa.select(snapshots.c.status, snapshots.c.size, snapshots.c.project_id).where(
+            snapshots.c.id == spec.snapshot_id)
+        row = conn.execute(query).first()
+        if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
+            raise NotFound(f"Snapshot {spec.snapshot_id} could not be found.")
+        if row.status != SnapshotStatus.AVAILABLE:
+            raise Invalid(f"Invalid snapshot: Originating snapshot status must be one of "
+                          f"'available' values (it is '{row.status}').")
+        if spec.size < row.size:
+            raise Invalid(f"Invalid input received: Volume size '{spec.size}'GB cannot be "
+                          f"smaller than the snapshot size {row.size}GB. They must be >= "
+                          f"original snapshot size.")
+
+    async def _run_create(self, task: Task) -> None:
+        volume = await self.db.read(self._load, RequestContext.system(), task.resource_id)
+        if volume.status != VolumeStatus.CREATING:
+            await self.db.run(taskq.finish, task)  # someone already settled it
+            return
+        await self.pause.at("volume.create")
+        if volume.snapshot_id:
+            source = await self.db.read(_snapshot_location, volume.snapshot_id)
+            location = await asyncio.to_thread(self.storage.create_volume_from_snapshot,
+                                               volume.id, volume.size, source)
+        else:
+            location = await asyncio.to_thread(self.storage.create_volume, volume.id, volume.size)
+        await self.db.run(self._created, task, location)
+        log.info("volume %s available", volume.id)
+
+    @staticmethod
+    def _created(conn: Connection, task: Task, location: str) -> None:
+        cas_status(conn, volumes, task.resource_id, [VolumeStatus.CREATING],
+                   VolumeStatus.AVAILABLE, provider_location=location)
+        taskq.finish(conn, task)
+
+    @staticmethod
+    def _fail_create(conn: Connection, task: Task, reason: str) -> None:
+        cas_status(conn, volumes, task.resource_id, [VolumeStatus.CREATING], VolumeStatus.ERROR,
+                   error_reason=reason)
+
+    # --- delete ---------------------------------------------------------------------------
+
+    async def delete(self, ctx: RequestContext, volume_id: str) -> None:
+        """Refuse clearly, or move the volume to ``deleting`` and queue the removal of its bytes."""
+        await self.db.run(self._begin_delete, ctx, volume_id)
+        self.worker.wake()
+
+    def _begin_delete(self, conn: Connection, ctx: RequestContext, volume_id: str) -> None:
+        volume = self._load(conn, ctx, volume_id)
+        policy.authorize(ctx, "volume:delete", volume.project_id)
+        if volume.attachments:
+            raise Invalid("Invalid volume: Volume status must be available or error or "
+                          "error_restoring or error_extending or error_managing and must not "
+                          "be migrating, attached, belong to a group, have snapshots or be "
+                          "disassociated from snapshots after volume transfer.")
+        count = conn.execute(sa.select(sa.func.count()).where(
+            snapshots.c.volume_id == volume_id)).scalar_one()
+        if count:
+            raise Invalid(f"Invalid volume: Volume {volume_id} still has {count} dependent "
+                          f"snapshots.")
+        if not cas_status(conn, volumes, volume_id, DELETABLE, VolumeStatus.DELETING):
+            raise Invalid(f"Invalid volume: Volume status must be available or error, but "
+                          f"current status is: {volume.status}.")
+        taskq.enqueue(conn, "volume.delete", volume_id, target=volume.backend)
+
+    async def _run_delete(self, task: Task) -> None:
+        row = await self.db.read(_location, task.resource_id)
+        if row is None or row.status != VolumeStatus.DELETING:
+            await self.db.run(taskq.finish, task)
+            return
+        await self.pause.at("volume.delete")
+        await asyncio.to_thread(self.storage.delete_volume, task.resource_id,
+                                row.provider_location)
+        await self.db.run(self._deleted, task)
+        log.info("volume %s deleted", task.resource_id)
+
+    @staticmethod
+    def _deleted(conn: Connection, task: Task) -> None:
+        conn.execute(volume_attachments.delete().where(
+            volume_attachments.c.volume_id == task.resource_id))
+        conn.execute(volumes.delete().where(volumes.c.id == task.resource_id,
+                                            volumes.c.status == VolumeStatus.DELETING))
+        taskq.finish(conn, task)
+
+    @staticmethod
+    def _fail_delete(conn: Connection, task: Task, reason: str) -> None:
+        cas_status(conn, volumes, task.resource_id, [VolumeStatus.DELETING],
+                   VolumeStatus.ERROR_DELETING, error_reason=reason)
+
+
+def _location(conn: Connection, volume_id: str) -> Any:
+    return conn.execute(sa.select(volumes.c.status, volumes.c.provider_location).where(
+        volumes.c.id == volume_id)).first()
+
+
+def _snapshot_location(conn: Connection, snapshot_id: str) -> str:
+    row = conn.execute(sa.select(snapshots.c.provider_location).where(
+        snapshots.c.id == snapshot_id)).first()
+    if row is None or not row.provider_location:
+        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
+    return row.provider_location
