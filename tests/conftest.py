@@ -1,0 +1,38 @@
+"""Shared fixtures: one real stackvol server per test session, on a loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.server import StackvolProcess, running
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "nova-api-samples"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackvolProcess]:
+    with running(tmp_path_factory.mktemp("stackvol") / "data") as proc:
+        yield proc
+
+
+@pytest.fixture(scope="session")
+def admin(server: StackvolProcess) -> Iterator[httpx.Client]:
+    with server.client("admin") as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def demo(server: StackvolProcess) -> Iterator[httpx.Client]:
+    with server.client("demo") as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    if not SAMPLES.exists():
+        pytest.fail(f"the shared reference samples are missing at {SAMPLES}")
+    return SAMPLES
