@@ -14,14 +14,18 @@ _UPDATED = "2014-12-03T00:00:00Z"
 
 # (alias, name, description) of each extension whose behaviour stackvol serves.
 _PROVIDED = [
-    ("flavors", "Flavors", "Flavors Extension."),
+    ("OS-EXT-AZ", "ExtendedAvailabilityZone", "Extended Availability Zone support."),
+    ("OS-EXT-SRV-ATTR", "ExtendedServerAttributes", "Extended Server Attributes support."),
+    ("OS-EXT-STS", "ExtendedStatus", "Extended Status support."),
+    ("OS-SRV-USG", "ServerUsage", "Adds launched_at and terminated_at on Servers."),
+    ("os-access-ips", "AccessIPs", "Access IPs support."),
     ("os-extended-volumes", "ExtendedVolumes", "Extended Volumes support."),
+    ("os-flavor-rxtx", "FlavorRxtx", "Support to show the rxtx status of a flavor."),
+    ("os-flavor-swap", "FlavorSwap", "Support to show the swap status of a flavor."),
     ("os-server-start-stop", "ServerStartStop", "Start/Stop instance compute API support."),
-    ("os-snapshots", "Snapshots", "Snapshots support."),
     ("os-volume-attachment-update", "VolumeAttachmentUpdate",
      "Support for updating a volume attachment."),
     ("os-volumes", "Volumes", "Volumes support."),
-    ("servers", "Servers", "Servers."),
 ]
 
 
