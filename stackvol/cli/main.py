@@ -47,6 +47,7 @@ def serve(settings: Settings) -> int:
     import asyncio
 
     import uvicorn
+    import uvloop
 
     from stackvol.app import build_services, create_app, public_url
 
@@ -68,7 +69,7 @@ def serve(settings: Settings) -> int:
                   flush=True)
         await serving
 
-    asyncio.run(run())
+    uvloop.run(run())  # the fast loop for everything: HTTP, worker and database calls
     return 0 if server.started else 1
 
 

@@ -18,6 +18,8 @@ import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from stackvol.db.prepared import RawReader
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -64,6 +66,7 @@ class Database:
         # One writer at a time within this process; SQLite serialises writers anyway, and
         # doing it here keeps the event loop from spinning on SQLITE_BUSY.
         self._write_lock = threading.Lock()
+        self._loop_reader: Any = None
 
     def _execute(self, write: bool, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self.is_sqlite and write:
@@ -91,5 +94,32 @@ class Database:
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await self.run(fn, *args, write=False, **kwargs)
 
+    def _read_prepared(self, fn: Callable[..., T], *args: Any) -> T:
+        if self.is_sqlite:
+            if self._loop_reader is None:
+                self._loop_reader = self.engine.raw_connection()
+            raw = self._loop_reader.driver_connection
+            raw.execute("BEGIN")  # one snapshot for every query of the read
+            try:
+                return fn(RawReader(raw, self.engine.dialect), *args)
+            finally:
+                raw.execute("COMMIT")
+        with self.engine.connect() as conn:
+            reader = RawReader(conn.connection.driver_connection, self.engine.dialect)
+            with conn.begin():
+                return fn(reader, *args)
+
+    async def read_prepared(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(reader, ...)`` made of ``PreparedSelect`` queries: the hot read paths.
+
+        On SQLite the event loop keeps one connection of its own for these reads.
+        """
+        if self.is_sqlite:
+            return self._read_prepared(fn, *args)
+        return await anyio.to_thread.run_sync(functools.partial(self._read_prepared, fn, *args))
+
     def dispose(self) -> None:
+        if self._loop_reader is not None:
+            self._loop_reader.close()
+            self._loop_reader = None
         self.engine.dispose()

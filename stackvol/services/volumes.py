@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
+from stackvol.db.prepared import PreparedSelect, RawReader
 from stackvol.db.schema import snapshots, volume_attachments, volumes
 from stackvol.services import policy
 from stackvol.services import tasks as taskq
@@ -37,8 +38,79 @@ DELETABLE = (VolumeStatus.AVAILABLE, VolumeStatus.ERROR)
 # Attachments that mean "the server has (or is getting/losing) this volume".
 LIVE_ATTACHMENTS = (AttachmentStatus.ATTACHED, AttachmentStatus.DETACHING)
 
-_VOLUME_COLUMNS = list(volumes.c)
 _ORDER = (volumes.c.created_at.desc(), volumes.c.id.desc())
+_VOLUME_NAMES = [c.name for c in volumes.c]
+_ATTACHMENT_NAMES = [c.name for c in volume_attachments.c]
+_LIVE = sa.or_(*(volume_attachments.c.status == s.value for s in LIVE_ATTACHMENTS))
+
+
+def _page(scoped: bool) -> sa.Select:
+    query = (sa.select(*volumes.c).order_by(*_ORDER)
+             .limit(sa.bindparam("limit")).offset(sa.bindparam("offset")))
+    return query.where(volumes.c.project_id == sa.bindparam("project")) if scoped else query
+
+
+def _live_attachments(where: sa.ColumnElement[bool]) -> PreparedSelect:
+    return PreparedSelect(sa.select(*volume_attachments.c).where(where, _LIVE)
+                          .order_by(volume_attachments.c.created_at))
+
+
+# The read queries, prepared once (see db/prepared.py); also run through Core in transactions.
+VOLUME_BY_ID = PreparedSelect(sa.select(*volumes.c).where(volumes.c.id == sa.bindparam("id")))
+ATTACHMENTS_BY_VOLUME = _live_attachments(volume_attachments.c.volume_id == sa.bindparam("id"))
+PAGE = {scoped: PreparedSelect(_page(scoped)) for scoped in (True, False)}
+PAGE_ATTACHMENTS = {
+    scoped: _live_attachments(
+        volume_attachments.c.volume_id.in_(_page(scoped).with_only_columns(volumes.c.id)))
+    for scoped in (True, False)
+}
+
+
+def _volume(row: Sequence[Any]) -> Volume:
+    return Volume(**dict(zip(_VOLUME_NAMES, row, strict=True)))
+
+
+def _attachment(row: Sequence[Any]) -> Attachment:
+    return Attachment(**dict(zip(_ATTACHMENT_NAMES, row, strict=True)))
+
+
+def _with_attachments(found: list[Volume], rows: list[Sequence[Any]]) -> list[Volume]:
+    by_volume: dict[str, list[Attachment]] = {}
+    for row in rows:
+        att = _attachment(row)
+        by_volume.setdefault(att.volume_id, []).append(att)
+    for volume in found:
+        volume.attachments = by_volume.get(volume.id, [])
+    return found
+
+
+def read_volume(reader: RawReader | Connection, ctx: RequestContext, volume_id: str) -> Volume:
+    """The volume with its live attachments, if ``ctx`` may see it; else ``NotFound``."""
+    rows = _rows(reader, VOLUME_BY_ID, id=volume_id)
+    if not rows:
+        raise NotFound(f"Volume {volume_id} could not be found.")
+    volume = _volume(rows[0])
+    if not ctx.is_admin and volume.project_id != ctx.project_id:
+        raise NotFound(f"Volume {volume_id} could not be found.")
+    return _with_attachments([volume], _rows(reader, ATTACHMENTS_BY_VOLUME, id=volume_id))[0]
+
+
+def read_page(reader: RawReader | Connection, project_id: str | None,
+              page: Page) -> list[Volume]:
+    scoped = project_id is not None
+    params = {"limit": page.limit, "offset": page.offset}
+    if scoped:
+        params["project"] = project_id
+    found = [_volume(r) for r in _rows(reader, PAGE[scoped], **params)]
+    if not found:
+        return found
+    return _with_attachments(found, _rows(reader, PAGE_ATTACHMENTS[scoped], **params))
+
+
+def _rows(reader: RawReader | Connection, query: PreparedSelect, **params: Any) -> list[Any]:
+    if isinstance(reader, RawReader):
+        return reader.rows(query, **params)
+    return list(reader.execute(query.stmt, params))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,22 +137,6 @@ def cas_status(conn: Connection, table: sa.Table, resource_id: str,
     return result.rowcount == 1
 
 
-def attachments_for(conn: Connection, volume_ids: list[str]) -> dict[str, list[Attachment]]:
-    """Live attachments of the given volumes, oldest first, grouped by volume."""
-    out: dict[str, list[Attachment]] = {}
-    if not volume_ids:
-        return out
-    rows = conn.execute(
-        sa.select(volume_attachments)
-        .where(volume_attachments.c.volume_id.in_(volume_ids),
-               volume_attachments.c.status.in_(list(LIVE_ATTACHMENTS)))
-        .order_by(volume_attachments.c.created_at)
-    )
-    for row in rows:
-        out.setdefault(row.volume_id, []).append(Attachment.from_row(row))
-    return out
-
-
 class VolumeService:
     def __init__(
         self,
@@ -104,20 +160,8 @@ class VolumeService:
 
     # --- reads ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _load(conn: Connection, ctx: RequestContext, volume_id: str) -> Volume:
-        query = sa.select(*_VOLUME_COLUMNS).where(volumes.c.id == volume_id)
-        if not ctx.is_admin:
-            query = query.where(volumes.c.project_id == ctx.project_id)
-        row = conn.execute(query).first()
-        if row is None:
-            raise NotFound(f"Volume {volume_id} could not be found.")
-        volume = Volume.from_row(row)
-        volume.attachments = attachments_for(conn, [volume.id]).get(volume.id, [])
-        return volume
-
     async def get(self, ctx: RequestContext, volume_id: str) -> Volume:
-        volume = await self.db.read(self._load, ctx, volume_id)
+        volume = await self.db.read_prepared(read_volume, ctx, volume_id)
         policy.authorize(ctx, "volume:show", volume.project_id)
         return volume
 
@@ -130,19 +174,8 @@ class VolumeService:
         """
         policy.authorize(ctx, "volume:list", ctx.project_id)
         everyone = all_projects and policy.allowed(ctx, "volume:list_all_projects")
-        project = None if everyone else ctx.project_id
-        return await self.db.read(self._list, project, page)
-
-    @staticmethod
-    def _list(conn: Connection, project_id: str | None, page: Page) -> list[Volume]:
-        query = sa.select(*_VOLUME_COLUMNS).order_by(*_ORDER).offset(page.offset).limit(page.limit)
-        if project_id is not None:
-            query = query.where(volumes.c.project_id == project_id)
-        found = [Volume.from_row(r) for r in conn.execute(query)]
-        by_volume = attachments_for(conn, [v.id for v in found])
-        for volume in found:
-            volume.attachments = by_volume.get(volume.id, [])
-        return found
+        return await self.db.read_prepared(read_page, None if everyone else ctx.project_id,
+                                           page)
 
     # --- create ---------------------------------------------------------------------------
 
@@ -196,7 +229,7 @@ class VolumeService:
     @staticmethod
     def _check_source_snapshot(conn: Connection, ctx: RequestContext, spec: VolumeSpec) -> None:
         query = sa.select(snapshots.c.status, snapshots.c.size, snapshots.c.project_id).where(
-            snapshots.c.id == spec.snapshot_id)
+            snapshots.c.id == spec.snapshot_id).with_for_update()  # vs. a concurrent delete
         row = conn.execute(query).first()
         if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
             raise NotFound(f"Snapshot {spec.snapshot_id} could not be found.")
@@ -209,7 +242,8 @@ class VolumeService:
                           f"original snapshot size.")
 
     async def _run_create(self, task: Task) -> None:
-        volume = await self.db.read(self._load, RequestContext.system(), task.resource_id)
+        volume = await self.db.read_prepared(read_volume, RequestContext.system(),
+                                             task.resource_id)
         if volume.status != VolumeStatus.CREATING:
             await self.db.run(taskq.finish, task)  # someone already settled it
             return
@@ -242,21 +276,23 @@ class VolumeService:
         self.worker.wake()
 
     def _begin_delete(self, conn: Connection, ctx: RequestContext, volume_id: str) -> None:
-        volume = self._load(conn, ctx, volume_id)
+        volume = read_volume(conn, ctx, volume_id)
         policy.authorize(ctx, "volume:delete", volume.project_id)
         if volume.attachments:
             raise Invalid("Invalid volume: Volume status must be available or error or "
                           "error_restoring or error_extending or error_managing and must not "
                           "be migrating, attached, belong to a group, have snapshots or be "
                           "disassociated from snapshots after volume transfer.")
+        if not cas_status(conn, volumes, volume_id, DELETABLE, VolumeStatus.DELETING):
+            raise Invalid(f"Invalid volume: Volume status must be available or error, but "
+                          f"current status is: {volume.status}.")
+        # Counted after the swap, which waits for a snapshot create holding the volume row, so
+        # its snapshot is seen (raising rolls the swap back).
         count = conn.execute(sa.select(sa.func.count()).where(
             snapshots.c.volume_id == volume_id)).scalar_one()
         if count:
             raise Invalid(f"Invalid volume: Volume {volume_id} still has {count} dependent "
                           f"snapshots.")
-        if not cas_status(conn, volumes, volume_id, DELETABLE, VolumeStatus.DELETING):
-            raise Invalid(f"Invalid volume: Volume status must be available or error, but "
-                          f"current status is: {volume.status}.")
         taskq.enqueue(conn, "volume.delete", volume_id, target=volume.backend)
 
     async def _run_delete(self, task: Task) -> None:
