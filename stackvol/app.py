@@ -16,6 +16,8 @@ import yaml
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from stackvol.compute.base import ComputeDriver
+from stackvol.compute.simulated import SimulatedDriver
 from stackvol.config import Settings
 from stackvol.db.engine import Database, create_engine
 from stackvol.db.migrate import upgrade
@@ -23,7 +25,11 @@ from stackvol.http.auth import Authenticator
 from stackvol.http.compute.face import ComputeFace
 from stackvol.http.identity.face import identity_face
 from stackvol.http.middleware import PrefixDispatcher, RequestIdMiddleware
+from stackvol.services.attachments import AttachmentService
+from stackvol.services.flavors import FlavorService
 from stackvol.services.identity import BootstrapResult, IdentityService
+from stackvol.services.servers import ServerService
+from stackvol.services.snapshots import SnapshotService
 from stackvol.services.tasks import PauseHook, Worker
 from stackvol.services.volumes import VolumeService
 from stackvol.storage.base import StorageDriver
@@ -43,12 +49,23 @@ class Services:
     worker: Worker
     identity: IdentityService
     volumes: VolumeService
+    snapshots: SnapshotService
+    compute: ComputeDriver
+    flavors: FlavorService
+    servers: ServerService
+    attachments: AttachmentService
 
 
 def make_storage(settings: Settings) -> StorageDriver:
     if settings.storage_backend == "file":
         return FileDriver(settings.data_dir, settings.volume_format)
     raise ValueError(f"unknown storage backend {settings.storage_backend!r}")
+
+
+def make_compute(settings: Settings) -> ComputeDriver:
+    if settings.compute_driver == "simulated":
+        return SimulatedDriver(settings.data_dir)
+    raise ValueError(f"unknown compute driver {settings.compute_driver!r}")
 
 
 def build_services(settings: Settings) -> Services:
@@ -63,9 +80,17 @@ def build_services(settings: Settings) -> Services:
     )
     pause = PauseHook(settings.pause_at)
     identity = IdentityService(db, settings.token_ttl_seconds, settings.password_hash_rounds)
-    volumes = VolumeService(db, make_storage(settings), worker,
+    storage = make_storage(settings)
+    volumes = VolumeService(db, storage, worker,
                             availability_zones=(settings.availability_zone,), pause=pause)
-    return Services(settings=settings, db=db, worker=worker, identity=identity, volumes=volumes)
+    snapshots = SnapshotService(db, storage, worker, pause=pause)
+    compute = make_compute(settings)
+    servers = ServerService(db, compute, worker, availability_zones=(settings.availability_zone,),
+                            pause=pause)
+    attachments = AttachmentService(db, storage, compute, worker, pause=pause)
+    return Services(settings=settings, db=db, worker=worker, identity=identity, volumes=volumes,
+                    snapshots=snapshots, compute=compute, flavors=FlavorService(db),
+                    servers=servers, attachments=attachments)
 
 
 def public_url(settings: Settings) -> str:
@@ -106,6 +131,7 @@ async def start(services: Services) -> None:
     upgrade(services.db.engine)
     fresh = await services.db.run(services.identity.bootstrap)
     write_clouds_yaml(services.settings, fresh)
+    await services.flavors.bootstrap()
     await services.identity.load_keys()
     await services.worker.start()
     log.info("stackvol started", extra={"database": services.db.engine.url.render_as_string(),

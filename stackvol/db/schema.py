@@ -125,6 +125,21 @@ servers = sa.Table(
     sa.Column("fault", sa.JSON, nullable=True),
     sa.Column("launched_at", sa.DateTime, nullable=True),
     *_timestamps(),
+    # Added by 0002: what Nova's server views and create requests carry beyond the basics.
+    sa.Column("hostname", sa.String(255), nullable=True),
+    sa.Column("node", sa.String(255), nullable=True),
+    sa.Column("reservation_id", sa.String(32), nullable=True),
+    sa.Column("root_device_name", sa.String(255), nullable=True),
+    sa.Column("auto_disk_config", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("locked_reason", sa.Text, nullable=True),
+    sa.Column("pinned_availability_zone", sa.String(255), nullable=True),
+    # JSON columns are nullable (NULL reads as empty) so the migration needs no JSON default.
+    sa.Column("tags", sa.JSON, nullable=True),
+    sa.Column("security_groups", sa.JSON, nullable=True),
+    sa.Column("networks", sa.JSON, nullable=True),
+    sa.Column("block_device_mapping", sa.JSON, nullable=True),
+    sa.Column("scheduler_hints", sa.JSON, nullable=True),
+    sa.Column("trusted_certs", sa.JSON, nullable=True),
     sa.Index(None, "project_id", "created_at", "id"),
     sa.Index(None, "created_at", "id"),
 )

@@ -53,6 +53,7 @@ RULES: dict[str, Check] = {
     "attachment:create": WRITE,
     "attachment:update": WRITE,
     "attachment:delete": WRITE,
+    "attachment:swap": _admin,  # Nova: service or admin; only Cinder calls it
     "server:list": READ,
     "server:list_all_projects": _admin,
     "server:show": READ,
@@ -60,6 +61,9 @@ RULES: dict[str, Check] = {
     "server:delete": WRITE,
     "server:action": WRITE,
     "server:show_host_attributes": _admin,
+    "server:show_host_status": _admin,
+    "server:allow_all_filters": _admin,
+    "server:update": WRITE,
     "flavor:list": READ,
 }
 

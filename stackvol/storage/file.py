@@ -2,16 +2,31 @@
 
 Raw volumes are made with ``ftruncate``: no byte is written and creation does not depend on the
 size, so a 1 TiB volume is as quick as a 1 GiB one. qcow2 volumes are made with ``qemu-img``.
+
+A snapshot is an independent point-in-time copy under ``snapshots/``: a reflink where the file
+system shares extents (XFS, Btrfs), else a copy of the allocated extents only, so its cost follows
+the data written, not the volume size. Copies are built under a temporary name and renamed into
+place, so the final name only ever holds a complete copy and a re-run after a crash starts clean.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from stackvol.storage.base import ConnectionInfo, GiB, StorageDriver, StorageError
+
+FORMATS = ("raw", "qcow2")
+# linux/fs.h FICLONE: make the target share the source's extents, copy-on-write, in one call.
+_FICLONE = 0x40049409
+_COPY_CHUNK = 16 * 1024 * 1024
+# copy_file_range refusals that mean "not between these files": fall back to read/write.
+_NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
 
 
 class FileDriver(StorageDriver):
@@ -23,6 +38,8 @@ class FileDriver(StorageDriver):
         self.root = root
         self.volumes_dir = root / "volumes"
         self.volumes_dir.mkdir(parents=True, exist_ok=True)
+        self.snapshots_dir = root / "snapshots"
+        self.snapshots_dir.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, volume_id: str) -> Path:
         return self.volumes_dir / f"volume-{volume_id}.{self.format}"
@@ -61,6 +78,75 @@ class FileDriver(StorageDriver):
         return ConnectionInfo("file", {"device_path": location, "format": self.format,
                                        "volume_id": volume_id})
 
+    # --- snapshots and volumes made from them -----------------------------------------------
+
+    def snapshot_path(self, snapshot_id: str, volume_format: str) -> Path:
+        return self.snapshots_dir / f"snapshot-{snapshot_id}.{volume_format}"
+
+    def create_snapshot(self, snapshot_id: str, volume_id: str, volume_location: str) -> str:
+        source = Path(volume_location) if volume_location else self.path_for(volume_id)
+        fmt = _format_of(source)
+        target = self.snapshot_path(snapshot_id, fmt)
+        if not target.exists():  # the final name appears only once the copy is complete
+            self._build(target, lambda tmp: self._copy(source, fmt, tmp, fmt))
+        return str(target)
+
+    def delete_snapshot(self, snapshot_id: str, location: str | None) -> None:
+        paths = [Path(location)] if location else [self.snapshot_path(snapshot_id, fmt)
+                                                   for fmt in FORMATS]
+        for path in paths:
+            for leftover in (path, _temp_name(path)):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+
+    def create_volume_from_snapshot(self, volume_id: str, size_gb: int,
+                                    snapshot_location: str) -> str:
+        source = Path(snapshot_location)
+        target = self.path_for(volume_id)
+
+        def fill(tmp: Path) -> None:
+            self._copy(source, _format_of(source), tmp, self.format)
+            self._grow(tmp, size_gb)
+
+        if not target.exists():  # as above: renamed into place only when complete
+            self._build(target, fill)
+        return str(target)
+
+    def _build(self, target: Path, fill: Callable[[Path], None]) -> None:
+        """Make ``target`` by filling a temporary file, then renaming it into place durably."""
+        tmp = _temp_name(target)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()  # left by a run that crashed
+            fill(tmp)
+            _fsync(tmp)
+            os.replace(tmp, target)
+            _fsync(target.parent)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if isinstance(exc, OSError):
+                raise StorageError(f"cannot create {target.name}: {exc.strerror or exc}") from exc
+            raise
+
+    def _copy(self, source: Path, source_format: str, target: Path, target_format: str) -> None:
+        """An independent copy (never a backing-file chain), costing what the source holds."""
+        if source_format == target_format == "raw":
+            _clone_or_copy_extents(source, target)
+        else:
+            # convert writes a flat image (no backing file) and skips unallocated clusters.
+            self._qemu_img("convert", "-q", "-f", source_format, "-O", target_format,
+                           str(source), str(target))
+
+    def _grow(self, path: Path, size_gb: int) -> None:
+        """Grow (never shrink) the copy to ``size_gb``; the new space stays unallocated."""
+        if self.format == "raw":
+            with open(path, "r+b") as fh:
+                if os.fstat(fh.fileno()).st_size < size_gb * GiB:
+                    os.ftruncate(fh.fileno(), size_gb * GiB)
+        else:
+            self._qemu_img("resize", "-q", "-f", "qcow2", str(path), f"{size_gb}G")
+
     @staticmethod
     def _qemu_img(*args: str) -> str:
         try:
@@ -71,3 +157,68 @@ class FileDriver(StorageDriver):
         if done.returncode != 0:
             raise StorageError(f"qemu-img {args[0]} failed: {done.stderr.strip()}")
         return done.stdout
+
+
+def _format_of(path: Path) -> str:
+    return "qcow2" if path.suffix == ".qcow2" else "raw"
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.part")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _clone_or_copy_extents(source: Path, target: Path) -> None:
+    """Reflink ``source`` to ``target``; where the file system cannot, copy only its data."""
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        size = os.fstat(src.fileno()).st_size
+        try:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+            return
+        except OSError:
+            pass  # ext4, tmpfs, another file system: no shared extents here
+        for start, end in _data_extents(src.fileno(), size):
+            _copy_range(src.fileno(), dst.fileno(), start, end)
+        os.ftruncate(dst.fileno(), size)  # trailing hole: size without allocation
+
+
+def _data_extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """The ``[start, end)`` ranges of ``fd`` that hold data, found with SEEK_DATA/SEEK_HOLE."""
+    pos = 0
+    while pos < size:
+        try:
+            start = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # nothing but a hole from pos to the end
+                return
+            if exc.errno == errno.EINVAL and pos == 0:  # no SEEK_DATA here: copy it all
+                yield 0, size
+                return
+            raise
+        end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+        yield start, end
+        pos = end
+
+
+def _copy_range(src: int, dst: int, start: int, end: int) -> None:
+    """Copy bytes ``[start, end)`` to the same offsets, in the kernel where it can."""
+    offset = start
+    while offset < end:
+        count = min(_COPY_CHUNK, end - offset)
+        try:
+            done = os.copy_file_range(src, dst, count, offset, offset)
+        except OSError as exc:
+            if exc.errno not in _NO_COPY_RANGE:
+                raise
+            data = os.pread(src, count, offset)
+            done = os.pwrite(dst, data, offset) if data else 0
+        if done == 0:  # the source ended early (it shrank): nothing more to copy
+            return
+        offset += done

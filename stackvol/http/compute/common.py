@@ -54,7 +54,10 @@ def page(request: Request) -> Page:
 
 def base_url(request: Request) -> str:
     """The URL of this version's root, project included if the caller used one."""
-    return str(request.base_url).rstrip("/")
+    # Not ``request.base_url``: Starlette builds that from the mount's ``app_root_path``,
+    # while the compute face puts the version (and project) root in ``root_path``.
+    url = request.url
+    return f"{url.scheme}://{url.netloc}{request.scope.get('root_path', '')}".rstrip("/")
 
 
 def is_true(value: str | None) -> bool:

@@ -8,7 +8,14 @@ from starlette.routing import Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
 from stackvol.http.auth import Authenticator
-from stackvol.http.compute import extensions, flavors, servers, volumes
+from stackvol.http.compute import (
+    extensions,
+    flavors,
+    servers,
+    snapshots,
+    volume_attachments,
+    volumes,
+)
 from stackvol.http.compute.versions import COMPUTE_VERSIONS, version_document, versions_document
 from stackvol.http.faults import Fault, compute_fault_response
 from stackvol.http.middleware import FaultMiddleware
@@ -20,6 +27,8 @@ VERSION_PREFIX = "v2.1"
 ROUTES: list[Route] = [
     *extensions.routes,
     *volumes.routes,
+    *snapshots.routes,
+    *volume_attachments.routes,
     *servers.routes,
     *flavors.routes,
 ]

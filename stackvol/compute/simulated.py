@@ -1,0 +1,128 @@
+"""A compute driver with no hypervisor: servers are small JSON files that remember their state.
+
+Each server is ``<data_dir>/compute/simulated/<server_id>.json`` holding its power state and the
+volumes connected to it. Files are replaced atomically (write a temporary file, then
+``os.replace``), so a crash leaves either the old or the new state, never half of one; that lets
+a recovery check compare what the "hypervisor" holds with what the database says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from stackvol.compute.base import ComputeDriver, ComputeError, InstanceSpec
+from stackvol.services.status import PowerState
+
+
+class SimulatedDriver(ComputeDriver):
+    name = "simulated"
+
+    def __init__(self, data_dir: Path, host: str | None = None) -> None:
+        self.root = Path(data_dir) / "compute" / "simulated"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.host = host or socket.gethostname()
+        # Read-modify-write of one file must not interleave between worker threads.
+        self._lock = threading.Lock()
+
+    # --- the state files ------------------------------------------------------------------
+
+    def _path(self, server_id: str) -> Path:
+        if not server_id or "/" in server_id or server_id.startswith("."):
+            raise ComputeError(f"invalid server id {server_id!r}")
+        return self.root / f"{server_id}.json"
+
+    def _read(self, server_id: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self._path(server_id).read_text())
+        except FileNotFoundError:
+            return None
+
+    def _write(self, server_id: str, state: dict[str, Any]) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{server_id}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(state, fh, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self._path(server_id))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _require(self, server_id: str) -> dict[str, Any]:
+        state = self._read(server_id)
+        if state is None:
+            raise ComputeError(f"server {server_id} is not on host {self.host}")
+        return state
+
+    def _set_power(self, server_id: str, power: PowerState) -> None:
+        with self._lock:
+            state = self._require(server_id)
+            if state["power_state"] != power:
+                state["power_state"] = int(power)
+                self._write(server_id, state)
+
+    # --- ComputeDriver --------------------------------------------------------------------
+
+    def spawn(self, spec: InstanceSpec) -> None:
+        with self._lock:
+            state = self._read(spec.server_id) or {"volumes": {}}
+            state.update({
+                "server_id": spec.server_id, "name": spec.name, "vcpus": spec.vcpus,
+                "memory_mb": spec.memory_mb, "disk_gb": spec.disk_gb,
+                "image_ref": spec.image_ref, "power_state": int(PowerState.RUNNING),
+            })
+            self._write(spec.server_id, state)
+
+    def destroy(self, server_id: str) -> None:
+        with self._lock:
+            self._path(server_id).unlink(missing_ok=True)
+
+    def power_off(self, server_id: str) -> None:
+        self._set_power(server_id, PowerState.SHUTDOWN)
+
+    def power_on(self, server_id: str) -> None:
+        self._set_power(server_id, PowerState.RUNNING)
+
+    def reboot(self, server_id: str, hard: bool) -> None:
+        # A soft reboot needs a running guest to ask; a hard one just power-cycles.
+        with self._lock:
+            state = self._require(server_id)
+            if not hard and state["power_state"] != PowerState.RUNNING:
+                raise ComputeError(f"server {server_id} is not running; cannot soft reboot")
+            state["power_state"] = int(PowerState.RUNNING)
+            state["boots"] = int(state.get("boots", 1)) + 1
+            self._write(server_id, state)
+
+    def power_state(self, server_id: str) -> PowerState:
+        state = self._read(server_id)
+        return PowerState.NOSTATE if state is None else PowerState(state["power_state"])
+
+    def attach_volume(self, server_id: str, volume_id: str, connection_info: dict[str, Any],
+                      device: str) -> None:
+        with self._lock:
+            state = self._require(server_id)
+            entry = {"device": device, "connection_info": connection_info}
+            if state["volumes"].get(volume_id) != entry:
+                state["volumes"][volume_id] = entry
+                self._write(server_id, state)
+
+    def detach_volume(self, server_id: str, volume_id: str) -> None:
+        with self._lock:
+            state = self._read(server_id)
+            if state is not None and state["volumes"].pop(volume_id, None) is not None:
+                self._write(server_id, state)
+
+    def attached_volumes(self, server_id: str) -> dict[str, str]:
+        state = self._read(server_id) or {"volumes": {}}
+        return {vol: entry["device"] for vol, entry in state["volumes"].items()}
+
+    def servers(self) -> list[str]:
+        """Every server this host holds (for recovery checks)."""
+        return sorted(p.stem for p in self.root.glob("*.json"))

@@ -1,0 +1,68 @@
+"""``/os-snapshots``: volume snapshots through the Compute API (microversions 2.1 to 2.35)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from stackvol.http.compute.common import context, is_true, page, services, versioned
+from stackvol.http.compute.schemas import snapshots as schemas
+from stackvol.http.compute.views import snapshots as views
+from stackvol.http.compute.volumes import PROXY_MAX
+from stackvol.http.responses import empty_response, json_response
+from stackvol.http.validation import read_json
+
+
+async def _list(request: Request) -> Response:
+    found = await services(request).snapshots.list(
+        context(request), page(request),
+        all_projects=is_true(request.query_params.get("all_tenants")))
+    return json_response({"snapshots": [views.snapshot(s) for s in found]})
+
+
+@versioned(maximum=PROXY_MAX)
+async def index(request: Request) -> Response:
+    return await _list(request)
+
+
+@versioned(maximum=PROXY_MAX)
+async def detail(request: Request) -> Response:
+    return await _list(request)
+
+
+@versioned(maximum=PROXY_MAX)
+async def show(request: Request) -> Response:
+    snap = await services(request).snapshots.get(context(request),
+                                                 request.path_params["snapshot_id"])
+    return json_response({"snapshot": views.snapshot(snap)})
+
+
+@versioned(maximum=PROXY_MAX)
+async def create(request: Request) -> Response:
+    body = await read_json(request)
+    schemas.create.validate(body)
+    data = body["snapshot"]
+    snap = await services(request).snapshots.create(
+        context(request),
+        data["volume_id"],
+        force=schemas.to_bool(data.get("force", False)),
+        display_name=data.get("display_name"),
+        display_description=data.get("display_description"),
+    )
+    return json_response({"snapshot": views.snapshot(snap)})  # 200, as Nova answers
+
+
+@versioned(maximum=PROXY_MAX)
+async def delete(request: Request) -> Response:
+    await services(request).snapshots.delete(context(request), request.path_params["snapshot_id"])
+    return empty_response(202)
+
+
+routes = [
+    Route("/os-snapshots", index, methods=["GET"]),
+    Route("/os-snapshots", create, methods=["POST"]),
+    Route("/os-snapshots/detail", detail, methods=["GET"]),
+    Route("/os-snapshots/{snapshot_id}", show, methods=["GET"]),
+    Route("/os-snapshots/{snapshot_id}", delete, methods=["DELETE"]),
+]
