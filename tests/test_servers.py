@@ -11,7 +11,7 @@ import pytest
 from tests.server import StackvolProcess, wait_for
 
 IMAGE = "70a599e0-31e7-49b7-b260-868f441e862b"
-MAX = "2.96"
+MAX = "2.101"
 
 # Every key Nova's 2.96 server-get sample has (a non-admin's view of an ACTIVE server).
 SHOW_296 = {
@@ -28,6 +28,8 @@ SHOW_296 = {
 SHOW_21 = SHOW_296 - {"description", "locked", "locked_reason", "OS-EXT-SRV-ATTR:hostname",
                       "pinned_availability_zone", "server_groups", "tags",
                       "trusted_image_certificates"}
+# From 2.100 the hints the server was created with are shown too.
+SHOW_MAX = SHOW_296 | {"scheduler_hints"}
 ADMIN_21 = {"OS-EXT-SRV-ATTR:host", "OS-EXT-SRV-ATTR:instance_name",
             "OS-EXT-SRV-ATTR:hypervisor_hostname"}
 ADMIN_23 = ADMIN_21 | {f"OS-EXT-SRV-ATTR:{k}" for k in (
@@ -196,7 +198,7 @@ def test_stop_of_stopped_server_is_409(demo: httpx.Client) -> None:
     demo.delete(f"/servers/{server_id}")
 
 
-def test_action_during_a_task_is_409_on_task_state(demo: httpx.Client) -> None:
+def test_action_while_building_is_409(demo: httpx.Client) -> None:
     server_id = boot(demo, name="busy")["id"]
     resp = act(demo, server_id, {"os-stop": None})  # still building
     assert resp.status_code == 409
@@ -295,17 +297,18 @@ def test_block_device_mapping_v2_is_accepted(demo: httpx.Client) -> None:
 
 def test_non_admin_fields_at_21_and_max(demo: httpx.Client, active: dict) -> None:
     assert set(show(demo, active["id"], "2.1")) == SHOW_21
-    assert set(show(demo, active["id"], MAX)) == SHOW_296
+    assert set(show(demo, active["id"], "2.96")) == SHOW_296
+    assert set(show(demo, active["id"], MAX)) == SHOW_MAX
     detail = demo.get("/servers/detail", headers=mv(MAX)).json()["servers"]
     mine = next(s for s in detail if s["id"] == active["id"])
-    assert set(mine) == SHOW_296 - {"server_groups"}  # only show, update and rebuild have it
+    assert set(mine) == SHOW_MAX - {"server_groups"}  # only show, update and rebuild have it
 
 
 def test_admin_fields_by_microversion(admin: httpx.Client, active: dict) -> None:
     assert set(show(admin, active["id"], "2.1")) == SHOW_21 | ADMIN_21
     assert set(show(admin, active["id"], "2.3")) == SHOW_21 | ADMIN_23
     at_max = show(admin, active["id"], MAX)
-    assert set(at_max) == SHOW_296 | ADMIN_23 | {"host_status"}
+    assert set(at_max) == SHOW_MAX | ADMIN_23 | {"host_status"}
     assert at_max["host_status"] == "UP"
     assert at_max["OS-EXT-SRV-ATTR:root_device_name"] == "/dev/vda"
 
@@ -325,7 +328,7 @@ def test_versioned_fields_appear_at_their_microversion(demo: httpx.Client,
     steps = [("2.9", "locked"), ("2.19", "description"), ("2.26", "tags"),
              ("2.63", "trusted_image_certificates"), ("2.71", "server_groups"),
              ("2.73", "locked_reason"), ("2.90", "OS-EXT-SRV-ATTR:hostname"),
-             ("2.96", "pinned_availability_zone")]
+             ("2.96", "pinned_availability_zone"), ("2.100", "scheduler_hints")]
     for version, key in steps:
         major, minor = version.split(".")
         before = f"{major}.{int(minor) - 1}"
@@ -350,6 +353,19 @@ def test_create_fields_are_shown(demo: httpx.Client) -> None:
     demo.delete(f"/servers/{created['id']}")
 
 
+def test_image_properties_and_scheduler_hints(demo: httpx.Client) -> None:
+    resp = demo.post("/servers", headers=mv(MAX), json={
+        "server": {"name": "hinted", "imageRef": IMAGE, "flavorRef": "1", "networks": "auto"},
+        "os:scheduler_hints": {"same_host": [IMAGE]}})
+    server_id = resp.json()["server"]["id"]
+    assert show(demo, server_id, "2.99")["image"] == {
+        "id": IMAGE, "links": show(demo, server_id, "2.97")["image"]["links"],
+        "properties": {}}
+    assert "properties" not in show(demo, server_id, "2.97")["image"]
+    assert show(demo, server_id, MAX)["scheduler_hints"] == {"same_host": [IMAGE]}
+    demo.delete(f"/servers/{server_id}")
+
+
 def test_update_renames(demo: httpx.Client, active: dict) -> None:
     resp = demo.put(f"/servers/{active['id']}", json={"server": {"description": "new"}},
                     headers=mv("2.74"))
@@ -359,12 +375,23 @@ def test_update_renames(demo: httpx.Client, active: dict) -> None:
     assert "OS-EXT-STS:vm_state" not in partial  # before 2.75 PUT shows the base view
     full = demo.put(f"/servers/{active['id']}", json={"server": {"name": "shared"}},
                     headers=mv(MAX)).json()["server"]
-    assert set(full) == SHOW_296
+    assert set(full) == SHOW_MAX
 
 
-def test_ips_are_empty(demo: httpx.Client, active: dict) -> None:
-    resp = demo.get(f"/servers/{active['id']}/ips")
-    assert resp.json() == {"addresses": {}}
+def test_simulated_addresses(demo: httpx.Client, active: dict) -> None:
+    ips = demo.get(f"/servers/{active['id']}/ips").json()["addresses"]
+    assert list(ips) == ["private"] and len(ips["private"]) == 1
+    address = ips["private"][0]
+    assert set(address) == {"version", "addr"} and address["version"] == 4
+    detailed = show(demo, active["id"])["addresses"]["private"][0]
+    assert detailed["addr"] == address["addr"]
+    assert detailed["OS-EXT-IPS:type"] == "fixed"
+    assert detailed["OS-EXT-IPS-MAC:mac_addr"].startswith("fa:16:3e:")
+    found = demo.get("/servers", params={"ip": f"^{address['addr']}$"}).json()["servers"]
+    assert [s["id"] for s in found] == [active["id"]]
+    unplugged = boot(demo, "2.37", name="no-net", networks="none")
+    assert wait_status(demo, unplugged["id"], "ACTIVE")["addresses"] == {}
+    demo.delete(f"/servers/{unplugged['id']}")
 
 
 # --- listing --------------------------------------------------------------------------------

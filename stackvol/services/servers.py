@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
 import re
 import secrets
@@ -146,6 +147,21 @@ class Server:
     @property
     def status(self) -> str:
         return status_from_state(self.vm_state, self.task_state)
+
+    @property
+    def addresses(self) -> dict[str, list[dict[str, Any]]]:
+        """Simulated networking: one fixed IPv4 per requested port on ``private``, none for
+        ``networks: none``, and none shown while building (as Nova hides them then)."""
+        if self.vm_state == VmState.BUILDING or self.networks == "none":
+            return {}
+        ports = self.networks if isinstance(self.networks, list) and self.networks else [{}]
+        out = []
+        for index, port in enumerate(ports):
+            seed = hashlib.sha256(f"{self.id}/{index}".encode()).digest()
+            addr = port.get("fixed_ip") or f"10.{seed[0]}.{seed[1]}.{seed[2] % 253 + 2}"
+            mac = "fa:16:3e:" + ":".join(f"{b:02x}" for b in seed[3:6])
+            out.append({"addr": addr, "version": 6 if ":" in addr else 4, "mac": mac})
+        return {"private": out}
 
     @property
     def host_status(self) -> str:
@@ -715,9 +731,10 @@ _EQUAL = {
 
 def _matcher(filters: dict[str, str], strict_status: bool) -> Predicate | None:
     """One predicate for every filter; ``None`` when nothing can match."""
-    if "ip" in filters or "ip6" in filters:
-        return None  # stackvol gives servers no addresses
     checks: list[Predicate] = []
+    for key, version in (("ip", 4), ("ip6", 6)):
+        if key in filters:
+            checks.append(_address_predicate(_regex(filters[key]), version))
     name = filters.get("name", filters.get("display_name"))
     if name:
         pattern = _regex(name)
@@ -739,3 +756,8 @@ def _matcher(filters: dict[str, str], strict_status: bool) -> Predicate | None:
 
 def _equal(attr: str, value: str) -> Predicate:
     return lambda s: str(getattr(s, attr) or "") == value
+
+
+def _address_predicate(pattern: re.Pattern[str], version: int) -> Predicate:
+    return lambda s: any(pattern.search(a["addr"]) for net in s.addresses.values()
+                         for a in net if a["version"] == version)

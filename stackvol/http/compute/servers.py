@@ -135,8 +135,9 @@ async def delete(request: Request) -> Response:
 
 
 async def ips(request: Request) -> Response:
-    await services(request).servers.get(context(request), request.path_params["server_id"])
-    return json_response({"addresses": {}})
+    server = await services(request).servers.get(context(request),
+                                                 request.path_params["server_id"])
+    return json_response({"addresses": views.addresses(server, extended=False)})
 
 
 def _reboot_op(body: dict[str, Any]) -> str:

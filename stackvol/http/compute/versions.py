@@ -7,7 +7,8 @@ from typing import Any
 from stackvol.http.microversion import VersionRange, v
 
 # The newest microversion every compute resource we serve fully honours. Changes honoured on
-# the resources we serve (the rest of 2.2-2.96 touch APIs stackvol does not offer, which are 404):
+# the resources we serve (the others in 2.2-2.101 touch APIs stackvol does not offer at any
+# version, e.g. keypairs, hypervisors, 2.97 share attachments, 2.99 SPICE consoles: 404):
 #   servers: 2.3 extended attributes and volumes' delete_on_termination; 2.9 locked;
 #     2.16 host_status (admin); 2.19 description; 2.26 tags (view, list filters); 2.32/2.42
 #     device tags on create; 2.37 networks required ("auto"/"none"/list); 2.38 bad status
@@ -16,12 +17,12 @@ from stackvol.http.microversion import VersionRange, v
 #     2.71 server_groups (show/update); 2.73 locked_reason, locked filter; 2.74 host on create;
 #     2.75 strict list query and full PUT response; 2.83 more non-admin filters;
 #     2.90 hostname (create/update, visible to all); 2.94 FQDN hostnames;
-#     2.96 pinned_availability_zone. (The view is also ready for 2.98 image properties and
-#     2.100 scheduler_hints.)
+#     2.96 pinned_availability_zone; 2.98 image properties; 2.100 scheduler_hints.
 #   flavors: 2.55 description; 2.61 extra_specs; 2.75 swap 0 instead of "" and strict query.
-#   os-volumes: 2.1-2.35, 404 from 2.36. os-volume_attachments: 2.20, 2.49, 2.60, 2.70, 2.79,
-#     2.85, 2.89.
-MAX_VERSION = "2.96"
+#   os-volumes: 2.1-2.35, 404 from 2.36. os-volume_attachments: 2.20, 2.49, 2.60, 2.70, 2.75,
+#     2.79, 2.85, 2.89, 2.101 (asynchronous attach).
+# 2.102 (strict query strings on every show) is not done yet.
+MAX_VERSION = "2.101"
 COMPUTE_VERSIONS = VersionRange("compute", v("2.1"), v(MAX_VERSION), "X-OpenStack-Nova-API-Version")
 
 _V21_UPDATED = "2013-07-23T11:33:21Z"

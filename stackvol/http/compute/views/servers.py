@@ -60,6 +60,18 @@ def basic(request: Request, server: Server) -> dict[str, Any]:
     return {"id": server.id, "name": server.name, "links": links(request, "servers", server.id)}
 
 
+def addresses(server: Server, extended: bool) -> dict[str, list[dict[str, Any]]]:
+    """Nova's address view; the server views add the type and MAC, ``/ips`` does not."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for network, items in server.addresses.items():
+        out[network] = [
+            {"version": a["version"], "addr": a["addr"],
+             **({"OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": a["mac"]}
+                if extended else {})}
+            for a in items]
+    return out
+
+
 def _image(request: Request, server: Server, current: APIVersion) -> Any:
     if not server.image_ref:
         return ""
@@ -147,7 +159,7 @@ def show(request: Request, server: Server, seen: Visibility,
         "flavor": _flavor(request, server, current),
         "created": isotime(server.created_at),
         "updated": isotime(server.updated_at or server.created_at),
-        "addresses": {},
+        "addresses": addresses(server, extended=True),
         "accessIPv4": server.access_ipv4 or "",
         "accessIPv6": server.access_ipv6 or "",
         "links": links(request, "servers", server.id),
