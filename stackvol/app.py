@@ -24,13 +24,20 @@ from stackvol.db.migrate import upgrade
 from stackvol.http.auth import Authenticator
 from stackvol.http.compute.face import ComputeFace
 from stackvol.http.identity.face import identity_face
+from stackvol.http.legacy.face import PREFIXES as LEGACY_PREFIXES
+from stackvol.http.legacy.face import LegacyFace
 from stackvol.http.middleware import PrefixDispatcher, RequestIdMiddleware
+from stackvol.http.volume.face import VolumeFace
+from stackvol.services import policy
 from stackvol.services.attachments import AttachmentService
 from stackvol.services.flavors import FlavorService
 from stackvol.services.identity import BootstrapResult, IdentityService
+from stackvol.services.quotas import QuotaService
 from stackvol.services.servers import ServerService
 from stackvol.services.snapshots import SnapshotService
 from stackvol.services.tasks import PauseHook, Worker
+from stackvol.services.volume_attach import VolumeAttachService
+from stackvol.services.volume_types import VolumeTypeService
 from stackvol.services.volumes import VolumeService
 from stackvol.storage.base import StorageDriver
 from stackvol.storage.file import FileDriver
@@ -54,6 +61,9 @@ class Services:
     flavors: FlavorService
     servers: ServerService
     attachments: AttachmentService
+    volume_types: VolumeTypeService
+    quotas: QuotaService
+    volume_attach: VolumeAttachService
 
 
 def make_storage(settings: Settings) -> StorageDriver:
@@ -70,6 +80,7 @@ def make_compute(settings: Settings) -> ComputeDriver:
 
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    policy.configure(settings.policy_file or None)
     db = Database(create_engine(settings.effective_database_url, settings.sqlite_synchronous))
     worker = Worker(
         db,
@@ -81,16 +92,22 @@ def build_services(settings: Settings) -> Services:
     pause = PauseHook(settings.pause_at)
     identity = IdentityService(db, settings.token_ttl_seconds, settings.password_hash_rounds)
     storage = make_storage(settings)
-    volumes = VolumeService(db, storage, worker,
-                            availability_zones=(settings.availability_zone,), pause=pause)
-    snapshots = SnapshotService(db, storage, worker, pause=pause)
+    quotas = QuotaService(db, {
+        "volumes": settings.quota_volumes, "snapshots": settings.quota_snapshots,
+        "gigabytes": settings.quota_gigabytes,
+        "per_volume_gigabytes": settings.quota_per_volume_gigabytes})
+    volumes = VolumeService(db, storage, worker, availability_zones=(settings.availability_zone,),
+                            pause=pause, quotas=quotas)
+    snapshots = SnapshotService(db, storage, worker, pause=pause, quotas=quotas)
     compute = make_compute(settings)
-    servers = ServerService(db, compute, worker, availability_zones=(settings.availability_zone,),
-                            pause=pause)
     attachments = AttachmentService(db, storage, compute, worker, pause=pause)
+    servers = ServerService(db, compute, worker, volumes, attachments,
+                            availability_zones=(settings.availability_zone,), pause=pause)
     return Services(settings=settings, db=db, worker=worker, identity=identity, volumes=volumes,
                     snapshots=snapshots, compute=compute, flavors=FlavorService(db),
-                    servers=servers, attachments=attachments)
+                    servers=servers, attachments=attachments,
+                    volume_types=VolumeTypeService(db), quotas=quotas,
+                    volume_attach=VolumeAttachService(db, storage))
 
 
 def public_url(settings: Settings) -> str:
@@ -133,6 +150,7 @@ async def start(services: Services) -> None:
     write_clouds_yaml(services.settings, fresh)
     await services.flavors.bootstrap()
     await services.identity.load_keys()
+    await services.servers.reconcile()  # after a crash, before any task resumes
     await services.worker.start()
     log.info("stackvol started", extra={"database": services.db.engine.url.render_as_string(),
                                         "storage": services.volumes.storage.name})
@@ -157,10 +175,15 @@ def create_app(settings: Settings, services: Services | None = None) -> RequestI
             await services.worker.stop()
             services.db.dispose()
 
+    # /v1.1, /v2 (and /v1.0 sign-in) go to the legacy face, at the root and below /compute.
+    legacy_face = LegacyFace(authenticator)
+    legacy = dict.fromkeys(LEGACY_PREFIXES, legacy_face)
+    compute = PrefixDispatcher(legacy, default=ComputeFace(authenticator))
     app = Starlette(
         routes=[Mount("", app=PrefixDispatcher(
-            {"/identity": identity_face(), "/compute": ComputeFace(authenticator)},
-            default=ComputeFace(authenticator),
+            {"/identity": identity_face(), "/compute": compute,
+             "/volume": VolumeFace(authenticator), **legacy},
+            default=compute,
         ))],
         lifespan=lifespan,
     )

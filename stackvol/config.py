@@ -31,6 +31,12 @@ class Settings:
     compute_driver: str = "simulated"
     availability_zone: str = "nova"
     max_limit: int = 1000
+    # Block storage quotas every project gets unless an admin sets its own (-1: unlimited;
+    # Cinder ships 10 volumes, 10 snapshots, 1000 GiB).
+    quota_volumes: int = -1
+    quota_snapshots: int = -1
+    quota_gigabytes: int = -1
+    quota_per_volume_gigabytes: int = -1
     worker_name: str = ""  # empty: derived from the host name
     worker_concurrency: int = 8
     task_lease_seconds: int = 60
@@ -38,6 +44,8 @@ class Settings:
     sqlite_synchronous: str = "NORMAL"  # NORMAL survives process crashes; FULL survives power loss
     log_level: str = "INFO"
     access_log: bool = False
+    # Policy overrides: a YAML or JSON file of rule name -> rule (defaults in services/policy).
+    policy_file: str = ""
     # Test hook: the worker parks at this named step (see services/tasks.PauseHook).
     pause_at: str = ""
 

@@ -284,8 +284,10 @@ def test_unknown_availability_zone_is_400(demo: httpx.Client) -> None:
 
 
 def test_block_device_mapping_v2_is_accepted(demo: httpx.Client) -> None:
+    volume = demo.post("/os-volumes", json={"volume": {"size": 1}}).json()["volume"]
+    volume_status(demo, volume["id"], "available")
     created = boot(demo, imageRef="", block_device_mapping_v2=[{
-        "boot_index": 0, "uuid": "a07f71dc-8151-4e7d-a0cc-cd24a3f11113",
+        "boot_index": 0, "uuid": volume["id"],
         "source_type": "volume", "destination_type": "volume"}])
     server = wait_status(demo, created["id"], "ACTIVE")
     assert server["image"] == ""

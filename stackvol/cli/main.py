@@ -1,4 +1,4 @@
-"""``stackvol``: the command line (``serve``, ``db upgrade``)."""
+"""``stackvol``: the command line (``serve``, ``db upgrade``, ``admin ...``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from stackvol.cli import admin
 from stackvol.config import Settings, load_settings
 from stackvol.logs import configure_logging
+from stackvol.services import policy
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,16 +31,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING, ...")
     serve.add_argument("--access-log", action="store_true", default=None,
                        help="log every request (structured)")
+    serve.add_argument("--policy-file", help="YAML/JSON policy overrides")
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", parents=[common], help="apply Alembic migrations")
+    admin.add_commands(sub, common)
     return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     names = ("data_dir", "database_url", "host", "port", "public_url", "noauth",
-             "compute_driver", "log_level", "access_log")
+             "compute_driver", "log_level", "access_log", "policy_file")
     overrides = {n: getattr(args, n, None) for n in names}
     return load_settings(args.config, **overrides)
 
@@ -86,10 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = _settings(args)
+        if settings.policy_file:
+            policy.configure(settings.policy_file)  # a broken file stops us here, clearly
     except (ValueError, OSError) as exc:
         print(f"stackvol: bad settings: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
     if args.command == "serve":
         return serve(settings)
+    if args.command == "admin":
+        return admin.run(args, settings)
     return db_upgrade(settings)

@@ -66,3 +66,7 @@ class ComputeDriver(ABC):
     @abstractmethod
     def attached_volumes(self, server_id: str) -> dict[str, str]:
         """Volumes the hypervisor has connected to the server: volume id -> device."""
+
+    @abstractmethod
+    def servers(self) -> list[str]:
+        """Every server the hypervisor holds (start-up recovery compares them with the database)."""

@@ -53,6 +53,8 @@ users = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     *_timestamps(),
     sa.UniqueConstraint("domain_id", "name"),
+    # Added by 0003: Keystone keeps attributes it does not know (email, description...).
+    sa.Column("extra", sa.JSON, nullable=True),
 )
 
 roles = sa.Table(
@@ -60,6 +62,7 @@ roles = sa.Table(
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=True),  # added by 0003
 )
 
 role_assignments = sa.Table(
@@ -80,6 +83,42 @@ token_keys = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("key", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# Revoked tokens (added by 0003): by audit id (one token and its rescoped children), or every
+# token of a user issued before a moment (password change, user disabled). Rows outlive the
+# tokens they match only until ``expires_at``, when they are pruned.
+revocation_events = sa.Table(
+    "revocation_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("audit_id", sa.String(64), nullable=True),
+    sa.Column("user_id", sa.String(64), nullable=True),
+    sa.Column("issued_before", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime, nullable=False),
+    sa.Index(None, "audit_id"),
+    sa.Index(None, "user_id"),
+)
+
+# Application credentials (added by 0003): a secret a user delegates some of its roles on one
+# project to; only the secret's hash is kept.
+application_credentials = sa.Table(
+    "application_credentials",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(64), sa.ForeignKey("users.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("project_id", ProjectId, sa.ForeignKey("projects.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("secret_hash", sa.String(255), nullable=False),
+    sa.Column("roles", sa.JSON, nullable=False),  # role names
+    sa.Column("unrestricted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("expires_at", sa.DateTime, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("user_id", "name"),
 )
 
 # --- compute ------------------------------------------------------------------------------
@@ -231,4 +270,37 @@ tasks = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Index(None, "state", "id"),
     sa.Index(None, "resource_id"),
+)
+
+# --- block storage administration (added by 0004) ----------------------------------------
+
+# Cinder's volume types; volumes name theirs in ``volumes.volume_type``.
+volume_types = sa.Table(
+    "volume_types",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("is_public", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("extra_specs", sa.JSON, nullable=True),  # NULL reads as {}
+    *_timestamps(),
+)
+
+# Hard limits a project was given (resource: volumes, gigabytes, volumes_<type>, ...); a
+# missing row means the default. Usage is never stored: it is counted when it matters.
+quota_limits = sa.Table(
+    "quota_limits",
+    metadata,
+    sa.Column("project_id", ProjectId, primary_key=True),
+    sa.Column("resource", sa.String(300), primary_key=True),
+    sa.Column("hard_limit", sa.Integer, nullable=False),
+    *_timestamps(),
+)
+
+# One row per project that has consumed quota: creates lock it (FOR UPDATE) so concurrent
+# ones count usage one after another on databases with row locks.
+quota_locks = sa.Table(
+    "quota_locks",
+    metadata,
+    sa.Column("project_id", ProjectId, primary_key=True),
 )

@@ -170,35 +170,61 @@ class AttachmentService:
                               .where(volumes.c.id == req.volume_id)).first()
         if volume is None or (not ctx.is_admin and volume.project_id != ctx.project_id):
             raise NotFound(f"Volume {req.volume_id} could not be found.")
-        holders = self._rows(conn, volume_attachments.c.volume_id == req.volume_id,
-                             volume_attachments.c.status.in_(list(HOLDING)))
-        if any(a.server_id == req.server_id for a in holders):
+        if any(a.server_id == req.server_id for a in self._holders(conn, req.volume_id)):
             raise Invalid(f"Invalid volume: volume {req.volume_id} already attached")
         device = self._pick_device(conn, req)
-        if not cas_status(conn, volumes, req.volume_id, [VolumeStatus.AVAILABLE],
-                          VolumeStatus.ATTACHING):
+        attachment = self.reserve_in(conn, req.server_id, req.volume_id, device, req.tag,
+                                     req.delete_on_termination)
+        taskq.enqueue(conn, "attachment.attach", attachment.id, target=server.host)
+        return attachment
+
+    def _holders(self, conn: Connection, volume_id: str) -> list[Attachment]:
+        return self._rows(conn, volume_attachments.c.volume_id == volume_id,
+                          volume_attachments.c.status.in_(list(HOLDING)))
+
+    def reserve_in(self, conn: Connection, server_id: str, volume_id: str, device: str,
+                   tag: str | None = None, delete_on_termination: bool = False,
+                   boot_index: int | None = None, claim: bool = True) -> Attachment:
+        """Inside the caller's transaction: an ``attaching`` row for the volume on the server.
+
+        With ``claim`` the volume moves available → attaching (CAS) or the call raises
+        ``Invalid`` naming its status; without it the volume is still being created for this
+        server (boot from volume) and whoever made the row claims it once it is available.
+        The caller queues the work that connects it.
+        """
+        holders = self._holders(conn, volume_id)
+        if claim and (holders or not cas_status(conn, volumes, volume_id,
+                                                [VolumeStatus.AVAILABLE],
+                                                VolumeStatus.ATTACHING)):
+            # A holder with the volume still available is a boot volume not yet claimed.
+            status = conn.execute(sa.select(volumes.c.status).where(
+                volumes.c.id == volume_id)).scalar_one()
             others = ", ".join(a.server_id for a in holders)
             detail = f" (attached to instances: {others})" if others else ""
-            raise Invalid(f"Invalid volume: Volume {req.volume_id} status must be available "
-                          f"to attach, but the current status is {volume.status}{detail}.")
-        # Checked after the swap: a snapshot being copied must see no writes from a guest.
-        copying = conn.execute(sa.select(sa.func.count()).where(
-            snapshots.c.volume_id == req.volume_id,
-            snapshots.c.status == SnapshotStatus.CREATING)).scalar_one()
-        if copying:
-            raise Invalid(f"Invalid volume: Volume {req.volume_id} has a snapshot being "
-                          f"created; attach it when the snapshot is available.")
+            raise Invalid(f"Invalid volume: Volume {volume_id} status must be available "
+                          f"to attach, but the current status is {status}{detail}.")
+        if claim:
+            self._check_not_copying(conn, volume_id)
         now = utcnow()
         values = {
-            "id": str(uuid.uuid4()), "volume_id": req.volume_id, "server_id": req.server_id,
-            "device": device, "status": AttachmentStatus.ATTACHING.value, "tag": req.tag,
-            "delete_on_termination": req.delete_on_termination, "boot_index": None,
+            "id": str(uuid.uuid4()), "volume_id": volume_id, "server_id": server_id,
+            "device": device, "status": AttachmentStatus.ATTACHING.value, "tag": tag,
+            "delete_on_termination": delete_on_termination, "boot_index": boot_index,
             "bdm_uuid": str(uuid.uuid4()), "connection_info": None, "created_at": now,
             "updated_at": None,
         }
         conn.execute(volume_attachments.insert().values(values))
-        taskq.enqueue(conn, "attachment.attach", values["id"], target=server.host)
         return Attachment(**values)
+
+    @staticmethod
+    def _check_not_copying(conn: Connection, volume_id: str) -> None:
+        # Checked after the swap: a snapshot being copied must see no writes from a guest.
+        copying = conn.execute(sa.select(sa.func.count()).where(
+            snapshots.c.volume_id == volume_id,
+            snapshots.c.status == SnapshotStatus.CREATING)).scalar_one()
+        if copying:
+            raise Invalid(f"Invalid volume: Volume {volume_id} has a snapshot being "
+                          f"created; attach it when the snapshot is available.")
 
     def _pick_device(self, conn: Connection, req: AttachRequest) -> str:
         used = {a.device for a in self._rows(
@@ -219,20 +245,29 @@ class AttachmentService:
             await self.db.run(taskq.finish, task)
             return
         attachment, location = found
-        info = self.storage.connection_info(attachment.volume_id, location).as_dict()
         await self.pause.at("attachment.attach")
-        await asyncio.to_thread(self.compute.attach_volume, attachment.server_id,
-                                attachment.volume_id, info, attachment.device)
+        info = await asyncio.to_thread(self.connect, attachment, location)
         await self.db.run(self._attached, task, attachment, info)
         log.info("volume %s in-use on server %s", attachment.volume_id, attachment.server_id)
 
+    def connect(self, attachment: Attachment, location: str) -> dict[str, Any]:
+        """Blocking: have the compute driver connect the volume; its connection info."""
+        info = self.storage.connection_info(attachment.volume_id, location).as_dict()
+        self.compute.attach_volume(attachment.server_id, attachment.volume_id, info,
+                                   attachment.device or "")
+        return info
+
     @staticmethod
-    def _attached(conn: Connection, task: Task, attachment: Attachment,
-                  info: dict[str, Any]) -> None:
+    def mark_attached(conn: Connection, attachment: Attachment, info: dict[str, Any]) -> None:
+        """The driver has the volume: attachment ``attached`` and volume ``in-use``."""
         cas_status(conn, volume_attachments, attachment.id, [AttachmentStatus.ATTACHING],
                    AttachmentStatus.ATTACHED, connection_info=info)
         cas_status(conn, volumes, attachment.volume_id, [VolumeStatus.ATTACHING],
                    VolumeStatus.IN_USE)
+
+    def _attached(self, conn: Connection, task: Task, attachment: Attachment,
+                  info: dict[str, Any]) -> None:
+        self.mark_attached(conn, attachment, info)
         taskq.finish(conn, task)
 
     def _fail_attach(self, conn: Connection, task: Task, reason: str) -> None:

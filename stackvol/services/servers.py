@@ -10,6 +10,12 @@ stop    → active/powering-off → driver.power_off → stopped
 start   → stopped/powering-on → driver.power_on → active
 reboot  → active/rebooting (or …/rebooting_hard) → driver.reboot → active
 delete  → */deleting → driver.destroy → row removed, its volumes released
+
+Boot from volume: the volumes of the block device mappings are reserved (an existing volume moves
+available → attaching) or created (a new ``creating`` volume and its ``volume.create`` task) in
+the transaction that records the server, each with an ``attaching`` attachment row. The spawn
+task waits for new volumes to be available, claims them, builds the server and connects every
+volume through the driver, then marks server, attachments and volumes done in one transaction.
 """
 
 from __future__ import annotations
@@ -31,12 +37,15 @@ from sqlalchemy.engine import Connection
 
 from stackvol.compute.base import ComputeDriver, InstanceSpec
 from stackvol.db.engine import Database
-from stackvol.db.schema import servers, volume_attachments, volumes
-from stackvol.services import policy
+from stackvol.db.schema import servers, snapshots, volume_attachments, volumes
+from stackvol.services import policy, recovery
 from stackvol.services import tasks as taskq
+from stackvol.services.attachments import DEVICE_RE, AttachmentService, next_device
+from stackvol.services.block_devices import ROOT_DEVICE, BlockDevice, parse
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import Conflict, Forbidden, Invalid, NotFound
 from stackvol.services.flavors import Flavor, flavors_by_id, load_flavor
+from stackvol.services.records import Attachment
 from stackvol.services.status import (
     AttachmentStatus,
     PowerState,
@@ -45,7 +54,7 @@ from stackvol.services.status import (
     VolumeStatus,
 )
 from stackvol.services.tasks import Handler, PauseHook, Task, Worker
-from stackvol.services.volumes import cas_status
+from stackvol.services.volumes import VolumeService, VolumeSpec, cas_status
 from stackvol.timeutils import utcnow
 
 log = logging.getLogger(__name__)
@@ -186,7 +195,8 @@ class ServerSpec:
     networks: Any = None
     description: str | None = None
     tags: list[str] = field(default_factory=list)
-    block_device_mapping: list[dict[str, Any]] = field(default_factory=list)
+    block_device_mapping: list[dict[str, Any]] = field(default_factory=list)  # v2 syntax
+    legacy_block_device_mapping: list[dict[str, Any]] = field(default_factory=list)
     security_groups: list[str] = field(default_factory=lambda: ["default"])
     user_data: str | None = None
     config_drive: bool = False
@@ -284,16 +294,24 @@ def fault(message: str, code: int = 500) -> dict[str, Any]:
 
 class ServerService:
     def __init__(self, db: Database, compute: ComputeDriver, worker: Worker,
+                 volumes: VolumeService, attachments: AttachmentService,
                  availability_zones: tuple[str, ...] = ("nova",),
-                 pause: PauseHook | None = None) -> None:
+                 pause: PauseHook | None = None, volume_wait_seconds: float = 180.0) -> None:
         self.db = db
         self.compute = compute
         self.worker = worker
+        self.volumes = volumes
+        self.attachments = attachments
+        self.volume_wait_seconds = volume_wait_seconds  # Nova: block_device_allocate_retries
         self.availability_zones = availability_zones
         self.pause = pause or PauseHook("")
         worker.register("server.spawn", Handler(self._run_spawn, self._fail_spawn))
         worker.register("server.power", Handler(self._run_power, self._fail_power))
         worker.register("server.delete", Handler(self._run_delete, self._fail_delete))
+
+    async def reconcile(self) -> None:
+        """At start-up, before the worker: make the hypervisor agree with the database."""
+        await recovery.reconcile(self.db, self.compute)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -361,32 +379,33 @@ class ServerService:
 
     # --- create ---------------------------------------------------------------------------
 
-    def _check_spec(self, spec: ServerSpec) -> None:
+    def _check_spec(self, spec: ServerSpec) -> list[BlockDevice]:
+        """Checks that need no database; the volume-backed block devices of the request."""
         zone = (spec.availability_zone or "").split(":", 1)[0]
         if spec.availability_zone is not None and zone not in self.availability_zones:
             raise Invalid("The requested availability zone is not available")
-        boots_from_volume = any(str(b.get("boot_index")) == "0"
-                                for b in spec.block_device_mapping)
-        if not spec.image_ref and not boots_from_volume:
-            raise Invalid("Block Device Mapping is Invalid: Boot sequence for the instance and "
-                          "image/block device mapping combination is not valid.")
+        devices = parse(spec.block_device_mapping, spec.legacy_block_device_mapping,
+                        spec.image_ref)
         if spec.min_count > spec.max_count:
             raise Invalid("min_count must be <= max_count")
+        return [d for d in devices if d.is_volume]
 
     async def create(self, ctx: RequestContext, spec: ServerSpec) -> tuple[list[Server], str]:
         """Record the server(s) as building and queue their spawning; answer at once."""
         policy.authorize(ctx, "server:create", ctx.project_id)
-        self._check_spec(spec)
-        created = await self.db.run(self._insert, ctx, spec)
+        devices = self._check_spec(spec)
+        created = await self.db.run(self._insert, ctx, spec, devices)
         self.worker.wake()
         log.info("server(s) %s building", ", ".join(s.id for s in created))
         return created, spec.admin_pass or generate_password()
 
-    def _insert(self, conn: Connection, ctx: RequestContext, spec: ServerSpec) -> list[Server]:
+    def _insert(self, conn: Connection, ctx: RequestContext, spec: ServerSpec,
+                devices: list[BlockDevice]) -> list[Server]:
         try:
             flavor = load_flavor(conn, spec.flavor_id)
         except NotFound as exc:
             raise Invalid(exc.message) from None
+        _check_root_device(conn, ctx, devices)
         now = utcnow()
         reservation = "r-" + secrets.token_hex(4)
         created = []
@@ -395,7 +414,10 @@ class ServerService:
             name = spec.name if spec.max_count == 1 else f"{spec.name}-{index + 1}"
             values = self._row_values(ctx, spec, server_id, name, now)
             values["reservation_id"] = reservation
+            if any(d.is_root for d in devices):
+                values["root_device_name"] = ROOT_DEVICE
             conn.execute(servers.insert().values(values))
+            self._map_volumes(conn, ctx, server_id, values["availability_zone"], devices)
             taskq.enqueue(conn, "server.spawn", server_id, target=self.compute.host)
             server = Server(**values)
             server.flavor = flavor
@@ -421,9 +443,51 @@ class ServerService:
             "reservation_id": None, "root_device_name": None,
             "auto_disk_config": spec.auto_disk_config, "tags": list(spec.tags),
             "security_groups": list(spec.security_groups), "networks": spec.networks,
-            "block_device_mapping": list(spec.block_device_mapping),
+            "block_device_mapping": list(spec.block_device_mapping
+                                         or spec.legacy_block_device_mapping),
             "scheduler_hints": dict(spec.scheduler_hints), "trusted_certs": spec.trusted_certs,
         }
+
+    def _map_volumes(self, conn: Connection, ctx: RequestContext, server_id: str, zone: str,
+                     devices: list[BlockDevice]) -> None:
+        """Reserve or create each mapped volume, with its ``attaching`` row, in this transaction.
+
+        A volume that is not available (or a second server of one request wanting the same
+        volume) fails the whole request, so no server is left half-mapped.
+        """
+        used = {ROOT_DEVICE}
+        for device in sorted(devices, key=lambda d: not d.is_root):
+            name = ROOT_DEVICE if device.is_root else _device_name(device.device_name, used)
+            used.add(name)
+            boot_index = device.boot_index if device.boot_index is not None else -1
+            if device.source_type == "volume":
+                volume_id = _visible_volume(conn, ctx, device)
+                self.attachments.reserve_in(conn, server_id, volume_id, name, device.tag,
+                                            device.delete_on_termination, boot_index)
+                continue
+            volume_id = self._new_volume(conn, ctx, server_id, zone, device)
+            self.attachments.reserve_in(conn, server_id, volume_id, name, device.tag,
+                                        device.delete_on_termination, boot_index, claim=False)
+
+    def _new_volume(self, conn: Connection, ctx: RequestContext, server_id: str, zone: str,
+                    device: BlockDevice) -> str:
+        """A volume made for the server (Nova asks Cinder for it at spawn time)."""
+        size = device.volume_size
+        snapshot_id = None
+        if device.source_type == "snapshot":
+            snapshot_id = device.uuid
+            snapshot_size = _snapshot_size(conn, ctx, device)  # Nova's lookup and faults
+            size = size or snapshot_size
+        # There is no image service yet: an image-sourced volume starts empty (Cinder would copy
+        # the image into it); it is still marked bootable, as Cinder marks it.
+        name = f"{server_id}-blank-vol" if device.source_type == "blank" else ""
+        spec = VolumeSpec(size=size or 0, display_name=name, display_description="",
+                          availability_zone=zone, snapshot_id=snapshot_id)
+        self.volumes._check_spec(spec)
+        volume = self.volumes._insert(conn, ctx, spec)
+        if device.source_type == "image":
+            conn.execute(volumes.update().where(volumes.c.id == volume.id).values(bootable=True))
+        return volume.id
 
     async def _run_spawn(self, task: Task) -> None:
         server = await self.db.read(_maybe_load, task.resource_id)
@@ -437,31 +501,66 @@ class ServerService:
             await self.db.run(taskq.finish, task)
             return
         await self.pause.at("server.spawn")
+        mapped = await self._claim_volumes(server.id)
+        if mapped is None:  # deleted while its volumes were being made
+            await self.db.run(taskq.finish, task)
+            return
         flavor = server.flavor
         spec = InstanceSpec(server_id=server.id, name=server.name,
                             vcpus=flavor.vcpus if flavor else 1,
                             memory_mb=flavor.ram if flavor else 512,
                             disk_gb=flavor.disk if flavor else 0, image_ref=server.image_ref)
-        await asyncio.to_thread(self.compute.spawn, spec)
-        if await self.db.run(self._spawned, task):
+        try:
+            await asyncio.to_thread(self.compute.spawn, spec)
+            await self.pause.at("server.spawn.volumes")
+            connected = [(att, await asyncio.to_thread(self.attachments.connect, att, location))
+                         for att, location in mapped]
+        except Exception:
+            # As Nova does after a failed build: nothing of it stays on the hypervisor.
+            await asyncio.to_thread(self.compute.destroy, server.id)
+            raise
+        if await self.db.run(self._spawned, task, connected):
             log.info("server %s active", server.id)
         else:  # deleted while it was being built: take back what was just made
             await asyncio.to_thread(self.compute.destroy, server.id)
 
+    async def _claim_volumes(self, server_id: str) -> list[tuple[Attachment, str]] | None:
+        """Wait for the server's new volumes, claim them; its volumes and their locations."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.volume_wait_seconds
+        delay = 0.02
+        while True:
+            building, mapped = await self.db.run(_claim_mapped_volumes, server_id)
+            if not building:
+                return None
+            if mapped is not None:
+                return mapped
+            if loop.time() > deadline:
+                raise Invalid(f"Volumes of server {server_id} were not created in "
+                              f"{self.volume_wait_seconds:.0f} seconds")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
     @staticmethod
-    def _spawned(conn: Connection, task: Task) -> bool:
+    def _spawned(conn: Connection, task: Task,
+                 connected: list[tuple[Attachment, dict[str, Any]]]) -> bool:
         moved = cas_server(conn, task.resource_id, [VmState.BUILDING], [TaskState.SPAWNING],
                            vm_state=VmState.ACTIVE.value, task_state=None,
                            power_state=int(PowerState.RUNNING), launched_at=utcnow(),
-                           root_device_name="/dev/vda")
+                           root_device_name=ROOT_DEVICE)
+        if moved:
+            for attachment, info in connected:
+                AttachmentService.mark_attached(conn, attachment, info)
         taskq.finish(conn, task)
         return moved
 
     @staticmethod
     def _fail_spawn(conn: Connection, task: Task, reason: str) -> None:
-        cas_server(conn, task.resource_id, [VmState.BUILDING],
-                   [TaskState.SCHEDULING, TaskState.SPAWNING], vm_state=VmState.ERROR.value,
-                   task_state=None, power_state=int(PowerState.NOSTATE), fault=fault(reason))
+        if cas_server(conn, task.resource_id, [VmState.BUILDING],
+                      [TaskState.SCHEDULING, TaskState.SPAWNING], vm_state=VmState.ERROR.value,
+                      task_state=None, power_state=int(PowerState.NOSTATE),
+                      fault=fault(reason)):
+            _release_volumes(conn, task.resource_id)  # the failed build holds no volume
 
     # --- update ---------------------------------------------------------------------------
 
@@ -550,9 +649,15 @@ class ServerService:
             await self.db.run(taskq.finish, task)
             return
         await self.pause.at("server.delete")
+        await asyncio.to_thread(self._disconnect_all, server.id)
         await asyncio.to_thread(self.compute.destroy, server.id)
         await self.db.run(self._deleted, task)
         log.info("server %s deleted", server.id)
+
+    def _disconnect_all(self, server_id: str) -> None:
+        """Blocking: the driver lets go of every volume before the server goes."""
+        for volume_id in self.compute.attached_volumes(server_id):
+            self.compute.detach_volume(server_id, volume_id)
 
     @staticmethod
     def _deleted(conn: Connection, task: Task) -> None:
@@ -609,6 +714,88 @@ def _after_marker(conn: Connection, project: str | None, marker: str) -> sa.Colu
         raise Invalid(f"marker [{marker}] not found")
     return sa.or_(servers.c.created_at < row.created_at,
                   sa.and_(servers.c.created_at == row.created_at, servers.c.id < row.id))
+
+
+def _device_name(wanted: str | None, used: set[str]) -> str:
+    """A requested name if it is a valid free one, else the next free (as libvirt renames)."""
+    if wanted and DEVICE_RE.match(wanted) and wanted not in used:
+        return wanted
+    return next_device(used)
+
+
+def _visible_volume(conn: Connection, ctx: RequestContext, device: BlockDevice) -> str:
+    row = conn.execute(sa.select(volumes.c.id, volumes.c.project_id).where(
+        volumes.c.id == device.uuid)).first()
+    if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
+        if device.is_root:
+            raise Invalid(f"Block Device Mapping is Invalid: failed to get volume "
+                          f"{device.uuid}.")
+        raise NotFound(f"Volume {device.uuid} could not be found.")  # Nova: VolumeNotFound
+    return row.id
+
+
+def _snapshot_size(conn: Connection, ctx: RequestContext, device: BlockDevice) -> int:
+    row = conn.execute(sa.select(snapshots.c.size, snapshots.c.project_id).where(
+        snapshots.c.id == device.uuid)).first()
+    if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
+        raise _snapshot_not_found(device)
+    return row.size
+
+
+def _snapshot_not_found(device: BlockDevice) -> Invalid:
+    # Nova looks the root's snapshot up first (SnapshotNotFound), the others in _validate_bdm.
+    if device.is_root:
+        return Invalid(f"Snapshot {device.uuid} could not be found.")
+    return Invalid(f"Block Device Mapping is Invalid: failed to get snapshot {device.uuid}.")
+
+
+def _check_root_device(conn: Connection, ctx: RequestContext,
+                       devices: list[BlockDevice]) -> None:
+    """Nova reads the root mapping's volume or snapshot before anything else."""
+    for device in devices:
+        if device.is_root and device.source_type == "volume":
+            _visible_volume(conn, ctx, device)
+        elif device.is_root and device.source_type == "snapshot":
+            _snapshot_size(conn, ctx, device)
+
+
+def _claim_mapped_volumes(conn: Connection,
+                          server_id: str) -> tuple[bool, list[tuple[Attachment, str]] | None]:
+    """(still building?, the server's mapped volumes once every one is claimed, else None).
+
+    New volumes move available → attaching here; one that ended in any other status (an
+    error while creating, or deleted meanwhile) fails the build.
+    """
+    state = conn.execute(sa.select(servers.c.vm_state, servers.c.task_state).where(
+        servers.c.id == server_id)).first()
+    if state is None or (state.vm_state, state.task_state) != (VmState.BUILDING,
+                                                               TaskState.SPAWNING):
+        return False, None
+    rows = conn.execute(
+        sa.select(volume_attachments, volumes.c.status.label("volume_status"),
+                  volumes.c.provider_location)
+        .join(volumes, volumes.c.id == volume_attachments.c.volume_id)
+        .where(volume_attachments.c.server_id == server_id,
+               volume_attachments.c.status == AttachmentStatus.ATTACHING)
+        .order_by(volume_attachments.c.created_at, volume_attachments.c.id)).all()
+    mapped: list[tuple[Attachment, str]] = []
+    waiting = False
+    for row in rows:
+        values = dict(row._mapping)
+        status, location = values.pop("volume_status"), values.pop("provider_location")
+        attachment = Attachment(**values)
+        if status == VolumeStatus.CREATING:
+            waiting = True
+            continue
+        if status == VolumeStatus.AVAILABLE and cas_status(
+                conn, volumes, attachment.volume_id, [VolumeStatus.AVAILABLE],
+                VolumeStatus.ATTACHING):
+            status = VolumeStatus.ATTACHING
+        if status != VolumeStatus.ATTACHING:
+            raise Invalid(f"Volume {attachment.volume_id} is {status} and cannot be attached "
+                          f"to server {server_id}")
+        mapped.append((attachment, location))
+    return True, None if waiting else mapped
 
 
 def _check_unlocked(server: Server) -> None:

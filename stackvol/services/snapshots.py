@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +35,9 @@ from stackvol.services import policy
 from stackvol.services import tasks as taskq
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import Invalid, NotFound
+from stackvol.services.listing import ListQuery, fetch_page
+from stackvol.services.metadata import MetadataChange, change_metadata, update_fields
+from stackvol.services.quotas import QuotaService
 from stackvol.services.records import Page, Snapshot
 from stackvol.services.status import SnapshotStatus, VolumeStatus
 from stackvol.services.tasks import Handler, PauseHook, Task, Worker
@@ -54,8 +58,9 @@ _ORDER = (snapshots.c.created_at.desc(), snapshots.c.id.desc())
 
 class SnapshotService:
     def __init__(self, db: Database, storage: StorageDriver, worker: Worker,
-                 pause: PauseHook | None = None) -> None:
+                 pause: PauseHook | None = None, quotas: QuotaService | None = None) -> None:
         self.db = db
+        self.quotas = quotas
         self.storage = storage
         self.worker = worker
         self.pause = pause or PauseHook("")
@@ -96,6 +101,30 @@ class SnapshotService:
             query = query.where(snapshots.c.project_id == project_id)
         return [Snapshot.from_row(row) for row in conn.execute(query)]
 
+    async def query(self, ctx: RequestContext, query: ListQuery) -> tuple[list[Snapshot],
+                                                                          int | None]:
+        """A Cinder list page; ``query.project_id`` None (every project) for admins only."""
+        policy.authorize(ctx, "snapshot:list", ctx.project_id)
+        if query.project_id != ctx.project_id and not policy.allowed(
+                ctx, "volume:list_all_projects"):
+            query = replace(query, project_id=ctx.project_id)
+        rows, count = await self.db.read(fetch_page, snapshots, query)
+        return [Snapshot.from_row(row) for row in rows], count
+
+    async def update(self, ctx: RequestContext, snapshot_id: str, changes: dict[str, Any],
+                     change: MetadataChange | None = None) -> Snapshot:
+        """Rename or describe a snapshot, and/or change its metadata."""
+        return await self.db.run(self._update, ctx, snapshot_id, changes, change)
+
+    def _update(self, conn: Connection, ctx: RequestContext, snapshot_id: str,
+                changes: dict[str, Any], change: MetadataChange | None) -> Snapshot:
+        snapshot = self._load(conn, ctx, snapshot_id)
+        policy.authorize(ctx, "snapshot:update", snapshot.project_id)
+        update_fields(conn, snapshots, snapshot_id, changes)
+        if change is not None:
+            change_metadata(conn, snapshots, snapshot_id, change)
+        return self._load(conn, ctx, snapshot_id)
+
     # --- create ---------------------------------------------------------------------------
 
     async def create(self, ctx: RequestContext, volume_id: str, force: bool = False,
@@ -109,10 +138,10 @@ class SnapshotService:
         log.info("snapshot %s of volume %s creating", snapshot.id, volume_id)
         return snapshot
 
-    @staticmethod
-    def _insert(conn: Connection, ctx: RequestContext, volume_id: str, force: bool,
+    def _insert(self, conn: Connection, ctx: RequestContext, volume_id: str, force: bool,
                 display_name: str | None, display_description: str | None) -> Snapshot:
-        query = sa.select(volumes.c.status, volumes.c.size, volumes.c.backend).where(
+        query = sa.select(volumes.c.status, volumes.c.size, volumes.c.backend,
+                          volumes.c.volume_type).where(
             volumes.c.id == volume_id).with_for_update()
         if not ctx.is_admin:
             query = query.where(volumes.c.project_id == ctx.project_id)
@@ -123,6 +152,9 @@ class SnapshotService:
             wanted = "available or in-use" if force else "available"
             raise Invalid(f"Invalid volume: Volume {volume_id} status must be {wanted}, but "
                           f"current status is: {volume.status}.")
+        if self.quotas is not None:
+            self.quotas.enforce(conn, ctx.project_id, volume.volume_type, snapshots=1,
+                                gigabytes=volume.size)
         values: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "project_id": ctx.project_id,

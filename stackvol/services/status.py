@@ -15,6 +15,7 @@ class VolumeStatus(StrEnum):
     ERROR = "error"
     ERROR_DELETING = "error_deleting"
     EXTENDING = "extending"
+    ERROR_EXTENDING = "error_extending"
     RESERVED = "reserved"
 
 
@@ -27,6 +28,7 @@ class SnapshotStatus(StrEnum):
 
 
 class AttachmentStatus(StrEnum):
+    RESERVED = "reserved"  # Cinder's attachment API: created without a connector yet
     ATTACHING = "attaching"
     ATTACHED = "attached"
     DETACHING = "detaching"

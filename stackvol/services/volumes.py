@@ -11,7 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,17 +24,32 @@ from stackvol.services import policy
 from stackvol.services import tasks as taskq
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import Invalid, NotFound
+from stackvol.services.listing import ListQuery, fetch_page
+from stackvol.services.metadata import MetadataChange, change_metadata, update_fields
+from stackvol.services.quotas import QuotaService
 from stackvol.services.records import Attachment, Page, Volume
 from stackvol.services.status import AttachmentStatus, SnapshotStatus, VolumeStatus
 from stackvol.services.tasks import Handler, PauseHook, Task, Worker
+from stackvol.services.volume_types import resolve as resolve_type
 from stackvol.storage.base import StorageDriver
 from stackvol.timeutils import utcnow
 
 log = logging.getLogger(__name__)
 
 DEFAULT_VOLUME_TYPE = "__DEFAULT__"
-# Statuses from which Cinder lets a volume be deleted.
-DELETABLE = (VolumeStatus.AVAILABLE, VolumeStatus.ERROR)
+# Statuses from which Cinder lets a volume be deleted (any but these when forced).
+DELETABLE = (VolumeStatus.AVAILABLE, VolumeStatus.ERROR, VolumeStatus.ERROR_EXTENDING)
+NOT_FORCE_DELETABLE = (VolumeStatus.IN_USE, VolumeStatus.ATTACHING, VolumeStatus.DETACHING,
+                       VolumeStatus.RESERVED, VolumeStatus.DELETING, VolumeStatus.EXTENDING)
+# What os-reset_status accepts (Cinder's list, less the states stackvol never enters).
+RESETTABLE = ("available", "error", "creating", "deleting", "in-use", "attaching",
+              "detaching", "error_deleting", "error_extending", "reserved", "extending")
+# Sortable columns by their Cinder names.
+SORT_KEYS = {"id": "id", "created_at": "created_at", "updated_at": "updated_at",
+             "name": "display_name", "display_name": "display_name", "status": "status",
+             "size": "size", "availability_zone": "availability_zone", "bootable": "bootable",
+             "volume_type": "volume_type", "project_id": "project_id", "user_id": "user_id",
+             "description": "display_description"}
 # Attachments that mean "the server has (or is getting/losing) this volume".
 LIVE_ATTACHMENTS = (AttachmentStatus.ATTACHED, AttachmentStatus.DETACHING)
 
@@ -144,19 +159,20 @@ class VolumeService:
         storage: StorageDriver,
         worker: Worker,
         availability_zones: tuple[str, ...] = ("nova",),
-        volume_types: tuple[str, ...] = (DEFAULT_VOLUME_TYPE,),
         max_volume_size_gb: int = 10240,
         pause: PauseHook | None = None,
+        quotas: QuotaService | None = None,
     ) -> None:
         self.db = db
         self.storage = storage
         self.worker = worker
         self.availability_zones = availability_zones
-        self.volume_types = volume_types
+        self.quotas = quotas
         self.max_volume_size_gb = max_volume_size_gb
         self.pause = pause or PauseHook("")
         worker.register("volume.create", Handler(self._run_create, self._fail_create))
         worker.register("volume.delete", Handler(self._run_delete, self._fail_delete))
+        worker.register("volume.extend", Handler(self._run_extend, self._fail_extend))
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -186,8 +202,6 @@ class VolumeService:
         if spec.availability_zone and spec.availability_zone not in self.availability_zones:
             raise Invalid(f"Invalid input received: Availability zone "
                           f"'{spec.availability_zone}' is invalid.")
-        if spec.volume_type and spec.volume_type not in self.volume_types:
-            raise NotFound(f"Volume type with name {spec.volume_type} could not be found.")
 
     async def create(self, ctx: RequestContext, spec: VolumeSpec) -> Volume:
         """Record the volume as ``creating`` and queue the work that makes its bytes."""
@@ -201,6 +215,10 @@ class VolumeService:
     def _insert(self, conn: Connection, ctx: RequestContext, spec: VolumeSpec) -> Volume:
         if spec.snapshot_id:
             self._check_source_snapshot(conn, ctx, spec)
+        type_name = resolve_type(conn, ctx, spec.volume_type or DEFAULT_VOLUME_TYPE).name
+        if self.quotas is not None:
+            self.quotas.enforce(conn, ctx.project_id, type_name, volumes=1,
+                                gigabytes=spec.size, volume_size=spec.size)
         now = utcnow()
         values = {
             "id": str(uuid.uuid4()),
@@ -211,7 +229,7 @@ class VolumeService:
             "display_name": spec.display_name,
             "display_description": spec.display_description,
             "availability_zone": spec.availability_zone or self.availability_zones[0],
-            "volume_type": spec.volume_type or DEFAULT_VOLUME_TYPE,
+            "volume_type": type_name,
             "snapshot_id": spec.snapshot_id,
             "source_volid": None,
             "metadata": dict(spec.metadata or {}),
@@ -268,31 +286,210 @@ class VolumeService:
         cas_status(conn, volumes, task.resource_id, [VolumeStatus.CREATING], VolumeStatus.ERROR,
                    error_reason=reason)
 
-    # --- delete ---------------------------------------------------------------------------
+    # --- Cinder: filtered lists, updates, metadata, bootable --------------------------------
 
-    async def delete(self, ctx: RequestContext, volume_id: str) -> None:
-        """Refuse clearly, or move the volume to ``deleting`` and queue the removal of its bytes."""
-        await self.db.run(self._begin_delete, ctx, volume_id)
+    async def query(self, ctx: RequestContext, query: ListQuery) -> tuple[list[Volume],
+                                                                          int | None]:
+        """A Cinder list page (filters, sort, marker) and, if asked, the number matching.
+
+        ``query.project_id`` None (every project) is honoured for admins only.
+        """
+        policy.authorize(ctx, "volume:list", ctx.project_id)
+        if query.project_id != ctx.project_id and not policy.allowed(
+                ctx, "volume:list_all_projects"):
+            query = replace(query, project_id=ctx.project_id)
+        return await self.db.read(_query_page, query)
+
+    async def update(self, ctx: RequestContext, volume_id: str, changes: dict[str, Any],
+                     metadata: dict[str, str] | None = None) -> Volume:
+        """Rename or describe a volume (``display_name``/``display_description``); ``metadata``
+        replaces all of its metadata."""
+        await self.db.run(self._update, ctx, volume_id, changes, metadata)
+        return await self.get(ctx, volume_id)
+
+    @staticmethod
+    def _update(conn: Connection, ctx: RequestContext, volume_id: str, changes: dict[str, Any],
+                metadata: dict[str, str] | None) -> None:
+        volume = read_volume(conn, ctx, volume_id)
+        policy.authorize(ctx, "volume:update", volume.project_id)
+        update_fields(conn, volumes, volume_id, changes)
+        if metadata is not None:
+            change_metadata(conn, volumes, volume_id, MetadataChange(set=metadata, replace=True))
+
+    async def change_metadata(self, ctx: RequestContext, volume_id: str,
+                              change: MetadataChange) -> dict[str, str]:
+        return await self.db.run(self._change_metadata, ctx, volume_id, change)
+
+    @staticmethod
+    def _change_metadata(conn: Connection, ctx: RequestContext, volume_id: str,
+                         change: MetadataChange) -> dict[str, str]:
+        volume = read_volume(conn, ctx, volume_id)
+        policy.authorize(ctx, "volume:update", volume.project_id)
+        return change_metadata(conn, volumes, volume_id, change)
+
+    async def set_bootable(self, ctx: RequestContext, volume_id: str, bootable: bool) -> None:
+        await self.db.run(self._set_bootable, ctx, volume_id, bootable)
+
+    @staticmethod
+    def _set_bootable(conn: Connection, ctx: RequestContext, volume_id: str,
+                      bootable: bool) -> None:
+        volume = read_volume(conn, ctx, volume_id)
+        policy.authorize(ctx, "volume:update", volume.project_id)
+        update_fields(conn, volumes, volume_id, {"bootable": bootable})
+
+    # --- extend ---------------------------------------------------------------------------
+
+    async def extend(self, ctx: RequestContext, volume_id: str, new_size: int,
+                     allow_in_use: bool = False) -> None:
+        """Move the volume to ``extending`` and queue the growth of its bytes to ``new_size``."""
+        await self.db.run(self._begin_extend, ctx, volume_id, new_size, allow_in_use)
         self.worker.wake()
 
-    def _begin_delete(self, conn: Connection, ctx: RequestContext, volume_id: str) -> None:
+    def _begin_extend(self, conn: Connection, ctx: RequestContext, volume_id: str,
+                      new_size: int, allow_in_use: bool) -> None:
         volume = read_volume(conn, ctx, volume_id)
-        policy.authorize(ctx, "volume:delete", volume.project_id)
+        policy.authorize(ctx, "volume:update", volume.project_id)
+        wanted = [VolumeStatus.AVAILABLE] + ([VolumeStatus.IN_USE] if allow_in_use else [])
+        if volume.status not in wanted:
+            names = " or ".join(wanted)
+            raise Invalid(f"Invalid volume: Volume {volume_id} status must be {names} to "
+                          f"extend, but current status is: {volume.status}.")
+        if new_size <= volume.size:
+            raise Invalid(f"Invalid input received: New size for extend must be greater than "
+                          f"current size. (current: {volume.size}, extended: {new_size}).")
+        if new_size > self.max_volume_size_gb:
+            raise Invalid(f"Invalid input received: Volume size {new_size}G exceeds the "
+                          f"maximum of {self.max_volume_size_gb}G per volume.")
+        if self.quotas is not None:
+            self.quotas.enforce(conn, volume.project_id, volume.volume_type,
+                                gigabytes=new_size - volume.size, volume_size=new_size)
+        if not cas_status(conn, volumes, volume_id, [volume.status], VolumeStatus.EXTENDING):
+            raise Invalid(f"Invalid volume: Volume {volume_id} changed status; try again.")
+        # After the swap: a snapshot being copied has the volume's current size.
+        copying = conn.execute(sa.select(sa.func.count()).where(
+            snapshots.c.volume_id == volume_id,
+            snapshots.c.status == SnapshotStatus.CREATING)).scalar_one()
+        if copying:
+            raise Invalid(f"Invalid volume: Volume {volume_id} has a snapshot being created; "
+                          f"extend it when the snapshot is available.")
+        taskq.enqueue(conn, "volume.extend", volume_id,
+                      {"new_size": new_size, "restore": volume.status}, target=volume.backend)
+
+    async def _run_extend(self, task: Task) -> None:
+        row = await self.db.read(_location, task.resource_id)
+        if row is None or row.status != VolumeStatus.EXTENDING:
+            await self.db.run(taskq.finish, task)
+            return
+        await self.pause.at("volume.extend")
+        await asyncio.to_thread(self.storage.extend_volume, task.resource_id,
+                                row.provider_location, int(task.payload["new_size"]))
+        await self.db.run(self._extended, task)
+        log.info("volume %s extended to %s GiB", task.resource_id, task.payload["new_size"])
+
+    @staticmethod
+    def _extended(conn: Connection, task: Task) -> None:
+        cas_status(conn, volumes, task.resource_id, [VolumeStatus.EXTENDING],
+                   task.payload["restore"], size=int(task.payload["new_size"]))
+        taskq.finish(conn, task)
+
+    @staticmethod
+    def _fail_extend(conn: Connection, task: Task, reason: str) -> None:
+        cas_status(conn, volumes, task.resource_id, [VolumeStatus.EXTENDING],
+                   VolumeStatus.ERROR_EXTENDING, error_reason=reason)
+
+    # --- administration: reset status -----------------------------------------------------
+
+    async def reset_status(self, ctx: RequestContext, volume_id: str, status: str | None,
+                           attach_status: str | None = None) -> None:
+        """Set a volume's status as an admin says, reconciled with the backend and attachments.
+
+        A volume said to be ``available``/``in-use`` whose bytes the backend does not hold
+        becomes ``error``; ``available`` or ``detached`` drops its attachment rows; ``in-use``
+        or ``attached`` needs one.
+        """
+        volume = await self.get(ctx, volume_id)
+        policy.authorize(ctx, "volume:reset_status", volume.project_id)
+        if status is None and attach_status is None:
+            raise Invalid("Invalid input received: Must specify 'status', 'attach_status' or "
+                          "'migration_status' for update.")
+        if status is not None and status not in RESETTABLE:
+            raise Invalid("Invalid input received: Must specify a valid status")
+        if attach_status not in (None, "attached", "detached"):
+            raise Invalid("Invalid input received: Must specify a valid attach status")
+        exists = await asyncio.to_thread(self.storage.volume_exists, volume.id,
+                                         volume.provider_location)
+        await self.db.run(self._reset, volume_id, status, attach_status, exists)
+        log.warning("volume %s status reset to %s/%s by %s", volume_id, status, attach_status,
+                    ctx.user_id)
+
+    @staticmethod
+    def _reset(conn: Connection, volume_id: str, status: str | None, attach_status: str | None,
+               exists: bool) -> None:
+        holders = conn.execute(sa.select(sa.func.count()).where(
+            volume_attachments.c.volume_id == volume_id)).scalar_one()
+        detached = attach_status == "detached" or status == VolumeStatus.AVAILABLE
+        if (status == VolumeStatus.IN_USE or attach_status == "attached") and (
+                detached or not holders):
+            raise Invalid(f"Invalid volume: Volume {volume_id} has no attachment, so it "
+                          f"cannot be in-use or attached.")
+        if detached:
+            conn.execute(volume_attachments.delete().where(
+                volume_attachments.c.volume_id == volume_id))
+        elif status == VolumeStatus.IN_USE:
+            conn.execute(volume_attachments.update().where(
+                volume_attachments.c.volume_id == volume_id).values(
+                status=AttachmentStatus.ATTACHED, updated_at=utcnow()))
+        values: dict[str, Any] = {}
+        if status in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE) and not exists:
+            values = {"status": VolumeStatus.ERROR.value,
+                      "error_reason": "reset_status: the backend holds no data for the volume"}
+        elif status is not None:
+            values = {"status": status, "error_reason": None}
+        update_fields(conn, volumes, volume_id, values)
+
+    # --- delete ---------------------------------------------------------------------------
+
+    async def delete(self, ctx: RequestContext, volume_id: str, cascade: bool = False,
+                     force: bool = False) -> None:
+        """Refuse clearly, or move the volume to ``deleting`` and queue the removal of its bytes.
+
+        ``cascade`` takes its snapshots with it; ``force`` (admins) ignores its status.
+        """
+        await self.db.run(self._begin_delete, ctx, volume_id, cascade, force)
+        self.worker.wake()
+
+    def _begin_delete(self, conn: Connection, ctx: RequestContext, volume_id: str,
+                      cascade: bool = False, force: bool = False) -> None:
+        volume = read_volume(conn, ctx, volume_id)
+        policy.authorize(ctx, "volume:force_delete" if force else "volume:delete",
+                         volume.project_id)
         if volume.attachments:
             raise Invalid("Invalid volume: Volume status must be available or error or "
                           "error_restoring or error_extending or error_managing and must not "
                           "be migrating, attached, belong to a group, have snapshots or be "
                           "disassociated from snapshots after volume transfer.")
-        if not cas_status(conn, volumes, volume_id, DELETABLE, VolumeStatus.DELETING):
+        if force and volume.status not in NOT_FORCE_DELETABLE:
+            allowed: Iterable[str] = [volume.status]
+        else:
+            allowed = DELETABLE
+        if not cas_status(conn, volumes, volume_id, allowed, VolumeStatus.DELETING):
             raise Invalid(f"Invalid volume: Volume status must be available or error, but "
                           f"current status is: {volume.status}.")
         # Counted after the swap, which waits for a snapshot create holding the volume row, so
         # its snapshot is seen (raising rolls the swap back).
         count = conn.execute(sa.select(sa.func.count()).where(
             snapshots.c.volume_id == volume_id)).scalar_one()
-        if count:
+        if count and not cascade:
             raise Invalid(f"Invalid volume: Volume {volume_id} still has {count} dependent "
                           f"snapshots.")
+        if count:
+            moved = conn.execute(snapshots.update().where(
+                snapshots.c.volume_id == volume_id,
+                snapshots.c.status.in_([SnapshotStatus.AVAILABLE, SnapshotStatus.ERROR]))
+                .values(status=SnapshotStatus.DELETING, updated_at=utcnow())).rowcount
+            if moved != count:
+                raise Invalid("Invalid volume: Snapshot of the volume must be available or "
+                              "error to be deleted with the volume.")
         taskq.enqueue(conn, "volume.delete", volume_id, target=volume.backend)
 
     async def _run_delete(self, task: Task) -> None:
@@ -301,6 +498,8 @@ class VolumeService:
             await self.db.run(taskq.finish, task)
             return
         await self.pause.at("volume.delete")
+        for snap_id, location in await self.db.read(_cascaded_snapshots, task.resource_id):
+            await asyncio.to_thread(self.storage.delete_snapshot, snap_id, location)
         await asyncio.to_thread(self.storage.delete_volume, task.resource_id,
                                 row.provider_location)
         await self.db.run(self._deleted, task)
@@ -310,6 +509,8 @@ class VolumeService:
     def _deleted(conn: Connection, task: Task) -> None:
         conn.execute(volume_attachments.delete().where(
             volume_attachments.c.volume_id == task.resource_id))
+        conn.execute(snapshots.delete().where(snapshots.c.volume_id == task.resource_id,
+                                              snapshots.c.status == SnapshotStatus.DELETING))
         conn.execute(volumes.delete().where(volumes.c.id == task.resource_id,
                                             volumes.c.status == VolumeStatus.DELETING))
         taskq.finish(conn, task)
@@ -318,6 +519,24 @@ class VolumeService:
     def _fail_delete(conn: Connection, task: Task, reason: str) -> None:
         cas_status(conn, volumes, task.resource_id, [VolumeStatus.DELETING],
                    VolumeStatus.ERROR_DELETING, error_reason=reason)
+
+
+def _query_page(conn: Connection, query: ListQuery) -> tuple[list[Volume], int | None]:
+    rows, count = fetch_page(conn, volumes, query)
+    found = [Volume.from_row(row) for row in rows]
+    if found:
+        attached = conn.execute(sa.select(*volume_attachments.c).where(
+            volume_attachments.c.volume_id.in_([v.id for v in found]), _LIVE)
+            .order_by(volume_attachments.c.created_at)).all()
+        _with_attachments(found, attached)
+    return found, count
+
+
+def _cascaded_snapshots(conn: Connection, volume_id: str) -> list[tuple[str, str | None]]:
+    """Snapshots going with their volume (``cascade``): ids and where their bytes are."""
+    return [(r.id, r.provider_location) for r in conn.execute(
+        sa.select(snapshots.c.id, snapshots.c.provider_location).where(
+            snapshots.c.volume_id == volume_id, snapshots.c.status == SnapshotStatus.DELETING))]
 
 
 def _location(conn: Connection, volume_id: str) -> Any:

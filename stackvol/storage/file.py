@@ -78,6 +78,17 @@ class FileDriver(StorageDriver):
         return ConnectionInfo("file", {"device_path": location, "format": self.format,
                                        "volume_id": volume_id})
 
+    def extend_volume(self, volume_id: str, location: str | None, new_size_gb: int) -> None:
+        """Grow the volume in place to ``new_size_gb`` (sparse: the new space is a hole)."""
+        path = Path(location) if location else self.path_for(volume_id)
+        if not path.exists():
+            raise StorageError(f"cannot extend {path.name}: it does not exist")
+        try:
+            self._grow(path, new_size_gb, _format_of(path))
+            _fsync(path)
+        except OSError as exc:
+            raise StorageError(f"cannot extend {path.name}: {exc.strerror or exc}") from exc
+
     # --- snapshots and volumes made from them -----------------------------------------------
 
     def snapshot_path(self, snapshot_id: str, volume_format: str) -> Path:
@@ -106,7 +117,7 @@ class FileDriver(StorageDriver):
 
         def fill(tmp: Path) -> None:
             self._copy(source, _format_of(source), tmp, self.format)
-            self._grow(tmp, size_gb)
+            self._grow(tmp, size_gb, self.format)
 
         if not target.exists():  # as above: renamed into place only when complete
             self._build(target, fill)
@@ -138,9 +149,9 @@ class FileDriver(StorageDriver):
             self._qemu_img("convert", "-q", "-f", source_format, "-O", target_format,
                            str(source), str(target))
 
-    def _grow(self, path: Path, size_gb: int) -> None:
-        """Grow (never shrink) the copy to ``size_gb``; the new space stays unallocated."""
-        if self.format == "raw":
+    def _grow(self, path: Path, size_gb: int, volume_format: str) -> None:
+        """Grow (never shrink) the file to ``size_gb``; the new space stays unallocated."""
+        if volume_format == "raw":
             with open(path, "r+b") as fh:
                 if os.fstat(fh.fileno()).st_size < size_gb * GiB:
                     os.ftruncate(fh.fileno(), size_gb * GiB)

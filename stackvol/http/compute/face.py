@@ -15,6 +15,7 @@ from stackvol.http.compute import (
     snapshots,
     volume_attachments,
     volumes,
+    volumes_boot,
 )
 from stackvol.http.compute.versions import COMPUTE_VERSIONS, version_document, versions_document
 from stackvol.http.faults import Fault, compute_fault_response
@@ -30,6 +31,7 @@ ROUTES: list[Route] = [
     *snapshots.routes,
     *volume_attachments.routes,
     *servers.routes,
+    *volumes_boot.routes,
     *flavors.routes,
 ]
 TOP_LEVEL = {route.path.strip("/").split("/")[0] for route in ROUTES}

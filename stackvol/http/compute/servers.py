@@ -39,8 +39,8 @@ def _spec(body: dict[str, Any]) -> ServerSpec:
         availability_zone=data.get("availability_zone"), key_name=data.get("key_name"),
         networks=networks if networks is not None else "auto",
         description=data.get("description"), tags=data.get("tags") or [],
-        block_device_mapping=data.get("block_device_mapping_v2")
-        or data.get("block_device_mapping") or [],
+        block_device_mapping=data.get("block_device_mapping_v2") or [],
+        legacy_block_device_mapping=data.get("block_device_mapping") or [],
         security_groups=[g.get("name", "default") for g in data.get("security_groups")
                          or [{"name": "default"}]],
         user_data=data.get("user_data"), config_drive=is_true(str(data.get("config_drive"))),

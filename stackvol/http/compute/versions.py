@@ -51,9 +51,15 @@ def _v20(base: str) -> dict[str, Any]:
     }
 
 
+def _v11(base: str) -> dict[str, Any]:
+    """The 2011 name of the v2 API, still served (JSON and XML) by the legacy face."""
+    return {**_v20(base), "id": "v1.1", "status": "DEPRECATED",
+            "links": [{"href": f"{base}/v1.1/", "rel": "self"}]}
+
+
 def versions_document(base: str) -> dict[str, Any]:
     """``GET /``: every version the Compute API offers (``base`` is the face's root URL)."""
-    return {"versions": [_v20(base), _v21(base)]}
+    return {"versions": [_v11(base), _v20(base), _v21(base)]}
 
 
 def version_document(base: str) -> dict[str, Any]:

@@ -37,6 +37,11 @@ HOSTNAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 63,
 FQDN: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255,
                         "pattern": r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?$"}
 
+DEVICE_NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255,
+                               "pattern": r"^[a-zA-Z0-9._\-\/]*$"}
+VOLUME_SIZE: dict[str, Any] = {"type": ["integer", "string", "null"], "pattern": "^[0-9]+$",
+                               "minimum": 0}
+
 _NETWORK = {
     "type": "object",
     "properties": {
@@ -58,15 +63,28 @@ _BDM = {
         "device_type": {"type": "string", "maxLength": 255},
         "disk_bus": {"type": "string", "maxLength": 255},
         "boot_index": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"},
-        "device_name": {"type": "string", "minLength": 1, "maxLength": 255,
-                        "pattern": r"^[a-zA-Z0-9._\-\/]*$"},
-        "volume_size": {"type": ["integer", "string", "null"], "pattern": "^[0-9]+$",
-                        "minimum": 0},
+        "device_name": DEVICE_NAME,
+        "volume_size": VOLUME_SIZE,
         "delete_on_termination": BOOLEAN,
         "no_device": {},
         "connection_info": {"type": "string", "maxLength": 16777215},
         "snapshot_id": UUID,
         "volume_id": UUID,
+    },
+    "additionalProperties": False,
+}
+# The legacy syntax of ``os-volumes_boot`` (Nova's ``block_device_mapping_v1`` schema).
+_LEGACY_BDM = {
+    "type": "object",
+    "properties": {
+        "virtual_name": {"type": "string", "maxLength": 255},
+        "volume_id": UUID,
+        "snapshot_id": UUID,
+        "volume_size": VOLUME_SIZE,
+        "device_name": DEVICE_NAME,
+        "delete_on_termination": BOOLEAN,
+        "no_device": {},
+        "connection_info": {"type": "string", "maxLength": 16777215},
     },
     "additionalProperties": False,
 }
@@ -87,7 +105,7 @@ _BASE = {
                 "accessIPv6": {"type": "string", "format": "ipv6"},
                 "personality": {"type": "array", "items": {"type": "object"}},
                 "availability_zone": NAME,
-                "block_device_mapping": {"type": "array", "items": {"type": "object"}},
+                "block_device_mapping": {"type": "array", "items": _LEGACY_BDM},
                 "block_device_mapping_v2": {"type": "array", "items": _BDM},
                 "config_drive": BOOLEAN,
                 "key_name": NAME,

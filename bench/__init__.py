@@ -1,0 +1,1 @@
+"""Benchmarks that drive a real ``stackvol serve`` process (see bench/README.md)."""

@@ -1,0 +1,100 @@
+"""Tests of the benchmark itself: ``.venv/bin/pytest bench``.
+
+The parsers are checked against real tool output; the last test runs the whole benchmark, small,
+against a real server, so a broken benchmark is caught before anyone relies on its numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench import api, profile, wrk
+from bench.client import percentile
+
+WRK_OUTPUT = """\
+Running 5s test @ http://127.0.0.1:33375/v2.1/os-volumes
+  2 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    55.51ms   21.45ms   1.55s    71.05%
+    Req/Sec   145.38     48.18   292.00     68.69%
+  Latency Distribution
+     50%  651.00us
+     75%   65.69ms
+     90%   86.06ms
+     99%    1.22s
+  1444 requests in 5.01s, 1.03MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 7
+Requests/sec:    288.39
+Transfer/sec:    210.66KB
+"""
+
+
+def test_wrk_report_is_parsed_with_units_and_errors() -> None:
+    result = wrk.parse(WRK_OUTPUT)
+    assert result.requests == 1444
+    assert result.seconds == pytest.approx(5.01)
+    assert result.rps == pytest.approx(288.39)
+    assert result.p50 == pytest.approx(651e-6)
+    assert result.p99 == pytest.approx(1.22)
+    assert (result.non_2xx, result.socket_errors, result.errors) == (7, 3, 10)
+
+
+def test_clean_wrk_report_has_no_errors() -> None:
+    clean = "\n".join(line for line in WRK_OUTPUT.splitlines()
+                      if not line.lstrip().startswith(("Socket", "Non-2xx")))
+    assert wrk.parse(clean).errors == 0
+
+
+def test_garbled_wrk_report_is_refused() -> None:
+    with pytest.raises(ValueError):
+        wrk.parse("unable to connect to 127.0.0.1:1 Connection refused")
+
+
+def test_lua_script_rotates_paths_and_sets_body() -> None:
+    script = wrk.lua_script("POST", {"X-Auth-Token": "tok"}, body='{"a": 1}',
+                            paths=["/x/1", "/x/2"])
+    assert 'wrk.method = "POST"' in script
+    assert 'wrk.headers["X-Auth-Token"] = "tok"' in script
+    assert 'wrk.body = "{\\"a\\": 1}"' in script
+    assert 'local paths = {"/x/1", "/x/2"}' in script
+    assert "request = function()" in script
+
+
+def test_percentile_is_nearest_rank() -> None:
+    samples = [float(n) for n in range(1, 101)]
+    assert percentile(samples, 50) == 50.0
+    assert percentile(samples, 99) == 99.0
+    assert percentile([3.0], 99) == 3.0
+    assert math.isnan(percentile([], 50))
+
+
+def test_profile_summary_counts_self_and_inclusive(tmp_path: Path) -> None:
+    raw = tmp_path / "show.txt"
+    raw.write_text(
+        "main (stackvol/cli/main.py:1);show (stackvol/http/compute/volumes.py:40);"
+        "execute (sqlalchemy/engine/base.py:9) 3\n"
+        "main (stackvol/cli/main.py:1);show (stackvol/http/compute/volumes.py:41) 1\n"
+    )
+    text = profile.summarize(raw)
+    assert "4 on-CPU samples" in text
+    assert "sqlalchemy 75.0, stackvol 25.0" in text
+    assert " 75.0  execute (sqlalchemy/engine/base.py)" in text
+    assert "100.0  show (stackvol/http/compute/volumes.py)" in text
+    assert "cli/main.py" not in text.split("incl%")[1]
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_small_benchmark_runs_clean_against_a_real_server(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code = api.main(["--quick", "--sizes", "200", "--seconds", "1"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "errors: 0/" in out
+    for workload in ("POST->available, 1 conn", "creates accepted", "GET show",
+                     "list limit=1000 @ 200", "detail limit=1000 @ 200", "server RSS @ 200"):
+        assert workload in out

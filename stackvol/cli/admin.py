@@ -1,0 +1,387 @@
+"""``stackvol admin``: operate a stackvol deployment directly on its database and backends,
+with no API process needed (for when the API is down, or before it first starts).
+
+It builds the same services the server uses (``stackvol.app.build_services``) and acts as the
+system administrator; repairs go through the service layer, which reconciles with the storage
+backend and the compute driver before it records a state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import yaml
+
+from stackvol.config import Settings
+from stackvol.services.context import RequestContext
+from stackvol.services.errors import ServiceError
+
+Handler = Callable[[argparse.Namespace, Any], int]
+
+
+class AdminError(Exception):
+    """A failure to report in one line, without a traceback."""
+
+
+# --- the command tree -------------------------------------------------------------------------
+
+
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``admin`` and its sub-commands to the ``stackvol`` parser."""
+    admin = sub.add_parser("admin", help="operate on the database and backends directly",
+                           description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    groups = admin.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
+
+    def command(parent: Any, name: str, handler: Handler, text: str) -> argparse.ArgumentParser:
+        parser = parent.add_parser(name, parents=[common], help=text, description=text)
+        parser.set_defaults(handler=handler)
+        return parser
+
+    def group(name: str, text: str) -> Any:
+        parser = groups.add_parser(name, help=text, description=text)
+        return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
+
+    boot = command(groups, "bootstrap", bootstrap,
+                   "create the schema, the built-in roles and the admin and demo accounts "
+                   "(idempotent); print the new credentials")
+    boot.add_argument("--admin-password", help="password for a new admin user "
+                                               "(default: generated)")
+
+    projects = group("project", "projects")
+    made = command(projects, "create", project_create, "create a project")
+    made.add_argument("name")
+    made.add_argument("--description")
+    command(projects, "list", project_list, "list projects")
+
+    users = group("user", "users")
+    made = command(users, "create", user_create, "create a user")
+    made.add_argument("name")
+    made.add_argument("--password", required=True)
+    made.add_argument("--project", help="default project (name or id)")
+    made.add_argument("--role", help="also give this role on --project (e.g. member)")
+    command(users, "list", user_list, "list users")
+
+    roles = group("role", "roles and role assignments")
+    made = command(roles, "add", role_add, "give a user a role on a project")
+    made.add_argument("role", help="role name or id (admin, member, reader or custom)")
+    made.add_argument("--user", required=True, help="user name or id")
+    made.add_argument("--project", required=True, help="project name or id")
+    made = command(roles, "list", role_list,
+                   "list role assignments (with --user/--project: only theirs)")
+    made.add_argument("--user", help="user name or id")
+    made.add_argument("--project", help="project name or id")
+    made = command(roles, "create", role_create, "create a custom role")
+    made.add_argument("name")
+
+    clouds = command(groups, "clouds-yaml", clouds_yaml,
+                     "print a clouds.yaml entry for a user (the password is checked)")
+    clouds.add_argument("--user", required=True)
+    clouds.add_argument("--password", required=True)
+    clouds.add_argument("--project", help="project to scope to (default: the user's default "
+                                          "project, else the first it has a role on)")
+    clouds.add_argument("--cloud", help="cloud name (default: stackvol-USER)")
+    clouds.add_argument("--auth-url", help="identity URL (default: from the settings)")
+
+    vols = group("volumes", "volumes across every project")
+    made = command(vols, "stuck", volumes_stuck,
+                   "list volumes, snapshots and attachments in a transitional status")
+    made.add_argument("--older-than", type=float, default=0.0, metavar="SECONDS",
+                      help="only those in that status for at least this long")
+
+    vol = group("volume", "repair one volume")
+    made = command(vol, "reset-state", volume_reset_state,
+                   "reconcile a volume with the storage backend and compute driver, then set "
+                   "its status (available, error or in-use)")
+    made.add_argument("volume_id")
+    made.add_argument("--state", required=True, choices=("available", "error", "in-use"))
+    made.add_argument("--force", action="store_true",
+                      help="even if a worker still holds a lease on its work (a killed one)")
+    made = command(vol, "force-detach", volume_force_detach,
+                   "disconnect a volume from its servers through the compute driver, then "
+                   "record it detached")
+    made.add_argument("volume_id")
+    made.add_argument("--server", help="only from this server")
+    made.add_argument("--force", action="store_true",
+                      help="even if a worker still holds a lease on its work (a killed one)")
+
+    db = group("db", "database maintenance")
+    command(db, "upgrade", db_upgrade, "apply Alembic migrations up to the newest schema")
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        return args.handler(args, settings)
+    except (AdminError, ServiceError) as exc:
+        print(f"stackvol admin: error: {_message(exc)}", file=sys.stderr)
+        return 1
+    except sa.exc.OperationalError as exc:
+        print(f"stackvol admin: database error: {exc.orig}. Is the schema there? Run "
+              f"`stackvol admin db upgrade` (or `bootstrap`).", file=sys.stderr)
+        return 1
+
+
+def _message(exc: Exception) -> str:
+    return exc.message if isinstance(exc, ServiceError) else str(exc)
+
+
+def _services(settings: Settings, need_database: bool = True) -> Any:
+    from stackvol.app import build_services
+
+    url = settings.effective_database_url
+    if need_database and url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            raise AdminError(f"no database at {path}; run `stackvol admin bootstrap` (or "
+                             f"`stackvol serve`) with this --data-dir first")
+    return build_services(settings)
+
+
+def _within(settings: Settings, work: Callable[[Any], Any], need_database: bool = True) -> Any:
+    """Run ``work(services)`` (a coroutine function) with the services, then close them."""
+    services = _services(settings, need_database)
+
+    async def main() -> Any:
+        try:
+            return await work(services)
+        finally:
+            services.db.dispose()
+
+    return asyncio.run(main())
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    rows = [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    print(line)
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
+    print(line)
+    for row in rows:
+        print("| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |")
+    print(line)
+
+
+def _system() -> RequestContext:
+    return RequestContext.system()
+
+
+def _upgrade(services: Any) -> None:
+    from stackvol.db.migrate import upgrade
+
+    _say("upgrading the database schema ...")
+    started = time.monotonic()
+    upgrade(services.db.engine)
+    _say(f"database is at the newest schema ({time.monotonic() - started:.1f}s)")
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(services: Any) -> None:
+        _upgrade(services)
+
+    _within(settings, work, need_database=False)
+    return 0
+
+
+def bootstrap(args: argparse.Namespace, settings: Settings) -> int:
+    from stackvol.app import write_clouds_yaml
+
+    async def work(services: Any) -> Any:
+        _upgrade(services)
+        _say("creating roles, keys and the admin and demo accounts ...")
+        fresh = await services.db.run(services.identity.bootstrap, args.admin_password)
+        await services.flavors.bootstrap()
+        return fresh, write_clouds_yaml(settings, fresh)
+
+    fresh, path = _within(settings, work, need_database=False)
+    for user, password in fresh.passwords.items():
+        _say(f"created user {user} (project {fresh.projects[user]}), password: {password}")
+    if not fresh.passwords:
+        _say("admin and demo already exist; nothing to create")
+    _say(f"clouds.yaml: {path}")
+    return 0
+
+
+def _directory(settings: Settings, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn(conn, *args)`` from the identity directory in one transaction."""
+    async def work(services: Any) -> Any:
+        return await services.db.run(fn, *args)
+
+    return _within(settings, work)
+
+
+def project_create(args: argparse.Namespace, settings: Settings) -> int:
+    from stackvol.services import identity_directory as d
+
+    project = _directory(settings, d.create_project, args.name, args.description)
+    _table(("id", "name", "description"), [(project.id, project.name, project.description)])
+    return 0
+
+
+def project_list(args: argparse.Namespace, settings: Settings) -> int:
+    from stackvol.services import identity_directory as d
+
+    found = _directory(settings, d.list_projects)
+    _table(("id", "name", "enabled", "description"),
+           [(p.id, p.name, p.enabled, p.description) for p in found])
+    return 0
+
+
+def user_create(args: argparse.Namespace, settings: Settings) -> int:
+    from stackvol.services import identity_directory as d
+
+    if args.role and not args.project:
+        raise AdminError("--role needs --project")
+
+    def create(conn: Any, hashed: str) -> Any:
+        project = d.find_project(conn, args.project) if args.project else None
+        user = d.create_user(conn, args.name, hashed, project.id if project else None)
+        if args.role and project is not None:
+            d.grant(conn, user.id, project.id, d.find_role(conn, args.role).id)
+        return user
+
+    hashed = d.hash_secret(args.password, settings.password_hash_rounds)
+    user = _directory(settings, create, hashed)
+    _table(("id", "name", "default project"), [(user.id, user.name, user.default_project_id)])
+    if args.role:
+        _say(f"gave {user.name} the role {args.role} on {args.project}")
+    return 0
+
+
+def user_list(args: argparse.Namespace, settings: Settings) -> int:
+    from stackvol.services import identity_directory as d
+
+    found = _directory(settings, d.list_users)
+    _table(("id", "name", "enabled", "default project"),
+           [(u.id, u.name, u.enabled, u.default_project_id) for u in found])
+    return 0
+
+
+def role_add(args: argparse.Namespace, settings: Settings) -> int:
+    from stackvol.services import identity_directory as d
+
+    def add(conn: Any) -> tuple[str, str, str]:
+        user = d.find_user(conn, args.user)
+        project = d.find_project(conn, args.project)
+        role = d.find_role(conn, args.role)
+        d.grant(conn, user.id, project.id, role.id)
+        return user.name, project.name, role.name
+
+    user, project, role = _directory(settings, add)
+    _say(f"gave {user} the role {role} on project {project}")
+    return 0
+
+
+def role_list(args: argparse.Namespace, settings: Settings) -> int:
+    from stackvol.services import identity_directory as d
+
+    def assignments(conn: Any) -> list[d.Assignment]:
+        user = d.find_user(conn, args.user).id if args.user else None
+        project = d.find_project(conn, args.project).id if args.project else None
+        return d.list_assignments(conn, user_id=user, project_id=project)
+
+    found = _directory(settings, assignments)
+    _table(("project", "user", "role"), [(a.project_name, a.user_name, a.role_name)
+                                         for a in found])
+    return 0
+
+
+def role_create(args: argparse.Namespace, settings: Settings) -> int:
+    from stackvol.services import identity_directory as d
+
+    role = _directory(settings, d.create_role, args.name)
+    _table(("id", "name"), [(role.id, role.name)])
+    return 0
+
+
+def clouds_yaml(args: argparse.Namespace, settings: Settings) -> int:
+    from stackvol.app import public_url
+    from stackvol.services import identity_directory as d
+
+    def lookup(conn: Any) -> tuple[Any, str | None, str | None]:
+        user = d.find_user(conn, args.user)
+        if args.project:
+            project = d.find_project(conn, args.project).name
+        elif user.default_project_id:
+            project = d.get_project(conn, user.default_project_id).name
+        else:
+            mine = d.list_projects(conn, user_id=user.id)
+            project = mine[0].name if mine else None
+        return user, project, d.password_hash_of(conn, user.id)
+
+    user, project, hashed = _directory(settings, lookup)
+    if not d.check_secret(args.password, hashed):
+        raise AdminError(f"that is not the password of user {user.name}")
+    if project is None:
+        raise AdminError(f"user {user.name} has no role on any project; "
+                         f"`stackvol admin role add` one first")
+    auth_url = args.auth_url or f"{public_url(settings)}/identity"
+    cloud = {"auth": {"auth_url": auth_url, "username": user.name, "password": args.password,
+                      "project_name": project, "user_domain_name": "Default",
+                      "project_domain_name": "Default"},
+             "region_name": settings.region, "identity_api_version": 3}
+    print(yaml.safe_dump({"clouds": {args.cloud or f"stackvol-{user.name}": cloud}},
+                         sort_keys=False), end="")
+    return 0
+
+
+def _repair(services: Any) -> Any:
+    from stackvol.services.repair import RepairService
+
+    return RepairService(services.db, services.volumes.storage, services.compute)
+
+
+def volumes_stuck(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(services: Any) -> Any:
+        return await _repair(services).stuck(_system(), args.older_than)
+
+    found = _within(settings, work)
+    if not found:
+        _say("nothing is in a transitional status")
+        return 0
+    _table(("kind", "id", "status", "project", "age", "queued work"),
+           [(s.kind, s.id, s.status, s.project_id, _age(s.age()), s.task or "none")
+            for s in found])
+    return 0
+
+
+def _age(delta: Any) -> str:
+    seconds = int(delta.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def volume_reset_state(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(services: Any) -> Any:
+        return await _repair(services).reset_volume_state(
+            _system(), args.volume_id, args.state, force=args.force, progress=_say)
+
+    _within(settings, work)
+    return 0
+
+
+def volume_force_detach(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(services: Any) -> Any:
+        return await _repair(services).force_detach(
+            _system(), args.volume_id, args.server, force=args.force, progress=_say)
+
+    _within(settings, work)
+    return 0

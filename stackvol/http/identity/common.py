@@ -1,0 +1,78 @@
+"""What every Identity endpoint needs: the caller, Keystone's links, bodies and query flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from stackvol.http.faults import Fault
+from stackvol.http.state import services
+from stackvol.http.validation import Schema, read_json
+from stackvol.services.context import RequestContext
+from stackvol.services.errors import NotAuthenticated
+from stackvol.services.identity import Token
+
+FALSE = {"0", "false", "no", "off", "f", "n"}
+
+
+def public_base(request: Request) -> str:
+    """Where clients reach this service: configured, or as the request reached us."""
+    configured = services(request).settings.public_url
+    return configured.rstrip("/") if configured else f"{request.url.scheme}://{request.url.netloc}"
+
+
+def v3_url(request: Request, path: str = "") -> str:
+    return f"{public_base(request)}/identity/v3{path}"
+
+
+def self_link(request: Request, path: str) -> dict[str, str]:
+    return {"self": v3_url(request, path)}
+
+
+def collection(request: Request, key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Keystone's list body: the items and ``links`` (no paging: next/previous are null)."""
+    query = request.url.query
+    here = str(request.url.replace(query="")) if not query else str(request.url)
+    return {key: items, "links": {"self": here, "next": None, "previous": None}}
+
+
+async def caller_token(request: Request) -> Token:
+    token_id = request.headers.get("x-auth-token")
+    if not token_id:
+        raise NotAuthenticated("The request you have made requires authentication.")
+    return await services(request).identity.validate(token_id)
+
+
+def context_of(request: Request, token: Token) -> RequestContext:
+    return RequestContext(user_id=token.user_id, project_id=token.project_id,
+                          roles=token.role_names,
+                          request_id=request.scope.get("state", {}).get("request_id"),
+                          user_name=token.user_name, project_name=token.project_name)
+
+
+async def caller(request: Request) -> RequestContext:
+    """The authenticated caller's context (401 without a valid token)."""
+    return context_of(request, await caller_token(request))
+
+
+async def entity(request: Request, key: str, schema: Schema) -> dict[str, Any]:
+    """The ``{"<key>": {...}}`` request body, validated."""
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
+        raise Fault(400, f"Expecting to find {key} in request body. The server could not "
+                         f"comply with the request since it is either malformed or otherwise "
+                         f"incorrect. The client is assumed to be in error.")
+    schema.validate(body[key])
+    return body[key]
+
+
+def flag(request: Request, name: str) -> bool | None:
+    """Keystone's boolean query parameters: present (even empty) is true unless it says no."""
+    if name not in request.query_params:
+        return None
+    return request.query_params[name].strip().lower() not in FALSE
+
+
+def isotime(value: Any) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

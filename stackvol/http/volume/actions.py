@@ -1,0 +1,132 @@
+"""``POST /volumes/{id}/action``: extend, reset status, force delete, bootable, and the attach
+and connection actions hypervisor managers call."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from stackvol.http.faults import Fault
+from stackvol.http.responses import empty_response, json_response
+from stackvol.http.state import services
+from stackvol.http.validation import read_json
+from stackvol.http.volume.common import at_least, context, parse_bool
+from stackvol.http.volume.schemas.actions import SCHEMAS
+from stackvol.services.status import VolumeStatus
+
+Action = Callable[[Request, str, dict[str, Any]], Awaitable[Response]]
+
+
+async def _extend(request: Request, volume_id: str, args: dict[str, Any]) -> Response:
+    await services(request).volumes.extend(context(request), volume_id, int(args["new_size"]),
+                                           allow_in_use=at_least(request, "3.42"))
+    return empty_response(202)
+
+
+async def _reset_status(request: Request, volume_id: str, args: dict[str, Any]) -> Response:
+    await services(request).volumes.reset_status(context(request), volume_id,
+                                                 args.get("status"), args.get("attach_status"))
+    return empty_response(202)
+
+
+async def _force_delete(request: Request, volume_id: str, _args: dict[str, Any]) -> Response:
+    await services(request).volumes.delete(context(request), volume_id, force=True)
+    return empty_response(202)
+
+
+async def _set_bootable(request: Request, volume_id: str, args: dict[str, Any]) -> Response:
+    bootable = parse_bool(args["bootable"], "bootable")
+    await services(request).volumes.set_bootable(context(request), volume_id, bootable)
+    return empty_response(200)
+
+
+async def _extend_completion(request: Request, volume_id: str,
+                             _args: dict[str, Any]) -> Response:
+    # Extends finish on their own here (no hypervisor to wait for): only say whether one runs.
+    vol = await services(request).volumes.get(context(request), volume_id)
+    if vol.status != VolumeStatus.EXTENDING:
+        raise Fault(400, f"Invalid volume: Volume {volume_id} is not being extended (status "
+                         f"{vol.status}).")
+    return empty_response(202)
+
+
+async def _reimage(_request: Request, _volume_id: str, _args: dict[str, Any]) -> Response:
+    raise Fault(400, "Invalid input received: Re-imaging a volume needs the Image service, "
+                     "which this cloud does not have.")
+
+
+def _attach_action(name: str, status: int = 202,
+                   wrap: str | None = None) -> Action:
+    """An action of the attachment service; ``wrap`` names the key its result is sent under."""
+
+    async def run(request: Request, volume_id: str, args: dict[str, Any]) -> Response:
+        result = await services(request).volume_attach.action(context(request), volume_id,
+                                                              name, **args)
+        return json_response({wrap: result}, status) if wrap else empty_response(status)
+
+    return run
+
+
+def _attach_args(args: dict[str, Any]) -> dict[str, Any]:
+    return {"instance_uuid": args.get("instance_uuid"), "mountpoint": args.get("mountpoint"),
+            "host_name": args.get("host_name"), "mode": args.get("mode", "rw")}
+
+
+async def _attach(request: Request, volume_id: str, args: dict[str, Any]) -> Response:
+    return await _attach_action("attach")(request, volume_id, _attach_args(args))
+
+
+async def _detach(request: Request, volume_id: str, args: dict[str, Any]) -> Response:
+    return await _attach_action("detach")(request, volume_id,
+                                          {"attachment_id": args.get("attachment_id")})
+
+
+async def _initialize(request: Request, volume_id: str, args: dict[str, Any]) -> Response:
+    return await _attach_action("initialize_connection", 200, "connection_info")(
+        request, volume_id, {"connector": args["connector"]})
+
+
+async def _terminate(request: Request, volume_id: str, args: dict[str, Any]) -> Response:
+    connector = args["connector"] if isinstance(args.get("connector"), dict) else {}
+    return await _attach_action("terminate_connection")(request, volume_id,
+                                                        {"connector": connector})
+
+
+ACTIONS: dict[str, Action] = {
+    "os-extend": _extend,
+    "os-reset_status": _reset_status,
+    "os-force_delete": _force_delete,
+    "os-set_bootable": _set_bootable,
+    "os-attach": _attach,
+    "os-detach": _detach,
+    "os-reserve": _attach_action("reserve"),
+    "os-unreserve": _attach_action("unreserve"),
+    "os-begin_detaching": _attach_action("begin_detaching"),
+    "os-roll_detaching": _attach_action("roll_detaching"),
+    "os-initialize_connection": _initialize,
+    "os-terminate_connection": _terminate,
+    "os-extend_volume_completion": _extend_completion,
+    "os-reimage": _reimage,
+}
+# Actions that appeared with a microversion.
+SINCE = {"os-extend_volume_completion": "3.71", "os-reimage": "3.68"}
+
+
+async def action(request: Request) -> Response:
+    body = await read_json(request)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise Fault(400, "Malformed request body")
+    name = next(iter(body))
+    handler = ACTIONS.get(name)
+    if handler is None or (name in SINCE and not at_least(request, SINCE[name])):
+        raise Fault(400, f"There is no such action: {name}")
+    if name in SCHEMAS:
+        SCHEMAS[name].validate(body)
+    return await handler(request, request.path_params["volume_id"], body[name] or {})
+
+
+routes = [Route("/volumes/{volume_id}/action", action, methods=["POST"])]

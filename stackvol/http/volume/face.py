@@ -1,0 +1,113 @@
+"""The Block Storage v3 face (``/volume``, Cinder-compatible): version documents, the project
+id in the path (optional, as Cinder accepts from 3.67), microversions, authentication, routes."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.routing import Route, Router
+from starlette.types import Message, Receive, Scope, Send
+
+from stackvol.http.auth import Authenticator
+from stackvol.http.faults import COMPUTE_CODES, Fault, compute_fault_response
+from stackvol.http.microversion import APIVersion
+from stackvol.http.middleware import FaultMiddleware
+from stackvol.http.responses import json_response
+from stackvol.http.volume import (
+    actions,
+    attachments,
+    limits,
+    quotas,
+    services_api,
+    snapshots,
+    types,
+    volumes,
+)
+from stackvol.http.volume.versions import VOLUME_VERSIONS, versions_document
+from stackvol.services import errors
+
+VERSION_PREFIX = "v3"
+ROUTES: list[Route] = [
+    *volumes.routes,
+    *actions.routes,
+    *snapshots.routes,
+    *attachments.routes,
+    *types.routes,
+    *quotas.routes,
+    *limits.routes,
+    *services_api.routes,
+]
+# First path segments that are collections, never a project id.
+TOP_LEVEL = {route.path.strip("/").split("/")[0] for route in ROUTES}
+# How service errors read on Cinder: quotas are 413 (with Retry-After, added below).
+CINDER_CODES: dict[type[errors.ServiceError], int] = {**COMPUTE_CODES, errors.OverQuota: 413}
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    raise Fault(404)
+
+
+class VolumeFace:
+    """ASGI app for everything below ``/volume``."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
+        self.router = Router(routes=ROUTES, default=_not_found, redirect_slashes=False)
+        self.app = FaultMiddleware(self._dispatch, compute_fault_response, CINDER_CODES)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _face_base(scope: Scope) -> str:
+        headers = Headers(scope=scope)
+        host = headers.get("host") or f"{scope['server'][0]}:{scope['server'][1]}"
+        return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}"
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rest = scope["path"][len(scope.get("root_path", "")):]
+        parts = [p for p in rest.strip("/").split("/") if p]
+        if not parts:
+            body = versions_document(self._face_base(scope))
+            await json_response(body, 300)(scope, receive, send)
+            return
+        if parts[0] != VERSION_PREFIX:
+            raise Fault(404)
+        await self._api(scope, receive, send, parts[1:])
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send, segments: list[str]) -> None:
+        headers = Headers(scope=scope)
+        api_version = VOLUME_VERSIONS.negotiate(headers)
+        version_headers = VOLUME_VERSIONS.response_headers(api_version)
+
+        async def send_versioned(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).extend(version_headers)
+            await send(message)
+
+        try:
+            await self._route(scope, receive, send_versioned, segments, headers, api_version)
+        except errors.OverQuota as exc:
+            raise Fault(413, exc.message, {"Retry-After": "0", **{
+                k.decode(): val.decode() for k, val in version_headers}}) from None
+        except Fault as fault:
+            fault.headers.update({k.decode(): val.decode() for k, val in version_headers})
+            raise
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send, segments: list[str],
+                     headers: Headers, api_version: APIVersion) -> None:
+        root = f"{scope.get('root_path', '')}/{VERSION_PREFIX}"
+        if not segments or (len(segments) == 1 and segments[0] not in TOP_LEVEL):
+            # /v3/ (and /v3/{project_id}, where discovery may look) describe the version.
+            body = versions_document(self._face_base(scope))
+            await json_response(body)(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        ctx = await self.authenticator.context(headers, state.get("request_id"))
+        if segments[0] not in TOP_LEVEL:
+            if segments[0] != ctx.project_id:
+                raise Fault(400, "Malformed request url")
+            root = f"{root}/{segments[0]}"
+        state["context"] = ctx
+        state["api_version"] = api_version
+        path = scope["path"].rstrip("/")
+        await self.router({**scope, "root_path": root, "path": path}, receive, send)

@@ -1,0 +1,27 @@
+"""How a volume type reads on the Block Storage API (Cinder's view)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from stackvol.http.volume.common import context
+from stackvol.services.volume_types import USER_VISIBLE_SPECS, VolumeType
+
+
+def volume_type(request: Request, found: VolumeType) -> dict[str, Any]:
+    admin = context(request).is_admin
+    specs = found.extra_specs if admin else {
+        k: val for k, val in found.extra_specs.items() if k in USER_VISIBLE_SPECS}
+    body: dict[str, Any] = {
+        "id": found.id,
+        "name": found.name,
+        "is_public": found.is_public,
+        "description": found.description,
+        "extra_specs": specs,
+        "os-volume-type-access:is_public": found.is_public,
+    }
+    if admin:
+        body["qos_specs_id"] = None
+    return body

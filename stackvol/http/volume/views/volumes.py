@@ -1,0 +1,89 @@
+"""How a volume reads on the Block Storage API: Cinder's summary and detail views."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+
+from stackvol.http.compute.views.volumes import isotime
+from stackvol.http.volume.common import at_least, context, links
+from stackvol.services.records import Attachment, Volume
+from stackvol.services.volume_types import VolumeType
+
+HOST = socket.gethostname()
+
+
+def backend_host(volume: Volume) -> str:
+    """Cinder's ``host@backend#pool``."""
+    return f"{HOST}@{volume.backend}#{volume.backend}"
+
+
+def service_uuid(backend: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stackvol:cinder-volume:{HOST}@{backend}"))
+
+
+def attachment(att: Attachment) -> dict[str, Any]:
+    return {
+        "id": att.volume_id,
+        "attachment_id": att.id,
+        "volume_id": att.volume_id,
+        "server_id": att.server_id or None,
+        "host_name": None,
+        "device": att.device,
+        "attached_at": isotime(att.updated_at or att.created_at),
+    }
+
+
+def summary(request: Request, vol: Volume) -> dict[str, Any]:
+    return {"id": vol.id, "name": vol.display_name, "links": links(request, "volumes", vol.id)}
+
+
+def detail(request: Request, vol: Volume,
+           types: Mapping[str, VolumeType] | None = None) -> dict[str, Any]:
+    admin = context(request).is_admin
+    body: dict[str, Any] = {
+        "id": vol.id,
+        "status": vol.status,
+        "size": vol.size,
+        "availability_zone": vol.availability_zone,
+        "created_at": isotime(vol.created_at),
+        "updated_at": isotime(vol.updated_at),
+        "attachments": [attachment(a) for a in vol.attachments],
+        "name": vol.display_name,
+        "description": vol.display_description,
+        "volume_type": vol.volume_type,
+        "snapshot_id": vol.snapshot_id,
+        "source_volid": vol.source_volid,
+        "metadata": vol.metadata or {},
+        "links": links(request, "volumes", vol.id),
+        "user_id": vol.user_id,
+        "bootable": "true" if vol.bootable else "false",
+        "encrypted": False,
+        "replication_status": None,
+        "consistencygroup_id": None,
+        "multiattach": False,
+        "os-vol-tenant-attr:tenant_id": vol.project_id,
+    }
+    if admin:
+        body.update({"migration_status": None, "os-vol-host-attr:host": backend_host(vol),
+                     "os-vol-mig-status-attr:migstat": None,
+                     "os-vol-mig-status-attr:name_id": None})
+    if at_least(request, "3.13"):
+        body["group_id"] = None
+    if admin and at_least(request, "3.21"):
+        body["provider_id"] = None
+    if at_least(request, "3.48"):
+        body["shared_targets"] = False
+        body["service_uuid"] = service_uuid(vol.backend)
+    if admin and at_least(request, "3.61"):
+        body["cluster_name"] = None
+    if at_least(request, "3.63"):
+        found = (types or {}).get(vol.volume_type or "")
+        body["volume_type_id"] = found.id if found else None
+    if at_least(request, "3.65"):
+        body["consumes_quota"] = True
+    return body

@@ -1,0 +1,204 @@
+"""Volume types: named kinds of volume with extra specs, as Cinder's ``types`` API keeps them.
+
+Volumes record their type by name (``volumes.volume_type``), which is what Nova's os-volumes
+view shows; renaming a type renames it on its volumes in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from stackvol.db.engine import Database
+from stackvol.db.schema import quota_limits, volume_types, volumes
+from stackvol.services import policy
+from stackvol.services.context import RequestContext
+from stackvol.services.errors import Conflict, Invalid, NotFound
+from stackvol.timeutils import utcnow
+
+DEFAULT_TYPE = "__DEFAULT__"
+# Extra specs every reader may see (Cinder's "user visible" ones); the rest are admin-only.
+USER_VISIBLE_SPECS = ("RESKEY:availability_zones", "multiattach", "replication_enabled")
+
+
+@dataclass(slots=True)
+class VolumeType:
+    id: str
+    name: str
+    description: str | None
+    is_public: bool
+    extra_specs: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Any) -> VolumeType:
+        return cls(id=row.id, name=row.name, description=row.description,
+                   is_public=bool(row.is_public), extra_specs=dict(row.extra_specs or {}))
+
+
+def _admin(ctx: RequestContext) -> None:
+    policy.authorize(ctx, "volume_type:manage")
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def resolve(conn: Connection, ctx: RequestContext, name_or_id: str) -> VolumeType:
+    """The type named or numbered ``name_or_id`` that ``ctx`` may use; else ``NotFound``."""
+    query = sa.select(volume_types)
+    row = None
+    if _is_uuid(name_or_id):
+        row = conn.execute(query.where(volume_types.c.id == name_or_id)).first()
+    if row is None:
+        row = conn.execute(query.where(volume_types.c.name == name_or_id)).first()
+    if row is None or (not row.is_public and not ctx.is_admin):
+        if _is_uuid(name_or_id):
+            raise NotFound(f"Volume type {name_or_id} could not be found.")
+        raise NotFound(f"Volume type with name {name_or_id} could not be found.")
+    return VolumeType.from_row(row)
+
+
+def default_type(conn: Connection) -> VolumeType:
+    row = conn.execute(sa.select(volume_types).where(volume_types.c.name == DEFAULT_TYPE)).first()
+    if row is None:
+        raise NotFound(f"Volume type with name {DEFAULT_TYPE} could not be found.")
+    return VolumeType.from_row(row)
+
+
+def all_types(conn: Connection) -> dict[str, VolumeType]:
+    """Every type by name (for views that show type ids)."""
+    return {row.name: VolumeType.from_row(row)
+            for row in conn.execute(sa.select(volume_types))}
+
+
+class VolumeTypeService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def list(self, ctx: RequestContext, is_public: bool | None = None,
+                   extra_specs: Mapping[str, str] | None = None) -> list[VolumeType]:
+        """Public types (and, for admins, private ones too or only as ``is_public`` asks)."""
+        policy.authorize(ctx, "volume_type:list")
+        found = await self.db.read(self._list)
+        if not ctx.is_admin:
+            is_public = True
+        out = [t for t in found if is_public is None or t.is_public == is_public]
+        if extra_specs:
+            out = [t for t in out
+                   if all(t.extra_specs.get(k) == str(v) for k, v in extra_specs.items())]
+        return out
+
+    @staticmethod
+    def _list(conn: Connection) -> list[VolumeType]:
+        rows = conn.execute(sa.select(volume_types).order_by(volume_types.c.name))
+        return [VolumeType.from_row(row) for row in rows]
+
+    async def get(self, ctx: RequestContext, name_or_id: str) -> VolumeType:
+        if name_or_id == "default":
+            return await self.db.read(default_type)
+        return await self.db.read(resolve, ctx, name_or_id)
+
+    async def by_name(self) -> dict[str, VolumeType]:
+        return await self.db.read(all_types)
+
+    # --- administration -------------------------------------------------------------------
+
+    async def create(self, ctx: RequestContext, name: str, description: str | None = None,
+                     is_public: bool = True,
+                     extra_specs: Mapping[str, str] | None = None) -> VolumeType:
+        _admin(ctx)
+        return await self.db.run(self._create, name, description, is_public,
+                                 dict(extra_specs or {}))
+
+    @staticmethod
+    def _create(conn: Connection, name: str, description: str | None, is_public: bool,
+                extra_specs: dict[str, str]) -> VolumeType:
+        if conn.execute(sa.select(volume_types.c.id).where(volume_types.c.name == name)).first():
+            raise Conflict(f"Volume Type {name} already exists.")
+        values = {"id": str(uuid.uuid4()), "name": name, "description": description,
+                  "is_public": is_public, "extra_specs": extra_specs, "created_at": utcnow()}
+        conn.execute(volume_types.insert().values(values))
+        return VolumeType(values["id"], name, description, is_public, extra_specs)
+
+    async def update(self, ctx: RequestContext, type_id: str, name: str | None = None,
+                     description: str | None = None,
+                     is_public: bool | None = None) -> VolumeType:
+        _admin(ctx)
+        return await self.db.run(self._update, ctx, type_id, name, description, is_public)
+
+    @staticmethod
+    def _update(conn: Connection, ctx: RequestContext, type_id: str, name: str | None,
+                description: str | None, is_public: bool | None) -> VolumeType:
+        current = resolve(conn, ctx, type_id)
+        changes: dict[str, Any] = {}
+        if name is not None and name != current.name:
+            if current.name == DEFAULT_TYPE:
+                raise Invalid("Invalid volume type: The default volume type cannot be renamed.")
+            if conn.execute(sa.select(volume_types.c.id)
+                            .where(volume_types.c.name == name)).first():
+                raise Conflict(f"Volume Type {name} already exists.")
+            changes["name"] = name
+            conn.execute(volumes.update().where(volumes.c.volume_type == current.name)
+                         .values(volume_type=name))
+        if description is not None:
+            changes["description"] = description
+        if is_public is not None:
+            changes["is_public"] = is_public
+        if changes:
+            conn.execute(volume_types.update().where(volume_types.c.id == current.id)
+                         .values(updated_at=utcnow(), **changes))
+        return resolve(conn, ctx, current.id)
+
+    async def delete(self, ctx: RequestContext, type_id: str) -> None:
+        _admin(ctx)
+        await self.db.run(self._delete, ctx, type_id)
+
+    @staticmethod
+    def _delete(conn: Connection, ctx: RequestContext, type_id: str) -> None:
+        current = resolve(conn, ctx, type_id)
+        if current.name == DEFAULT_TYPE:
+            raise Invalid("Invalid volume type: Default volume type can not be deleted.")
+        in_use = conn.execute(sa.select(sa.func.count()).where(
+            volumes.c.volume_type == current.name)).scalar_one()
+        if in_use:
+            raise Invalid("Invalid volume type: Target volume type is still in use.")
+        conn.execute(volume_types.delete().where(volume_types.c.id == current.id))
+        conn.execute(quota_limits.delete().where(quota_limits.c.resource.in_(
+            [f"{kind}_{current.name}" for kind in ("volumes", "snapshots", "gigabytes")])))
+
+    # --- extra specs ----------------------------------------------------------------------
+
+    async def set_specs(self, ctx: RequestContext, type_id: str,
+                        specs: Mapping[str, str]) -> dict[str, str]:
+        """Merge ``specs`` into the type's extra specs; the merged specs."""
+        _admin(ctx)
+        return await self.db.run(self._change_specs, ctx, type_id, dict(specs), None)
+
+    async def delete_spec(self, ctx: RequestContext, type_id: str, key: str) -> None:
+        _admin(ctx)
+        await self.db.run(self._change_specs, ctx, type_id, {}, key)
+
+    @staticmethod
+    def _change_specs(conn: Connection, ctx: RequestContext, type_id: str,
+                      specs: dict[str, str], remove: str | None) -> dict[str, str]:
+        current = resolve(conn, ctx, type_id)
+        merged = {**current.extra_specs, **specs}
+        if remove is not None:
+            if remove not in merged:
+                raise NotFound(f"Volume Type {current.id} has no extra specs with key "
+                               f"{remove}.")
+            del merged[remove]
+        conn.execute(volume_types.update().where(volume_types.c.id == current.id)
+                     .values(extra_specs=merged, updated_at=utcnow()))
+        return merged

@@ -1,0 +1,231 @@
+"""``stackvol admin`` as a subprocess on a real data directory: bootstrap, projects, users, roles,
+clouds.yaml, stuck volumes, and repairs that reconcile with the compute driver and storage after
+a worker was killed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from alembic.script import ScriptDirectory
+
+from stackvol.cli.main import _parser, main
+from stackvol.db.migrate import alembic_config
+from tests.identity_helpers import osc
+from tests.server import StackvolProcess, wait_for
+from tests.test_attachments import attach, new_server, new_volume, volume_status
+
+
+def admin_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "STACKVOL_PASSWORD_HASH_ROUNDS": "4"}
+    return subprocess.run([sys.executable, "-m", "stackvol", "admin", *args, "--data-dir",
+                           str(data_dir)], capture_output=True, text=True, timeout=120, env=env)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def fails(result: subprocess.CompletedProcess[str], message: str) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def rows(data_dir: Path, query: str, *params: str) -> list[tuple]:
+    with sqlite3.connect(data_dir / "stackvol.sqlite") as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def connected(data_dir: Path, server_id: str) -> dict[str, dict]:
+    """What the simulated hypervisor has connected to a server (its state file)."""
+    state = json.loads((data_dir / "compute" / "simulated" / f"{server_id}.json").read_text())
+    return state["volumes"]
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> Iterator[tuple]:
+    sub = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    yield path
+    for action in sub:
+        for name, child in action.choices.items():
+            yield from _commands(child, (*path, name))
+
+
+def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    commands = [c for c in _commands(_parser(), ()) if c[:1] == ("admin",)]
+    assert ("admin", "volume", "reset-state") in commands and len(commands) >= 18
+    for command in commands:
+        with pytest.raises(SystemExit) as exited:
+            main([*command, "--help"])
+        assert exited.value.code == 0
+        out = capsys.readouterr().out
+        assert out.startswith("usage: stackvol " + " ".join(command)), command
+
+
+def test_commands_without_a_database_say_what_to_do(tmp_path: Path) -> None:
+    fails(admin_cli(tmp_path / "none", "project", "list"), "run `stackvol admin bootstrap`")
+    missing = subprocess.run([sys.executable, "-m", "stackvol", "admin", "volume",
+                              "reset-state", "x"], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "--state" in missing.stderr
+
+
+def test_db_upgrade_reaches_the_single_head(tmp_path: Path) -> None:
+    (head,) = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    out = ok(admin_cli(tmp_path / "data", "db", "upgrade"))
+    assert "newest schema" in out
+    assert rows(tmp_path / "data", "SELECT version_num FROM alembic_version") == [(head,)]
+
+
+def test_bootstrap_projects_users_roles_and_clouds_yaml(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = ok(admin_cli(data, "bootstrap", "--admin-password", "chosen-pw"))
+    assert "created user admin (project admin), password: chosen-pw" in first
+    assert "created user demo" in first
+    assert "nothing to create" in ok(admin_cli(data, "bootstrap"))
+    assert "team-a" in ok(admin_cli(data, "project", "create", "team-a",
+                                    "--description", "first team"))
+    fails(admin_cli(data, "project", "create", "team-a"), "Duplicate entry")
+    ok(admin_cli(data, "user", "create", "alice", "--password", "alice-pw", "--project",
+                 "team-a", "--role", "member"))
+    ok(admin_cli(data, "role", "create", "auditor"))
+    assert "gave alice the role auditor on project team-a" in ok(
+        admin_cli(data, "role", "add", "auditor", "--user", "alice", "--project", "team-a"))
+    fails(admin_cli(data, "role", "add", "nope", "--user", "alice", "--project", "team-a"),
+          "Could not find role: nope")
+    fails(admin_cli(data, "role", "add", "member", "--user", "bob", "--project", "team-a"),
+          "Could not find user: bob")
+    listed = ok(admin_cli(data, "role", "list", "--project", "team-a"))
+    assert "| team-a  | alice | auditor |" in listed and "| team-a  | alice | member  |" in listed
+    assert "alice" in ok(admin_cli(data, "user", "list"))
+    assert "first team" in ok(admin_cli(data, "project", "list"))
+    fails(admin_cli(data, "clouds-yaml", "--user", "alice", "--password", "wrong"),
+          "not the password")
+    server = StackvolProcess(data)
+    server.start()
+    try:
+        text = ok(admin_cli(data, "clouds-yaml", "--user", "alice", "--password", "alice-pw",
+                            "--auth-url", server.url + "/identity"))
+        cloud = yaml.safe_load(text)["clouds"]["stackvol-alice"]
+        assert cloud["auth"]["project_name"] == "team-a"
+        (tmp_path / "clouds.yaml").write_text(text)
+        server_list = osc(server, "server", "list", "-f", "json", cloud="stackvol-alice",
+                          env={"OS_CLIENT_CONFIG_FILE": str(tmp_path / "clouds.yaml")})
+        assert server_list.returncode == 0, server_list.stderr
+        assert json.loads(server_list.stdout) == []
+        # The admin password chosen at bootstrap is the one the API accepts.
+        assert server.credentials()["admin"]["password"] == "chosen-pw"
+        server.token("admin")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def killed_while_attaching(tmp_path: Path) -> Iterator[tuple[StackvolProcess, str, str]]:
+    """A server killed -9 while its worker was attaching a volume (parked by the test hook)."""
+    server = StackvolProcess(tmp_path / "data").start(pause_at="attachment.attach")
+    try:
+        with server.client("admin") as client:
+            server_id, volume_id = new_server(client), new_volume(client)
+            assert attach(client, server_id, volume_id).status_code == 200
+            assert client.get(f"/os-volumes/{volume_id}").json()["volume"]["status"] \
+                == "attaching"
+        running = wait_for(lambda: rows(server.data_dir, "SELECT state FROM tasks"),
+                           lambda found: found == [("running",)])
+        assert running == [("running",)]  # the worker holds it, parked before the driver
+        server.kill()
+        yield server, server_id, volume_id
+    finally:
+        server.stop()
+
+
+def test_reset_state_after_a_killed_attach(
+        killed_while_attaching: tuple[StackvolProcess, str, str]) -> None:
+    server, server_id, volume_id = killed_while_attaching
+    data = server.data_dir
+    stuck = ok(admin_cli(data, "volumes", "stuck"))
+    assert volume_id in stuck and "attachment.attach (running on" in stuck
+    assert stuck.count("attaching") >= 2  # the volume and its attachment
+    # The dead worker's lease has not expired: refused unless forced.
+    fails(admin_cli(data, "volume", "reset-state", volume_id, "--state", "available"),
+          "--force")
+    # The hypervisor never connected it, so it cannot be called in-use.
+    fails(admin_cli(data, "volume", "reset-state", volume_id, "--state", "in-use", "--force"),
+          "connected to no server")
+    out = ok(admin_cli(data, "volume", "reset-state", volume_id, "--state", "available",
+                       "--force"))
+    assert f"disconnecting volume {volume_id} from server {server_id}" in out
+    assert "attaching -> available" in out
+    assert rows(data, "SELECT status FROM volumes WHERE id = ?", volume_id) == [("available",)]
+    assert rows(data, "SELECT id FROM volume_attachments WHERE volume_id = ?", volume_id) == []
+    assert rows(data, "SELECT kind FROM tasks") == []
+    assert volume_id not in connected(data, server_id)
+    assert (data / "volumes" / f"volume-{volume_id}.raw").exists()
+    assert "nothing is in a transitional status" in ok(admin_cli(data, "volumes", "stuck"))
+    # Restarted, nothing redoes the dropped attach, and the volume attaches cleanly.
+    server.start()
+    with server.client("admin") as client:
+        assert client.get(f"/os-volumes/{volume_id}").json()["volume"]["status"] == "available"
+        assert volume_id not in connected(data, server_id)
+        assert attach(client, server_id, volume_id).status_code == 200
+        volume_status(client, volume_id, "in-use")
+    assert volume_id in connected(data, server_id)
+
+
+def test_force_detach_disconnects_through_the_compute_driver(tmp_path: Path) -> None:
+    server = StackvolProcess(tmp_path / "data").start()
+    data = server.data_dir
+    try:
+        with server.client("admin") as client:
+            server_id, volume_id = new_server(client), new_volume(client)
+            assert attach(client, server_id, volume_id).status_code == 200
+            volume_status(client, volume_id, "in-use")
+        assert volume_id in connected(data, server_id)
+        server.stop()
+        # A truly connected volume may be (re)declared in-use; that changes nothing.
+        assert "in-use -> in-use" in ok(admin_cli(data, "volume", "reset-state", volume_id,
+                                                  "--state", "in-use"))
+        fails(admin_cli(data, "volume", "force-detach", volume_id, "--server", "elsewhere"),
+              "has no attachment from server elsewhere")
+        out = ok(admin_cli(data, "volume", "force-detach", volume_id))
+        assert "via compute driver simulated" in out and "in-use -> available" in out
+        assert volume_id not in connected(data, server_id)
+        assert rows(data, "SELECT status FROM volumes WHERE id = ?", volume_id) == [
+            ("available",)]
+        fails(admin_cli(data, "volume", "force-detach", volume_id), "has no attachment")
+        fails(admin_cli(data, "volume", "reset-state", "no-such-volume", "--state", "error"),
+              "could not be found")
+        server.start()
+        with server.client("admin") as client:
+            volume = client.get(f"/os-volumes/{volume_id}").json()["volume"]
+            assert volume["status"] == "available" and volume["attachments"] == [{}]
+            attachments = client.get(f"/servers/{server_id}/os-volume_attachments").json()
+            assert attachments["volumeAttachments"] == []
+            assert client.delete(f"/os-volumes/{volume_id}").status_code == 202
+            wait_for(lambda: client.get(f"/os-volumes/{volume_id}").status_code,
+                     lambda code: code == 404)
+    finally:
+        server.stop()
+
+
+def test_reset_to_available_needs_the_bytes(tmp_path: Path) -> None:
+    server = StackvolProcess(tmp_path / "data").start()
+    data = server.data_dir
+    try:
+        with server.client("admin") as client:
+            volume_id = new_volume(client)
+    finally:
+        server.stop()
+    (data / "volumes" / f"volume-{volume_id}.raw").unlink()
+    fails(admin_cli(data, "volume", "reset-state", volume_id, "--state", "available"),
+          "holds no data")
+    assert "available -> error" in ok(admin_cli(data, "volume", "reset-state", volume_id,
+                                                "--state", "error"))
+    assert rows(data, "SELECT status FROM volumes WHERE id = ?", volume_id) == [("error",)]
