@@ -313,8 +313,8 @@ class Bench:
         failure = ""
         try:
             self.run()
-        except BenchError as exc:
-            failure = str(exc)
+        except (BenchError, ValueError, RuntimeError, httpx.HTTPError) as exc:
+            failure = f"{type(exc).__name__}: {exc}"
         finally:
             self.db.close()
         for raw in self.profiles:

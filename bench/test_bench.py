@@ -44,6 +44,13 @@ def test_wrk_report_is_parsed_with_units_and_errors() -> None:
     assert (result.non_2xx, result.socket_errors, result.errors) == (7, 3, 10)
 
 
+def test_trailing_spaces_in_wrk_report_are_tolerated() -> None:
+    # wrk pads some durations ("1.46s "); a strict parser lost a 20-minute run to it.
+    padded = WRK_OUTPUT.replace("99%    1.22s\n", "99%    1.22s \n")
+    assert padded != WRK_OUTPUT
+    assert wrk.parse(padded).p99 == pytest.approx(1.22)
+
+
 def test_clean_wrk_report_has_no_errors() -> None:
     clean = "\n".join(line for line in WRK_OUTPUT.splitlines()
                       if not line.lstrip().startswith(("Socket", "Non-2xx")))

@@ -77,7 +77,7 @@ def parse(output: str) -> WrkResult:
     """Read wrk's ``--latency`` report."""
     done = re.search(r"(\d+) requests in ([\d.]+\w+),", output)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
     if not (done and rps and "50" in pct and "99" in pct):
         raise ValueError(f"unexpected wrk output:\n{output}")
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
