@@ -134,17 +134,28 @@ class Worker:
             tasks.c.state == PENDING,
             sa.and_(tasks.c.state == RUNNING, tasks.c.lease_until < now),
         )
-        cond = sa.and_(cond, tasks.c.kind.in_(list(self.handlers)))
+        return sa.and_(cond, self._mine())
+
+    def _mine(self) -> sa.ColumnElement[bool]:
+        """Tasks this worker has handlers for, on its targets."""
+        cond = tasks.c.kind.in_(list(self.handlers))
         if self.targets is not None:
             cond = sa.and_(cond, sa.or_(tasks.c.target.is_(None), tasks.c.target.in_(self.targets)))
         return cond
 
-    def _claim(self, conn: Connection, limit: int) -> list[Task]:
-        now = utcnow()
-        pick = sa.select(tasks.c.id).where(self._runnable(now)).order_by(tasks.c.id).limit(limit)
+    def _pick(self, conn: Connection, where: sa.ColumnElement[bool], limit: int) -> list[int]:
+        # One state per query so the (state, id) index yields rows in id order and the LIMIT
+        # stops the scan: the cost of a claim does not grow with the queue.
+        pick = sa.select(tasks.c.id).where(where, self._mine()).order_by(tasks.c.id).limit(limit)
         if conn.dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
-        ids = [r[0] for r in conn.execute(pick)]
+        return [r[0] for r in conn.execute(pick)]
+
+    def _claim(self, conn: Connection, limit: int) -> list[Task]:
+        now = utcnow()
+        expired = sa.and_(tasks.c.state == RUNNING, tasks.c.lease_until < now)
+        ids = sorted(self._pick(conn, tasks.c.state == PENDING, limit)
+                     + self._pick(conn, expired, limit))[:limit]
         if not ids:
             return []
         rows = conn.execute(
