@@ -7,20 +7,20 @@ import contextlib
 import json
 import logging
 import os
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from starlette.applications import Starlette
-from starlette.routing import Mount
+from sqlalchemy.engine import Connection
 
 from stackvol.compute.base import ComputeDriver
 from stackvol.compute.simulated import SimulatedDriver
 from stackvol.config import Settings
 from stackvol.db.engine import Database, create_engine
 from stackvol.db.migrate import upgrade
+from stackvol.http import health
+from stackvol.http.application import Application
 from stackvol.http.auth import Authenticator
 from stackvol.http.compute.face import ComputeFace
 from stackvol.http.identity.face import identity_face
@@ -28,10 +28,11 @@ from stackvol.http.legacy.face import PREFIXES as LEGACY_PREFIXES
 from stackvol.http.legacy.face import LegacyFace
 from stackvol.http.middleware import PrefixDispatcher, RequestIdMiddleware
 from stackvol.http.volume.face import VolumeFace
-from stackvol.services import policy
+from stackvol.services import policy, power_sync
 from stackvol.services.attachments import AttachmentService
 from stackvol.services.flavors import FlavorService
 from stackvol.services.identity import BootstrapResult, IdentityService
+from stackvol.services.process_roles import Heartbeat, ProcessRole, pick_compute_host
 from stackvol.services.quotas import QuotaService
 from stackvol.services.servers import ServerService
 from stackvol.services.snapshots import SnapshotService
@@ -64,6 +65,8 @@ class Services:
     volume_types: VolumeTypeService
     quotas: QuotaService
     volume_attach: VolumeAttachService
+    role: ProcessRole
+    heartbeat: Heartbeat
 
 
 def make_storage(settings: Settings) -> StorageDriver:
@@ -73,18 +76,49 @@ def make_storage(settings: Settings) -> StorageDriver:
 
 
 def make_compute(settings: Settings) -> ComputeDriver:
-    if settings.compute_driver == "simulated":
-        return SimulatedDriver(settings.data_dir)
-    raise ValueError(f"unknown compute driver {settings.compute_driver!r}")
+    choice = settings.compute_driver
+    if choice not in ("auto", "libvirt", "simulated"):
+        raise ValueError(f"unknown compute driver {choice!r} (auto, libvirt or simulated)")
+    # A data directory keeps the driver its servers were made on: "auto" never switches it.
+    marker = settings.data_dir / "compute" / "driver"
+    if choice == "auto" and marker.exists():
+        choice = marker.read_text().strip()
+        log.info("compute driver: %s (this data directory's)", choice)
+    elif choice == "auto":
+        from stackvol.compute.libvirt import unavailable
+
+        reason = unavailable(settings.libvirt_uri)
+        choice = "libvirt" if reason is None else "simulated"
+        log.info("compute driver: %s (%s)", choice, f"no libvirt daemon at "
+                 f"{settings.libvirt_uri}: {reason}" if reason else "a libvirt daemon answers")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(choice + "\n")
+    if choice == "simulated":
+        return SimulatedDriver(settings.data_dir, host=settings.compute_host or None)
+    from stackvol.compute import libvirt
+
+    reason = libvirt.unavailable(settings.libvirt_uri)
+    if reason is not None:
+        raise ValueError(f"compute driver libvirt: no libvirt daemon at {settings.libvirt_uri}: "
+                         f"{reason}")
+    log.info("compute driver: libvirt at %s (%s)", settings.libvirt_uri,
+             settings.libvirt_virt_type)
+    return libvirt.LibvirtDriver(
+        settings.data_dir, settings.libvirt_uri, settings.libvirt_virt_type,
+        settings.libvirt_max_memory_mb,
+        Path(settings.guest_image_dir or settings.data_dir / "guest-image"),
+        settings.libvirt_detach_timeout, host=settings.compute_host or None)
 
 
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     policy.configure(settings.policy_file or None)
     db = Database(create_engine(settings.effective_database_url, settings.sqlite_synchronous))
+    role = ProcessRole.from_settings(settings, public_url(settings))
     worker = Worker(
         db,
-        name=settings.worker_name or f"{socket.gethostname()}:all",
+        name=role.name,
+        targets=role.targets,
         concurrency=settings.worker_concurrency,
         lease_seconds=settings.task_lease_seconds,
         poll_seconds=settings.task_poll_seconds,
@@ -95,19 +129,29 @@ def build_services(settings: Settings) -> Services:
     quotas = QuotaService(db, {
         "volumes": settings.quota_volumes, "snapshots": settings.quota_snapshots,
         "gigabytes": settings.quota_gigabytes,
-        "per_volume_gigabytes": settings.quota_per_volume_gigabytes})
+        "per_volume_gigabytes": settings.quota_per_volume_gigabytes,
+        "instances": settings.quota_instances, "cores": settings.quota_cores,
+        "ram": settings.quota_ram})
     volumes = VolumeService(db, storage, worker, availability_zones=(settings.availability_zone,),
                             pause=pause, quotas=quotas)
     snapshots = SnapshotService(db, storage, worker, pause=pause, quotas=quotas)
     compute = make_compute(settings)
     attachments = AttachmentService(db, storage, compute, worker, pause=pause)
+    place = None
+    if role.role == "api":  # new servers go to a live compute host, not this process's
+        def place(conn: Connection) -> str:
+            return pick_compute_host(conn, settings.service_down_seconds, compute.host)
     servers = ServerService(db, compute, worker, volumes, attachments,
-                            availability_zones=(settings.availability_zone,), pause=pause)
+                            availability_zones=(settings.availability_zone,), pause=pause,
+                            place=place)
+    role.restrict(worker)
     return Services(settings=settings, db=db, worker=worker, identity=identity, volumes=volumes,
                     snapshots=snapshots, compute=compute, flavors=FlavorService(db),
                     servers=servers, attachments=attachments,
                     volume_types=VolumeTypeService(db), quotas=quotas,
-                    volume_attach=VolumeAttachService(db, storage))
+                    volume_attach=VolumeAttachService(db, storage), role=role,
+                    heartbeat=Heartbeat(db, role, settings.heartbeat_seconds,
+                                        settings.service_down_seconds))
 
 
 def public_url(settings: Settings) -> str:
@@ -145,13 +189,17 @@ def _write_private(path: Path, text: str) -> None:
 
 async def start(services: Services) -> None:
     """Schema, first-start bootstrap, keys, then the worker (which resumes unfinished work)."""
-    upgrade(services.db.engine)
-    fresh = await services.db.run(services.identity.bootstrap)
-    write_clouds_yaml(services.settings, fresh)
-    await services.flavors.bootstrap()
+    with services.db.startup_lock():  # one process at a time creates the schema and rows
+        upgrade(services.db.engine)
+        fresh = await services.db.run(services.identity.bootstrap)
+        write_clouds_yaml(services.settings, fresh)
+        await services.flavors.bootstrap()
     await services.identity.load_keys()
-    await services.servers.reconcile()  # after a crash, before any task resumes
-    await services.worker.start()
+    if services.role.runs_compute:
+        await services.servers.reconcile()  # after a crash, before any task resumes
+    if services.role.runs_worker:
+        await services.worker.start()
+    await services.heartbeat.start()
     log.info("stackvol started", extra={"database": services.db.engine.url.render_as_string(),
                                         "storage": services.volumes.storage.name})
 
@@ -167,11 +215,15 @@ def create_app(settings: Settings, services: Services | None = None) -> RequestI
                                   identity_url=f"{public_url(settings)}/identity")
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+    async def lifespan() -> AsyncIterator[None]:
         await start(services)
+        syncing = (power_sync.start(services.db, services.compute)
+                   if services.role.runs_compute else None)
         try:
             yield
         finally:
+            await power_sync.stop(syncing)
+            await services.heartbeat.stop()
             await services.worker.stop()
             services.db.dispose()
 
@@ -179,13 +231,11 @@ def create_app(settings: Settings, services: Services | None = None) -> RequestI
     legacy_face = LegacyFace(authenticator)
     legacy = dict.fromkeys(LEGACY_PREFIXES, legacy_face)
     compute = PrefixDispatcher(legacy, default=ComputeFace(authenticator))
-    app = Starlette(
-        routes=[Mount("", app=PrefixDispatcher(
-            {"/identity": identity_face(), "/compute": compute,
-             "/volume": VolumeFace(authenticator), **legacy},
-            default=compute,
-        ))],
-        lifespan=lifespan,
-    )
+    faces = PrefixDispatcher({"/identity": identity_face(), "/compute": compute,
+                              "/volume": VolumeFace(authenticator), **legacy,
+                              health.PATH: health.healthcheck}, default=compute)
+    if not services.role.runs_api:  # a worker process: health only
+        faces = PrefixDispatcher({health.PATH: health.healthcheck}, default=health.not_served)
+    app = Application(faces, lifespan)
     app.state.services = services
     return RequestIdMiddleware(app, _compute_header, settings.access_log)

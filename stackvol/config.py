@@ -28,7 +28,13 @@ class Settings:
     password_hash_rounds: int = 12
     storage_backend: str = "file"
     volume_format: str = "raw"  # raw (sparse) or qcow2
-    compute_driver: str = "simulated"
+    # auto: libvirt when a libvirt daemon answers at libvirt_uri, else simulated.
+    compute_driver: str = "auto"  # auto, libvirt or simulated
+    libvirt_uri: str = "qemu:///system"
+    libvirt_virt_type: str = "qemu"  # qemu (TCG) or kvm, where KVM really works
+    libvirt_max_memory_mb: int = 0  # cap on a guest's memory whatever its flavor (0: none)
+    libvirt_detach_timeout: float = 20.0  # seconds a guest has to release an unplugged disk
+    guest_image_dir: str = ""  # the built-in guest's cache; empty: <data_dir>/guest-image
     availability_zone: str = "nova"
     max_limit: int = 1000
     # Block storage quotas every project gets unless an admin sets its own (-1: unlimited;
@@ -37,7 +43,17 @@ class Settings:
     quota_snapshots: int = -1
     quota_gigabytes: int = -1
     quota_per_volume_gigabytes: int = -1
-    worker_name: str = ""  # empty: derived from the host name
+    # Compute quotas, the same way (Nova ships 10 instances, 20 cores, 51200 MiB of RAM).
+    quota_instances: int = -1
+    quota_cores: int = -1
+    quota_ram: int = -1
+    # What this process runs (services/process_roles): all, api, volume (one storage backend:
+    # storage_backend) or compute (one compute host: compute_host).
+    role: str = "all"
+    compute_host: str = ""  # empty: this machine's host name
+    heartbeat_seconds: float = 10.0  # how often a process records that it is alive
+    service_down_seconds: float = 60.0  # a process silent this long is "down" (Cinder's default)
+    worker_name: str = ""  # empty: derived from the host name, port and role
     worker_concurrency: int = 8
     task_lease_seconds: int = 60
     task_poll_seconds: float = 1.0

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import postgres
 from tests.server import StackvolProcess, running
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "nova-api-samples"
@@ -36,3 +37,16 @@ def samples() -> Path:
     if not SAMPLES.exists():
         pytest.fail(f"the shared reference samples are missing at {SAMPLES}")
     return SAMPLES
+
+
+def pytest_report_header() -> str:
+    return f"stackvol database: {'postgresql' if postgres.wanted() else 'sqlite'}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_cluster() -> Iterator[None]:
+    """On a PostgreSQL run, one private cluster serves every test server's database."""
+    if postgres.wanted():
+        postgres.shared_cluster()
+    yield
+    postgres.stop_shared_cluster()

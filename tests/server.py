@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -16,6 +17,17 @@ from typing import Any
 
 import httpx
 
+_LIVE: set[subprocess.Popen[bytes]] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """A test that failed before stopping its server must not leave it running."""
+    for proc in list(_LIVE):
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -26,19 +38,22 @@ def free_port() -> int:
 class StackvolProcess:
     """Starts, stops and kills one server; ``data_dir`` survives restarts."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, **settings: Any) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, log_name: str | None = None,
+                 **settings: Any) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.settings = settings
+        # Tests run on the simulated driver unless they ask for libvirt (it is fast and exact).
+        self.settings = {"compute_driver": "simulated", **settings}
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+        # Processes sharing a data dir (workers of one backend) each keep their own log.
+        self.log_path = data_dir.parent / f"{log_name or data_dir.name}-server.log"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0, **settings: Any) -> StackvolProcess:
-        env = {**os.environ, "STACKVOL_PASSWORD_HASH_ROUNDS": "4"}
+        env = {**os.environ, "STACKVOL_PASSWORD_HASH_ROUNDS": "4", **database_env(self.data_dir)}
         for key, value in {**self.settings, **settings}.items():
             env[f"STACKVOL_{key.upper()}"] = str(value)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -49,18 +64,24 @@ class StackvolProcess:
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
         log.close()
+        _LIVE.add(self.proc)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"stackvol exited early; see {self.log_path}:\n"
                                    + self.log_path.read_text()[-3000:])
             try:
-                if httpx.get(self.url + "/", timeout=1.0).status_code == 200:
+                if httpx.get(self.url + "/healthcheck", timeout=1.0).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
         raise TimeoutError(f"stackvol did not start; see {self.log_path}")
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.get("database_url") or database_env(self.data_dir).get(
+            "STACKVOL_DATABASE_URL", f"sqlite:///{self.data_dir / 'stackvol.sqlite'}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -103,6 +124,34 @@ class StackvolProcess:
         if microversion:
             headers["OpenStack-API-Version"] = f"compute {microversion}"
         return httpx.Client(base_url=self.url + prefix, headers=headers, timeout=30)
+
+
+def database_env(data_dir: Path) -> dict[str, str]:
+    """What a process on ``data_dir`` needs to find its database: nothing on SQLite (the file
+    in the data dir); on a PostgreSQL test run, the URL of that directory's own database."""
+    from tests import postgres
+
+    return {"STACKVOL_DATABASE_URL": postgres.database_for(data_dir)} if postgres.wanted() else {}
+
+
+def query(data_dir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run one SQL statement (``?`` placeholders) on the database of ``data_dir``."""
+    url = database_env(data_dir).get("STACKVOL_DATABASE_URL")
+    return query_url(url or f"sqlite:///{data_dir / 'stackvol.sqlite'}", sql, *params)
+
+
+def query_url(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run one SQL statement (``?`` placeholders) on a SQLite or PostgreSQL database."""
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            return conn.execute(sql, params).fetchall()
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+        cursor = conn.execute(sql.replace("?", "%s"), params)
+        return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
 
 
 @contextmanager

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,12 +19,13 @@ from alembic.script import ScriptDirectory
 from stackvol.cli.main import _parser, main
 from stackvol.db.migrate import alembic_config
 from tests.identity_helpers import osc
-from tests.server import StackvolProcess, wait_for
+from tests.server import StackvolProcess, database_env, wait_for
+from tests.server import query as query_database
 from tests.test_attachments import attach, new_server, new_volume, volume_status
 
 
 def admin_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "STACKVOL_PASSWORD_HASH_ROUNDS": "4"}
+    env = {**os.environ, "STACKVOL_PASSWORD_HASH_ROUNDS": "4", **database_env(data_dir)}
     return subprocess.run([sys.executable, "-m", "stackvol", "admin", *args, "--data-dir",
                            str(data_dir)], capture_output=True, text=True, timeout=120, env=env)
 
@@ -41,8 +41,7 @@ def fails(result: subprocess.CompletedProcess[str], message: str) -> None:
 
 
 def rows(data_dir: Path, query: str, *params: str) -> list[tuple]:
-    with sqlite3.connect(data_dir / "stackvol.sqlite") as conn:
-        return conn.execute(query, params).fetchall()
+    return query_database(data_dir, query, *params)
 
 
 def connected(data_dir: Path, server_id: str) -> dict[str, dict]:

@@ -84,15 +84,19 @@ def crash_at(tmp_path: Path, point: str, setup: Callable[[httpx.Client], Any],
              act: Callable[[httpx.Client, Any], Any]) -> tuple[StackvolProcess, Any, Any]:
     """Prepare without the hook, act with the worker parked at ``point``, kill -9, restart."""
     server = StackvolProcess(tmp_path / "data").start()
-    with client_of(server) as client:
-        prepared = setup(client)
-        assert wait_for(lambda: _settled(client), bool)
-    server.stop()
-    server.start(pause_at=point)
-    with client_of(server) as client:
-        acted = act(client, prepared)
-    server.kill()
-    server.start()
+    try:
+        with client_of(server) as client:
+            prepared = setup(client)
+            assert wait_for(lambda: _settled(client), bool)
+        server.stop()
+        server.start(pause_at=point)
+        with client_of(server) as client:
+            acted = act(client, prepared)
+        server.kill()
+        server.start()
+    except BaseException:
+        server.stop()  # the caller never sees this server: do not leave it running
+        raise
     return server, prepared, acted
 
 

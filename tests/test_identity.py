@@ -10,7 +10,7 @@ import httpx
 import openstack
 import pytest
 
-from tests.server import StackvolProcess, running
+from tests.server import StackvolProcess, query, running
 
 
 def password_body(user: str, password: str, project: dict | None = None) -> dict:
@@ -139,11 +139,8 @@ def test_expired_token_is_401(tmp_path: Path) -> None:
 
 
 def test_passwords_are_stored_hashed(server: StackvolProcess) -> None:
-    import sqlite3
-
     password = server.credentials()["admin"]["password"]
-    with sqlite3.connect(server.data_dir / "stackvol.sqlite") as conn:
-        hashes = [row[0] for row in conn.execute("SELECT password_hash FROM users")]
+    hashes = [row[0] for row in query(server.data_dir, "SELECT password_hash FROM users")]
     assert hashes and all(h.startswith("$2") and password not in h for h in hashes)
 
 

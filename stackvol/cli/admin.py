@@ -144,7 +144,13 @@ def _services(settings: Settings, need_database: bool = True) -> Any:
         if not path.exists():
             raise AdminError(f"no database at {path}; run `stackvol admin bootstrap` (or "
                              f"`stackvol serve`) with this --data-dir first")
-    return build_services(settings)
+    services = build_services(settings)
+    if need_database and not url.startswith("sqlite:///") and not sa.inspect(
+            services.db.engine).has_table("alembic_version"):
+        services.db.dispose()
+        raise AdminError("the database has no stackvol schema; run `stackvol admin bootstrap` "
+                         "(or `stackvol serve`) with this --database-url first")
+    return services
 
 
 def _within(settings: Settings, work: Callable[[Any], Any], need_database: bool = True) -> Any:

@@ -10,6 +10,7 @@ from stackvol.cli import admin
 from stackvol.config import Settings, load_settings
 from stackvol.logs import configure_logging
 from stackvol.services import policy
+from stackvol.services.process_roles import ROLES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,11 +28,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-url", help="URL clients reach this service at (catalog)")
     serve.add_argument("--noauth", action="store_true", default=None,
                        help="trust X-Auth-Project-Id / X-Auth-User-Id (development only)")
-    serve.add_argument("--compute-driver", help="compute driver (default: simulated)")
+    serve.add_argument("--compute-driver",
+                       help="auto, libvirt or simulated (default auto: libvirt when a "
+                            "libvirt daemon answers, else simulated)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING, ...")
     serve.add_argument("--access-log", action="store_true", default=None,
                        help="log every request (structured)")
     serve.add_argument("--policy-file", help="YAML/JSON policy overrides")
+    serve.add_argument("--role", choices=ROLES, dest="process_role",
+                       help="all (default): everything in one process; api: the HTTP APIs "
+                            "only; volume: a worker for --backend; compute: a worker for "
+                            "--compute-host")
+    serve.add_argument("--backend", dest="storage_backend",
+                       help="storage backend this process serves (default: file)")
+    serve.add_argument("--compute-host", help="compute host this process is (default: the "
+                                              "machine's host name); --host is the listen address")
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -42,8 +53,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     names = ("data_dir", "database_url", "host", "port", "public_url", "noauth",
-             "compute_driver", "log_level", "access_log", "policy_file")
+             "compute_driver", "log_level", "access_log", "policy_file",
+             "storage_backend", "compute_host")
     overrides = {n: getattr(args, n, None) for n in names}
+    overrides["role"] = getattr(args, "process_role", None)  # admin's --role is another thing
     return load_settings(args.config, **overrides)
 
 

@@ -27,11 +27,17 @@ class InstanceSpec:
     memory_mb: int
     disk_gb: int
     image_ref: str | None
+    # Boot from volume: the root volume's connection info, for drivers that boot from a disk
+    # given at build time (the services still connect it as ``/dev/vda`` afterwards).
+    root_volume: dict[str, Any] | None = None
 
 
 class ComputeDriver(ABC):
     name: str
     host: str
+    # How often the services should read back power states that can change without being
+    # asked (a hypervisor whose guests can die or power off); 0: they never do.
+    power_sync_seconds: float = 0.0
 
     @abstractmethod
     def spawn(self, spec: InstanceSpec) -> None:
@@ -70,3 +76,7 @@ class ComputeDriver(ABC):
     @abstractmethod
     def servers(self) -> list[str]:
         """Every server the hypervisor holds (start-up recovery compares them with the database)."""
+
+    def console_output(self, server_id: str) -> str:
+        """The server's console log (the newest part of it)."""
+        raise NotImplementedError

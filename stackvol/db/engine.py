@@ -8,9 +8,10 @@ same function runs in a thread pool, so a slow round trip never blocks other req
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -19,6 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from stackvol.db.prepared import RawReader
+
+# The advisory lock key start-up holds on PostgreSQL ("stackvol" in ASCII hex, as a bigint).
+STARTUP_LOCK = 0x737461636B766F6C
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -54,7 +58,13 @@ def create_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
 
         return engine
-    return sa.create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    # A client/server database: units of work run in threads (anyio's default limit is 40), so
+    # the pool matches it. READ COMMITTED, said explicitly because the services rely on it: a
+    # compare-and-swap ``UPDATE ... WHERE status IN (...)`` that waited on a row lock re-checks
+    # its condition against the committed row, so exactly one of two racing swaps moves it;
+    # check-then-insert sequences lock a row first (``FOR UPDATE``) to queue up.
+    return sa.create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True,
+                            pool_recycle=3600, isolation_level="READ COMMITTED")
 
 
 class Database:
@@ -117,6 +127,22 @@ class Database:
         if self.is_sqlite:
             return self._read_prepared(fn, *args)
         return await anyio.to_thread.run_sync(functools.partial(self._read_prepared, fn, *args))
+
+    @contextlib.contextmanager
+    def startup_lock(self) -> Iterator[None]:
+        """Serialise start-up work (migrations, bootstrap rows) across processes sharing a
+        PostgreSQL database: a session advisory lock. SQLite needs none (one writer)."""
+        if self.is_sqlite:
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({STARTUP_LOCK})")
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({STARTUP_LOCK})")
+                conn.commit()
 
     def dispose(self) -> None:
         if self._loop_reader is not None:

@@ -181,6 +181,7 @@ servers = sa.Table(
     sa.Column("trusted_certs", sa.JSON, nullable=True),
     sa.Index(None, "project_id", "created_at", "id"),
     sa.Index(None, "created_at", "id"),
+    sa.Index(None, "host"),  # added by 0005
 )
 
 # --- block storage ------------------------------------------------------------------------
@@ -209,6 +210,8 @@ volumes = sa.Table(
     sa.Index(None, "project_id", "created_at", "id"),
     sa.Index(None, "created_at", "id"),
     sa.Index(None, "status"),
+    # Added by 0006: quota checks count and sum a project's volumes from the index alone.
+    sa.Index(None, "project_id", "volume_type", "size"),
 )
 
 volume_attachments = sa.Table(
@@ -303,4 +306,22 @@ quota_locks = sa.Table(
     "quota_locks",
     metadata,
     sa.Column("project_id", ProjectId, primary_key=True),
+)
+
+# --- processes (added by 0005) ------------------------------------------------------------
+
+# One row per stackvol process (API, volume worker, compute worker, or all in one), refreshed by
+# its heartbeat; a process is "up" while its last heartbeat is recent. ``name`` is the
+# process's worker name, unique per process.
+services = sa.Table(
+    "services",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),  # all | api | volume | compute
+    sa.Column("host", sa.String(255), nullable=False),  # the compute host, else the machine
+    sa.Column("backend", sa.String(64), nullable=True),  # the storage backend it serves
+    sa.Column("url", sa.String(255), nullable=True),  # where its /healthcheck answers
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime, nullable=False),
 )

@@ -26,6 +26,19 @@ def new_request_id() -> str:
     return f"req-{uuid.uuid4()}"
 
 
+def add_response_headers(scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
+    """Ask for headers on this request's response, whatever produces it (even a fault).
+
+    ``RequestIdMiddleware`` adds them when the response starts: one wrapper of ``send`` for
+    the whole stack instead of one per layer.
+    """
+    scope["state"].setdefault("response_headers", []).extend(headers)
+
+
+def response_started(scope: Scope) -> bool:
+    return scope["state"].get("response_started", False)
+
+
 class RequestIdMiddleware:
     """Gives every request an id, puts it in the logs' context and on every response.
 
@@ -51,14 +64,18 @@ class RequestIdMiddleware:
         status = 0
         started = time.perf_counter()
 
+        state = scope["state"]
+
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                state["response_started"] = True
                 headers = message.setdefault("headers", [])
                 headers.append((b"x-openstack-request-id", rid))
                 if extra:
                     headers.append((extra, rid))
+                headers.extend(state.get("response_headers", ()))
             await send(message)
 
         try:
@@ -72,7 +89,10 @@ class RequestIdMiddleware:
 
 
 class FaultMiddleware:
-    """Turns every failure below it into the face's fault body; never lets a traceback out."""
+    """Turns every failure below it into the face's fault body; never lets a traceback out.
+
+    Runs inside ``RequestIdMiddleware``, which records when the response has started.
+    """
 
     def __init__(self, app: ASGIApp, render: Callable[[Fault], Response],
                  codes: dict[type[ServiceError], int] = COMPUTE_CODES) -> None:
@@ -81,16 +101,8 @@ class FaultMiddleware:
         self.codes = codes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, send)
             return
         except Fault as exc:
             fault = exc
@@ -101,8 +113,8 @@ class FaultMiddleware:
         except Exception:
             log.exception("unexpected error serving %s %s", scope.get("method"), scope["path"])
             fault = Fault(500)
-        if started:
-            return
+        if response_started(scope):
+            return  # too late for a fault body; the client sees a cut response
         if fault.code >= 500:
             log.error("%s %s failed: %s", scope.get("method"), scope["path"], fault.message)
         await self.render(fault)(scope, receive, send)

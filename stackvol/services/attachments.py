@@ -99,10 +99,14 @@ class AttachmentService:
     # --- lookups --------------------------------------------------------------------------
 
     @staticmethod
-    def _server(conn: Connection, ctx: RequestContext, server_id: str) -> _Server:
-        row = conn.execute(sa.select(
+    def _server(conn: Connection, ctx: RequestContext, server_id: str,
+                lock: bool = False) -> _Server:
+        query = sa.select(
             servers.c.id, servers.c.project_id, servers.c.vm_state, servers.c.task_state,
-            servers.c.locked, servers.c.host).where(servers.c.id == server_id)).first()
+            servers.c.locked, servers.c.host).where(servers.c.id == server_id)
+        # ``lock``: attaches to one server queue up (PostgreSQL), so two never pick one device
+        # and none slips past a concurrent delete of the server.
+        row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
             raise NotFound(f"Instance {server_id} could not be found.")
         return _Server(*row)
@@ -163,7 +167,7 @@ class AttachmentService:
         return attachment
 
     def _reserve(self, conn: Connection, ctx: RequestContext, req: AttachRequest) -> Attachment:
-        server = self._server(conn, ctx, req.server_id)
+        server = self._server(conn, ctx, req.server_id, lock=True)
         policy.authorize(ctx, "attachment:create", server.project_id)
         self._check_server_state(server, "attach_volume", req.allow_shelved)
         volume = conn.execute(sa.select(volumes.c.id, volumes.c.status, volumes.c.project_id)

@@ -11,7 +11,7 @@ anything, every server and volume connection the driver holds is compared with t
 * an ``attached`` row the driver lacks is connected again (the database is the truth);
 * an ``attaching`` or ``detaching`` row that no task will move (cannot happen while tasks are
   committed with their state change; checked so it can never strand a volume) is rolled back
-  or finished, with its volume.
+  or finished, with its volume; rows the Block Storage API's caller drives are left alone.
 
 Everything still covered by a task is left to that task. Each fix is logged as a warning.
 """
@@ -98,6 +98,8 @@ async def _reconcile_server(db: Database, compute: ComputeDriver, server_id: str
             if attachment.volume_id not in connected and attachment.connection_info:
                 await _reconnect(compute, attachment, report)
             continue
+        if _driven_from_outside(attachment):
+            continue
         log.warning("settling attachment %s (%s) of volume %s: no task will finish it",
                     attachment.id, attachment.status, attachment.volume_id)
         await asyncio.to_thread(compute.detach_volume, server_id, attachment.volume_id)
@@ -109,6 +111,13 @@ async def _reconcile_server(db: Database, compute: ComputeDriver, server_id: str
                     volume_id, server_id)
         await asyncio.to_thread(compute.detach_volume, server_id, volume_id)
         report.disconnected.append((server_id, volume_id))
+
+
+def _driven_from_outside(attachment: Attachment) -> bool:
+    """Block Storage API attachments move at their caller's pace, never by our tasks: one
+    ``reserved``, or ``attaching`` with its connection made, is waiting, not stranded."""
+    return attachment.status == AttachmentStatus.RESERVED or (
+        attachment.status == AttachmentStatus.ATTACHING and bool(attachment.connection_info))
 
 
 async def _reconnect(compute: ComputeDriver, attachment: Attachment, report: Report) -> None:

@@ -296,9 +296,12 @@ class ServerService:
     def __init__(self, db: Database, compute: ComputeDriver, worker: Worker,
                  volumes: VolumeService, attachments: AttachmentService,
                  availability_zones: tuple[str, ...] = ("nova",),
-                 pause: PauseHook | None = None, volume_wait_seconds: float = 180.0) -> None:
+                 pause: PauseHook | None = None, volume_wait_seconds: float = 180.0,
+                 place: Callable[[Connection], str] | None = None) -> None:
         self.db = db
         self.compute = compute
+        # Which compute host a new server goes to (an API-only process asks the live ones).
+        self.place = place or (lambda _conn: compute.host)
         self.worker = worker
         self.volumes = volumes
         self.attachments = attachments
@@ -406,19 +409,25 @@ class ServerService:
         except NotFound as exc:
             raise Invalid(exc.message) from None
         _check_root_device(conn, ctx, devices)
+        count = spec.max_count
+        if self.volumes.quotas is not None:  # counted in this transaction, as Nova does
+            count = self.volumes.quotas.allowed_servers(conn, ctx.project_id, flavor.vcpus,
+                                                        flavor.ram, spec.min_count, count)
         now = utcnow()
         reservation = "r-" + secrets.token_hex(4)
+        host = self.place(conn)
         created = []
-        for index in range(spec.max_count):
+        for index in range(count):
             server_id = str(uuid.uuid4())
-            name = spec.name if spec.max_count == 1 else f"{spec.name}-{index + 1}"
+            name = spec.name if count == 1 else f"{spec.name}-{index + 1}"
             values = self._row_values(ctx, spec, server_id, name, now)
             values["reservation_id"] = reservation
+            values["host"] = values["node"] = host
             if any(d.is_root for d in devices):
                 values["root_device_name"] = ROOT_DEVICE
             conn.execute(servers.insert().values(values))
             self._map_volumes(conn, ctx, server_id, values["availability_zone"], devices)
-            taskq.enqueue(conn, "server.spawn", server_id, target=self.compute.host)
+            taskq.enqueue(conn, "server.spawn", server_id, target=host)
             server = Server(**values)
             server.flavor = flavor
             created.append(server)
@@ -509,7 +518,8 @@ class ServerService:
         spec = InstanceSpec(server_id=server.id, name=server.name,
                             vcpus=flavor.vcpus if flavor else 1,
                             memory_mb=flavor.ram if flavor else 512,
-                            disk_gb=flavor.disk if flavor else 0, image_ref=server.image_ref)
+                            disk_gb=flavor.disk if flavor else 0, image_ref=server.image_ref,
+                            root_volume=self._root_volume(mapped))
         try:
             await asyncio.to_thread(self.compute.spawn, spec)
             await self.pause.at("server.spawn.volumes")
@@ -523,6 +533,14 @@ class ServerService:
             log.info("server %s active", server.id)
         else:  # deleted while it was being built: take back what was just made
             await asyncio.to_thread(self.compute.destroy, server.id)
+
+    def _root_volume(self, mapped: list[tuple[Attachment, str]]) -> dict[str, Any] | None:
+        """The boot volume's connection info, for a driver that boots from it."""
+        for attachment, location in mapped:
+            if attachment.device == ROOT_DEVICE:
+                return self.attachments.storage.connection_info(attachment.volume_id,
+                                                                location).as_dict()
+        return None
 
     async def _claim_volumes(self, server_id: str) -> list[tuple[Attachment, str]] | None:
         """Wait for the server's new volumes, claim them; its volumes and their locations."""
@@ -649,13 +667,15 @@ class ServerService:
             await self.db.run(taskq.finish, task)
             return
         await self.pause.at("server.delete")
-        await asyncio.to_thread(self._disconnect_all, server.id)
+        # As Nova: the guest goes first (a live unplug would need its cooperation), then
+        # whatever connection the driver still holds for it.
         await asyncio.to_thread(self.compute.destroy, server.id)
+        await asyncio.to_thread(self._disconnect_all, server.id)
         await self.db.run(self._deleted, task)
         log.info("server %s deleted", server.id)
 
     def _disconnect_all(self, server_id: str) -> None:
-        """Blocking: the driver lets go of every volume before the server goes."""
+        """Blocking: the driver lets go of every volume it still holds for the server."""
         for volume_id in self.compute.attached_volumes(server_id):
             self.compute.detach_volume(server_id, volume_id)
 

@@ -123,6 +123,11 @@ class Worker:
     def register(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
 
+    @property
+    def running(self) -> int:
+        """How many tasks this worker is running now."""
+        return len(self._running)
+
     def wake(self) -> None:
         """Tell the worker new work was committed (saves waiting for the next poll)."""
         self._wake.set()
@@ -223,8 +228,11 @@ class Worker:
             now = asyncio.get_running_loop().time()
             if self._running and now - last_renew > renew_every:
                 ids = [getattr(t, "stackvol_task_id", 0) for t in self._running]
-                await self.db.run(self._renew, ids)
-                last_renew = now
+                try:
+                    await self.db.run(self._renew, ids)
+                    last_renew = now
+                except Exception:  # the loop must outlive a database hiccup; retried next turn
+                    log.exception("renewing leases failed; retrying")
             if claimed and len(self._running) < self.concurrency:
                 continue
             with contextlib.suppress(TimeoutError):

@@ -8,6 +8,7 @@ never strands a volume in a transitional state.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
@@ -54,9 +55,12 @@ SORT_KEYS = {"id": "id", "created_at": "created_at", "updated_at": "updated_at",
 LIVE_ATTACHMENTS = (AttachmentStatus.ATTACHED, AttachmentStatus.DETACHING)
 
 _ORDER = (volumes.c.created_at.desc(), volumes.c.id.desc())
-_VOLUME_NAMES = [c.name for c in volumes.c]
-_ATTACHMENT_NAMES = [c.name for c in volume_attachments.c]
+_VOLUME_WIDTH = len(volumes.c)
 _LIVE = sa.or_(*(volume_attachments.c.status == s.value for s in LIVE_ATTACHMENTS))
+
+# Rows are turned into records by position: the records list the table's columns in order.
+assert [f.name for f in dataclasses.fields(Volume)][:_VOLUME_WIDTH] == [c.name for c in volumes.c]
+assert [f.name for f in dataclasses.fields(Attachment)] == [c.name for c in volume_attachments.c]
 
 
 def _page(scoped: bool) -> sa.Select:
@@ -65,49 +69,47 @@ def _page(scoped: bool) -> sa.Select:
     return query.where(volumes.c.project_id == sa.bindparam("project")) if scoped else query
 
 
-def _live_attachments(where: sa.ColumnElement[bool]) -> PreparedSelect:
-    return PreparedSelect(sa.select(*volume_attachments.c).where(where, _LIVE)
-                          .order_by(volume_attachments.c.created_at))
+def _with_live_attachments(selected: sa.Select) -> PreparedSelect:
+    """Each selected volume followed by its live attachments, in one query (a LEFT JOIN)."""
+    vol = selected.subquery("v")
+    joined = vol.outerjoin(volume_attachments,
+                           sa.and_(volume_attachments.c.volume_id == vol.c.id, _LIVE))
+    return PreparedSelect(
+        sa.select(*vol.c, *volume_attachments.c).select_from(joined)
+        .order_by(vol.c.created_at.desc(), vol.c.id.desc(), volume_attachments.c.created_at))
 
 
 # The read queries, prepared once (see db/prepared.py); also run through Core in transactions.
-VOLUME_BY_ID = PreparedSelect(sa.select(*volumes.c).where(volumes.c.id == sa.bindparam("id")))
-ATTACHMENTS_BY_VOLUME = _live_attachments(volume_attachments.c.volume_id == sa.bindparam("id"))
-PAGE = {scoped: PreparedSelect(_page(scoped)) for scoped in (True, False)}
-PAGE_ATTACHMENTS = {
-    scoped: _live_attachments(
-        volume_attachments.c.volume_id.in_(_page(scoped).with_only_columns(volumes.c.id)))
-    for scoped in (True, False)
-}
+VOLUME_BY_ID = _with_live_attachments(
+    sa.select(*volumes.c).where(volumes.c.id == sa.bindparam("id")))
+PAGE = {scoped: _with_live_attachments(_page(scoped)) for scoped in (True, False)}
 
 
-def _volume(row: Sequence[Any]) -> Volume:
-    return Volume(**dict(zip(_VOLUME_NAMES, row, strict=True)))
-
-
-def _attachment(row: Sequence[Any]) -> Attachment:
-    return Attachment(**dict(zip(_ATTACHMENT_NAMES, row, strict=True)))
-
-
-def _with_attachments(found: list[Volume], rows: list[Sequence[Any]]) -> list[Volume]:
-    by_volume: dict[str, list[Attachment]] = {}
+def _fold(rows: list[Sequence[Any]]) -> list[Volume]:
+    """Joined rows (volume columns, then attachment columns or NULLs) to volumes."""
+    found: list[Volume] = []
     for row in rows:
-        att = _attachment(row)
-        by_volume.setdefault(att.volume_id, []).append(att)
-    for volume in found:
-        volume.attachments = by_volume.get(volume.id, [])
+        if not found or found[-1].id != row[0]:
+            found.append(Volume(*row[:_VOLUME_WIDTH]))
+        if row[_VOLUME_WIDTH] is not None:
+            found[-1].attachments.append(Attachment(*row[_VOLUME_WIDTH:]))
+    return found
+
+
+def _with_attachments(found: list[Volume], rows: Sequence[Sequence[Any]]) -> list[Volume]:
+    """Give each volume its attachments from rows of ``volume_attachments``."""
+    by_volume = {volume.id: volume for volume in found}
+    for row in rows:
+        by_volume[row[1]].attachments.append(Attachment(*row))
     return found
 
 
 def read_volume(reader: RawReader | Connection, ctx: RequestContext, volume_id: str) -> Volume:
     """The volume with its live attachments, if ``ctx`` may see it; else ``NotFound``."""
-    rows = _rows(reader, VOLUME_BY_ID, id=volume_id)
-    if not rows:
+    found = _fold(_rows(reader, VOLUME_BY_ID, id=volume_id))
+    if not found or (not ctx.is_admin and found[0].project_id != ctx.project_id):
         raise NotFound(f"Volume {volume_id} could not be found.")
-    volume = _volume(rows[0])
-    if not ctx.is_admin and volume.project_id != ctx.project_id:
-        raise NotFound(f"Volume {volume_id} could not be found.")
-    return _with_attachments([volume], _rows(reader, ATTACHMENTS_BY_VOLUME, id=volume_id))[0]
+    return found[0]
 
 
 def read_page(reader: RawReader | Connection, project_id: str | None,
@@ -116,10 +118,7 @@ def read_page(reader: RawReader | Connection, project_id: str | None,
     params = {"limit": page.limit, "offset": page.offset}
     if scoped:
         params["project"] = project_id
-    found = [_volume(r) for r in _rows(reader, PAGE[scoped], **params)]
-    if not found:
-        return found
-    return _with_attachments(found, _rows(reader, PAGE_ATTACHMENTS[scoped], **params))
+    return _fold(_rows(reader, PAGE[scoped], **params))
 
 
 def _rows(reader: RawReader | Connection, query: PreparedSelect, **params: Any) -> list[Any]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from starlette.datastructures import Headers
 from starlette.routing import Route, Router
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from stackvol.http.auth import Authenticator
 from stackvol.http.compute import (
     extensions,
     flavors,
+    quota_sets,
     servers,
     snapshots,
     volume_attachments,
@@ -19,7 +20,7 @@ from stackvol.http.compute import (
 )
 from stackvol.http.compute.versions import COMPUTE_VERSIONS, version_document, versions_document
 from stackvol.http.faults import Fault, compute_fault_response
-from stackvol.http.middleware import FaultMiddleware
+from stackvol.http.middleware import FaultMiddleware, add_response_headers
 from stackvol.http.responses import json_response
 
 VERSION_PREFIX = "v2.1"
@@ -33,6 +34,7 @@ ROUTES: list[Route] = [
     *servers.routes,
     *volumes_boot.routes,
     *flavors.routes,
+    *quota_sets.routes,
 ]
 TOP_LEVEL = {route.path.strip("/").split("/")[0] for route in ROUTES}
 
@@ -74,18 +76,8 @@ class ComputeFace:
     async def _api(self, scope: Scope, receive: Receive, send: Send, segments: list[str]) -> None:
         headers = Headers(scope=scope)
         api_version = COMPUTE_VERSIONS.negotiate(headers)
-        version_headers = COMPUTE_VERSIONS.response_headers(api_version)
-
-        async def send_versioned(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", []).extend(version_headers)
-            await send(message)
-
-        try:
-            await self._route(scope, receive, send_versioned, segments, headers, api_version)
-        except Fault as fault:
-            fault.headers.update({k.decode(): val.decode() for k, val in version_headers})
-            raise
+        add_response_headers(scope, COMPUTE_VERSIONS.response_headers(api_version))
+        await self._route(scope, receive, send, segments, headers, api_version)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send, segments: list[str],
                      headers: Headers, api_version: object) -> None:

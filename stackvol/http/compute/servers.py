@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from stackvol.http.compute import console
 from stackvol.http.compute.common import base_url, context, is_true, services, version
 from stackvol.http.compute.schemas import servers as schemas
 from stackvol.http.compute.views import servers as views
@@ -158,6 +159,8 @@ async def action(request: Request) -> Response:
     if not isinstance(body, dict) or len(body) != 1:
         raise Fault(400, "Malformed request body")
     name = next(iter(body))
+    if name in console.ACTIONS:
+        return await console.ACTIONS[name](request, body)
     if name not in ACTIONS:
         raise Fault(400, f"There is no such action: {name}")
     op = ACTIONS[name](body)

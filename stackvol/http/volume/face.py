@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from starlette.datastructures import Headers
 from starlette.routing import Route, Router
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from stackvol.http.auth import Authenticator
 from stackvol.http.faults import COMPUTE_CODES, Fault, compute_fault_response
 from stackvol.http.microversion import APIVersion
-from stackvol.http.middleware import FaultMiddleware
+from stackvol.http.middleware import FaultMiddleware, add_response_headers
 from stackvol.http.responses import json_response
 from stackvol.http.volume import (
     actions,
@@ -77,21 +77,11 @@ class VolumeFace:
     async def _api(self, scope: Scope, receive: Receive, send: Send, segments: list[str]) -> None:
         headers = Headers(scope=scope)
         api_version = VOLUME_VERSIONS.negotiate(headers)
-        version_headers = VOLUME_VERSIONS.response_headers(api_version)
-
-        async def send_versioned(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", []).extend(version_headers)
-            await send(message)
-
+        add_response_headers(scope, VOLUME_VERSIONS.response_headers(api_version))
         try:
-            await self._route(scope, receive, send_versioned, segments, headers, api_version)
+            await self._route(scope, receive, send, segments, headers, api_version)
         except errors.OverQuota as exc:
-            raise Fault(413, exc.message, {"Retry-After": "0", **{
-                k.decode(): val.decode() for k, val in version_headers}}) from None
-        except Fault as fault:
-            fault.headers.update({k.decode(): val.decode() for k, val in version_headers})
-            raise
+            raise Fault(413, exc.message, {"Retry-After": "0"}) from None
 
     async def _route(self, scope: Scope, receive: Receive, send: Send, segments: list[str],
                      headers: Headers, api_version: APIVersion) -> None:

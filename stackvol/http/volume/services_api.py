@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from starlette.requests import Request
@@ -13,7 +14,6 @@ from stackvol.http.faults import Fault
 from stackvol.http.responses import json_response
 from stackvol.http.state import services
 from stackvol.http.volume.common import at_least, context
-from stackvol.http.volume.views.volumes import HOST
 from stackvol.timeutils import utcnow
 
 
@@ -23,10 +23,12 @@ async def availability_zones(request: Request) -> Response:
         {"zoneName": zone, "zoneState": {"available": True}} for zone in zones]})
 
 
-def _service(request: Request, binary: str, host: str) -> dict[str, Any]:
+def _service(request: Request, binary: str, host: str, up: bool = True,
+             updated_at: dt.datetime | None = None) -> dict[str, Any]:
+    state = "up" if up else "down"
     body: dict[str, Any] = {
         "binary": binary, "host": host, "zone": services(request).settings.availability_zone,
-        "status": "enabled", "state": "up", "updated_at": isotime(utcnow()),
+        "status": "enabled", "state": state, "updated_at": isotime(updated_at or utcnow()),
         "disabled_reason": None,
     }
     if at_least(request, "3.7"):
@@ -35,7 +37,7 @@ def _service(request: Request, binary: str, host: str) -> dict[str, Any]:
         body.update({"replication_status": "disabled", "active_backend_id": None,
                      "frozen": False})
         if at_least(request, "3.49"):
-            body["backend_state"] = "up"
+            body["backend_state"] = state
     return body
 
 
@@ -43,9 +45,18 @@ async def list_services(request: Request) -> Response:
     if not context(request).is_admin:
         raise Fault(403, "Policy doesn't allow volume_extension:services:index to be "
                          "performed.")
-    backend = services(request).volumes.storage.name
-    found = [_service(request, "cinder-scheduler", HOST),
-             _service(request, "cinder-volume", f"{HOST}@{backend}")]
+    # Each process's heartbeat (services/process_roles): API processes schedule, volume
+    # workers serve host@backend; processes sharing a Cinder host are one row, up if any is.
+    rows: dict[tuple[str, str], tuple[bool, dt.datetime]] = {}
+    for proc in await services(request).heartbeat.directory():
+        keys = [("cinder-scheduler", proc.host)] if proc.role in ("all", "api") else []
+        if proc.role in ("all", "volume"):
+            keys.append(("cinder-volume", f"{proc.host}@{proc.backend}"))
+        for key in keys:
+            up, seen = rows.get(key, (False, proc.heartbeat_at))
+            rows[key] = (up or proc.up, max(seen, proc.heartbeat_at))
+    found = [_service(request, binary, host, up, seen)
+             for (binary, host), (up, seen) in sorted(rows.items())]
     params = request.query_params
     found = [s for s in found if params.get("host") in (None, s["host"])
              and params.get("binary") in (None, s["binary"])]

@@ -13,7 +13,7 @@ _STATUS_MAP = {"error_managing": "error", "managing": "creating"}
 
 def isotime(value: dt.datetime | None) -> str | None:
     """Today's format: ``2013-02-18T14:51:18.528085`` (microseconds always shown, no zone)."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
+    return value.isoformat(timespec="microseconds") if value else None
 
 
 def attachment_summary(volume: Volume) -> list[dict[str, Any]]:

@@ -1,0 +1,257 @@
+"""The libvirt compute driver end to end: real QEMU guests (TCG), real hot-plugged disks.
+
+A stackvol process on the libvirt driver boots servers from the built-in guest image; the tests
+look inside the guests through their shell agent and at the host through libvirt and ``/proc``.
+They skip only when no libvirt daemon can be had here (and fail instead under CI, whose
+``.ci/run`` installs and starts one).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import libvirt_guest as lg
+from tests.server import StackvolProcess, running, wait_for
+
+IMAGE = "70a599e0-31e7-49b7-b260-868f441e862b"
+FLAVOR = "1"  # m1.tiny; memory capped for the built-in guest below
+BOOT = 180.0  # generous: TCG on a busy 2-core machine
+DETACH_TIMEOUT = 8  # a guest unplugs a disk in well under a second
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackvolProcess]:
+    reason = lg.libvirt_missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI installs libvirt (.ci/run), yet: {reason}")
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("libvirt")
+    proc = StackvolProcess(root / "data", compute_driver="libvirt",
+                           libvirt_max_memory_mb=256, guest_image_dir=str(root / "guest-image"),
+                           libvirt_detach_timeout=DETACH_TIMEOUT)
+    proc.start(timeout=120)
+    try:
+        yield proc
+    finally:
+        with proc.client("admin") as admin:  # whatever a failed test left: no guest survives
+            for server in admin.get("/servers").json().get("servers", []):
+                admin.delete(f"/servers/{server['id']}")
+            wait_for(lambda: admin.get("/servers").json()["servers"], lambda s: not s, 60)
+        proc.stop()
+        lg.destroy_domains_of(proc.data_dir)  # even those a failed delete left behind
+        lg.stop_started_daemons()
+
+
+@pytest.fixture(scope="module")
+def admin(cloud: StackvolProcess) -> Iterator[httpx.Client]:
+    with cloud.client("admin") as client:
+        yield client
+
+
+def boot(client: httpx.Client, name: str, **extra: Any) -> str:
+    body = {"name": name, "flavorRef": FLAVOR, "networks": "none", **extra}
+    body.setdefault("imageRef", IMAGE)  # any image boots the built-in guest
+    resp = client.post("/servers", json={"server": body}, headers={
+        "OpenStack-API-Version": "compute 2.37"})
+    assert resp.status_code == 202, resp.text
+    return resp.json()["server"]["id"]
+
+
+def server_status(client: httpx.Client, server_id: str, wanted: str,
+                  timeout: float = BOOT) -> dict:
+    found = wait_for(lambda: client.get(f"/servers/{server_id}").json()["server"],
+                     lambda s: s["status"] in (wanted, "ERROR"), timeout, interval=0.1)
+    assert found["status"] == wanted, found
+    return found
+
+
+def new_volume(client: httpx.Client) -> str:
+    resp = client.post("/os-volumes", json={"volume": {"size": 1}})
+    assert resp.status_code == 200, resp.text
+    volume_id = resp.json()["volume"]["id"]
+    volume_status(client, volume_id, "available")
+    return volume_id
+
+
+def volume_status(client: httpx.Client, volume_id: str, wanted: str,
+                  timeout: float = 60.0) -> dict:
+    found = wait_for(lambda: client.get(f"/os-volumes/{volume_id}").json()["volume"],
+                     lambda v: v["status"] == wanted, timeout, interval=0.05)
+    assert found["status"] == wanted, found
+    return found
+
+
+def attach(client: httpx.Client, server_id: str, volume_id: str) -> dict:
+    resp = client.post(f"/servers/{server_id}/os-volume_attachments",
+                       json={"volumeAttachment": {"volumeId": volume_id}})
+    assert resp.status_code == 200, resp.text
+    return volume_status(client, volume_id, "in-use")
+
+
+def detach(client: httpx.Client, server_id: str, volume_id: str) -> dict:
+    resp = client.delete(f"/servers/{server_id}/os-volume_attachments/{volume_id}")
+    assert resp.status_code == 202, resp.text
+    return volume_status(client, volume_id, "available")
+
+
+def delete_server(client: httpx.Client, server_id: str) -> None:
+    assert client.delete(f"/servers/{server_id}").status_code == 204
+    gone = wait_for(lambda: client.get(f"/servers/{server_id}").status_code,
+                    lambda code: code == 404, 60)
+    assert gone == 404
+
+
+def running_guest(client: httpx.Client, name: str) -> str:
+    server_id = boot(client, name)
+    server_status(client, server_id, "ACTIVE")
+    lg.wait_agent(server_id, BOOT)
+    return server_id
+
+
+def test_a_volume_carries_its_bytes_from_one_guest_to_another(cloud: StackvolProcess,
+                                                              admin: httpx.Client) -> None:
+    first, second = (boot(admin, name) for name in ("writer", "reader"))
+    for server_id in (first, second):
+        server_status(admin, server_id, "ACTIVE")
+        lg.wait_agent(server_id, BOOT)
+    volume_id = new_volume(admin)
+    pattern = f"stackvol-{secrets.token_hex(16)}"
+    offset = 4096 * 512  # 2 MiB in
+
+    attach(admin, first, volume_id)
+    disk = lg.disk_with_serial(first, volume_id)
+    assert disk, lg.guest(first, "ls /sys/block; cat /sys/block/*/serial")
+    lg.guest(first, f"printf '%s' {pattern} | dd of=/dev/{disk} bs=512 seek=4096 "
+                    f"conv=notrunc 2>/dev/null && sync")
+
+    detach(admin, first, volume_id)
+    assert lg.disk_with_serial(first, volume_id, timeout=0) is None  # gone from the guest
+    volume_file = next((cloud.data_dir / "volumes").glob(f"volume-{volume_id}.*"))
+    with open(volume_file, "rb") as fh:  # on the host, in the volume's own file
+        fh.seek(offset)
+        assert fh.read(len(pattern)).decode() == pattern
+
+    attach(admin, second, volume_id)
+    disk = lg.disk_with_serial(second, volume_id)
+    assert disk
+    read = lg.guest(second, f"dd if=/dev/{disk} bs=512 skip=4096 count=1 2>/dev/null "
+                            f"| head -c {len(pattern)}")
+    assert read == pattern
+
+    console = admin.post(f"/servers/{first}/action", json={"os-getConsoleOutput": {"length": 50}})
+    assert console.status_code == 200, console.text
+    assert "stackvol guest:" in console.json()["output"]
+    assert len(console.json()["output"].split("\n")) <= 50
+
+    # Deleting the reader detaches the volume; then nothing of either server is left.
+    for server_id in (first, second):
+        delete_server(admin, server_id)
+    volume_status(admin, volume_id, "available")
+    assert admin.delete(f"/os-volumes/{volume_id}").status_code == 202
+    wait_for(lambda: admin.get(f"/os-volumes/{volume_id}").status_code, lambda c: c == 404)
+    for server_id in (first, second):
+        assert f"stackvol-{server_id}" not in lg.domain_names()
+        assert lg.qemu_pids(server_id) == []
+        assert not (cloud.data_dir / "compute" / "libvirt" / server_id).exists()
+    assert not volume_file.exists()
+
+
+def test_a_guest_whose_qemu_dies_is_shown_shut_off_within_seconds(admin: httpx.Client) -> None:
+    server_id = running_guest(admin, "victim")
+    pids = lg.qemu_pids(server_id)
+    assert len(pids) == 1
+    os.kill(pids[0], signal.SIGKILL)
+    killed = time.monotonic()
+    found = server_status(admin, server_id, "SHUTOFF", timeout=15)
+    assert time.monotonic() - killed < 15
+    assert found["OS-EXT-STS:power_state"] in (4, 6)  # shutdown or crashed
+    # It is a normal stopped server: it starts again, in a new QEMU.
+    assert admin.post(f"/servers/{server_id}/action", json={"os-start": None}).status_code == 202
+    server_status(admin, server_id, "ACTIVE")
+    assert lg.qemu_pids(server_id) not in ([], pids)
+    delete_server(admin, server_id)
+
+
+def test_servers_and_attachments_survive_a_stackvol_restart(cloud: StackvolProcess,
+                                                            admin: httpx.Client) -> None:
+    server_id = running_guest(admin, "survivor")
+    volume_id = new_volume(admin)
+    attach(admin, server_id, volume_id)
+    assert lg.disk_with_serial(server_id, volume_id)
+    pids = lg.qemu_pids(server_id)
+
+    cloud.stop()
+    cloud.start(timeout=120)
+    with cloud.client("admin") as client:
+        assert client.get(f"/servers/{server_id}").json()["server"]["status"] == "ACTIVE"
+        assert lg.qemu_pids(server_id) == pids  # the very same guest kept running
+        assert client.get(f"/os-volumes/{volume_id}").json()["volume"]["status"] == "in-use"
+        listed = client.get(f"/servers/{server_id}/os-volume_attachments").json()
+        assert [a["volumeId"] for a in listed["volumeAttachments"]] == [volume_id]
+        assert lg.disk_with_serial(server_id, volume_id, timeout=0)
+        time.sleep(3)  # a power-state sync pass has run: it still agrees
+        assert client.get(f"/servers/{server_id}").json()["server"]["status"] == "ACTIVE"
+        detach(client, server_id, volume_id)  # the restarted process still drives it
+        assert lg.disk_with_serial(server_id, volume_id, timeout=0) is None
+        delete_server(client, server_id)
+        assert client.delete(f"/os-volumes/{volume_id}").status_code == 202
+
+
+def test_a_guest_that_does_not_release_the_disk_keeps_the_volume_in_use(
+        cloud: StackvolProcess, admin: httpx.Client) -> None:
+    server_id = running_guest(admin, "stubborn")
+    volume_id = new_volume(admin)
+    attach(admin, server_id, volume_id)
+    assert lg.disk_with_serial(server_id, volume_id)
+    conn = lg.connection()
+    try:
+        domain = conn.lookupByName(f"stackvol-{server_id}")
+        domain.suspend()  # a frozen guest cannot answer the unplug request
+        resp = admin.delete(f"/servers/{server_id}/os-volume_attachments/{volume_id}")
+        assert resp.status_code == 202, resp.text
+        volume_status(admin, volume_id, "detaching", timeout=5)
+        found = volume_status(admin, volume_id, "in-use", timeout=DETACH_TIMEOUT + 30)
+        assert found["attachments"][0]["serverId"] == server_id
+        assert f"ua-{volume_id}" in domain.XMLDesc(0)  # still plugged, so still in use
+        log = cloud.log_path.read_text()
+        assert f"did not release volume {volume_id}" in log
+    finally:
+        conn.close()
+    delete_server(admin, server_id)  # a paused guest is still deleted, its volume freed
+    volume_status(admin, volume_id, "available")
+    assert admin.delete(f"/os-volumes/{volume_id}").status_code == 202
+
+
+def test_boot_from_volume_boots_with_the_volume_as_vda(admin: httpx.Client) -> None:
+    volume_id = new_volume(admin)
+    server_id = boot(admin, "bfv", imageRef="", block_device_mapping_v2=[{
+        "source_type": "volume", "destination_type": "volume", "uuid": volume_id,
+        "boot_index": 0}])
+    server_status(admin, server_id, "ACTIVE")
+    lg.wait_agent(server_id, BOOT)
+    assert lg.guest(server_id, "cat /sys/block/vda/serial").strip() == volume_id[:20]
+    assert admin.get(f"/os-volumes/{volume_id}").json()["volume"]["status"] == "in-use"
+    delete_server(admin, server_id)
+    volume_status(admin, volume_id, "available")
+    assert admin.delete(f"/os-volumes/{volume_id}").status_code == 202
+
+
+def test_console_output_is_not_implemented_on_the_simulated_driver(tmp_path: Path) -> None:
+    with running(tmp_path / "data") as proc, proc.client("admin") as client:
+        server_id = boot(client, "sim")
+        server_status(client, server_id, "ACTIVE", timeout=30)
+        resp = client.post(f"/servers/{server_id}/action", json={"os-getConsoleOutput": {}})
+        assert resp.status_code == 501, resp.text
+        bad = client.post(f"/servers/{server_id}/action",
+                          json={"os-getConsoleOutput": {"length": "x"}})
+        assert bad.status_code == 400, bad.text
