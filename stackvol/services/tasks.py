@@ -49,23 +49,26 @@ def enqueue(
     target: str | None = None,
 ) -> None:
     """Add a task inside the caller's transaction."""
-    conn.execute(
-        tasks.insert().values(
-            kind=kind,
-            resource_id=resource_id,
-            payload=payload or {},
-            target=target,
-            state=PENDING,
-            attempts=0,
-            request_id=request_id_var.get(),
-            created_at=utcnow(),
-        )
-    )
+    conn.execute(_INSERT, {
+        "kind": kind,
+        "resource_id": resource_id,
+        "payload": payload or {},
+        "target": target,
+        "state": PENDING,
+        "attempts": 0,
+        "request_id": request_id_var.get(),
+        "created_at": utcnow(),
+    })
+
+
+# Built once: on the hot path, making a statement costs more than running it.
+_INSERT = tasks.insert()
+_DELETE = tasks.delete().where(tasks.c.id == sa.bindparam("task_id"))
 
 
 def finish(conn: Connection, task: Task) -> None:
     """End a task inside the transaction that records its outcome."""
-    conn.execute(tasks.delete().where(tasks.c.id == task.id))
+    conn.execute(_DELETE, {"task_id": task.id})
 
 
 def pending_count(conn: Connection) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
@@ -140,15 +141,22 @@ class VolumeSpec:
     snapshot_id: str | None = None
 
 
+@functools.cache
+def _cas_statement(table: sa.Table, expected: tuple[str, ...],
+                   columns: tuple[str, ...]) -> sa.Update:
+    # Built once per shape: constructing a statement costs far more than running it.
+    return (table.update()
+            .where(table.c.id == sa.bindparam("cas_id"), table.c.status.in_(expected))
+            .values({name: sa.bindparam(f"cas_{name}") for name in columns}))
+
+
 def cas_status(conn: Connection, table: sa.Table, resource_id: str,
                expected: Iterable[str], new: str, **values: Any) -> bool:
     """Move a row to ``new`` only if its status is one of ``expected``; True if it moved."""
-    result = conn.execute(
-        table.update()
-        .where(table.c.id == resource_id, table.c.status.in_(list(expected)))
-        .values(status=new, updated_at=utcnow(), **values)
-    )
-    return result.rowcount == 1
+    values = {"status": new, "updated_at": utcnow(), **values}
+    statement = _cas_statement(table, tuple(str(e) for e in expected), tuple(sorted(values)))
+    params = {f"cas_{name}": value for name, value in values.items()}
+    return conn.execute(statement, {"cas_id": resource_id, **params}).rowcount == 1
 
 
 class VolumeService:
@@ -239,7 +247,7 @@ class VolumeService:
             "created_at": now,
             "updated_at": None,
         }
-        conn.execute(volumes.insert().values(values))
+        conn.execute(volumes.insert(), values)
         taskq.enqueue(conn, "volume.create", values["id"], target=self.storage.name)
         return Volume(**values)
 
