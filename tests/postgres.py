@@ -10,6 +10,7 @@ of the machine. ``STACKVOL_TEST_DATABASE=postgresql`` makes every test server us
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import os
 import shutil
@@ -103,7 +104,9 @@ class PostgresCluster:
         with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
             found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
             if found.fetchone() is None:
-                conn.execute(f'CREATE DATABASE "{name}"')
+                with contextlib.suppress(psycopg.errors.UniqueViolation,
+                                         psycopg.errors.DuplicateDatabase):
+                    conn.execute(f'CREATE DATABASE "{name}"')  # unless a racing caller did
         return self.url(name)
 
     def stop(self) -> None:

@@ -53,8 +53,11 @@ class StackvolProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0, **settings: Any) -> StackvolProcess:
-        env = {**os.environ, "STACKVOL_PASSWORD_HASH_ROUNDS": "4", **database_env(self.data_dir)}
-        for key, value in {**self.settings, **settings}.items():
+        settings = {**self.settings, **settings}
+        env = {**os.environ, "STACKVOL_PASSWORD_HASH_ROUNDS": "4"}
+        if "database_url" not in settings:
+            env.update(database_env(self.data_dir))
+        for key, value in settings.items():
             env[f"STACKVOL_{key.upper()}"] = str(value)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
