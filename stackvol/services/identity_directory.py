@@ -138,22 +138,30 @@ def create_project(conn: Connection, name: str, description: str | None = None,
     return project
 
 
-def get_project(conn: Connection, project_id: str) -> Project:
-    row = conn.execute(sa.select(projects).where(projects.c.id == project_id)).first()
+def _by_id(conn: Connection, table: sa.Table, kind: str, row_id: str) -> Any:
+    row = conn.execute(sa.select(table).where(table.c.id == row_id)).first()
     if row is None:
-        raise NotFound(f"Could not find project: {project_id}.")
-    return _project(row)
+        raise NotFound(f"Could not find {kind}: {row_id}.")
+    return row
+
+
+def _by_name_or_id(conn: Connection, table: sa.Table, kind: str, name_or_id: str) -> Any:
+    """By id, else by name in the Default domain (the CLI's and openstackclient's lookup)."""
+    row = conn.execute(sa.select(table).where(sa.or_(
+        table.c.id == name_or_id,
+        sa.and_(table.c.name == name_or_id, table.c.domain_id == DEFAULT_DOMAIN_ID),
+    )).order_by((table.c.id == name_or_id).desc())).first()
+    if row is None:
+        raise NotFound(f"Could not find {kind}: {name_or_id}.")
+    return row
+
+
+def get_project(conn: Connection, project_id: str) -> Project:
+    return _project(_by_id(conn, projects, "project", project_id))
 
 
 def find_project(conn: Connection, name_or_id: str) -> Project:
-    """By id, else by name in the Default domain (the CLI's and openstackclient's lookup)."""
-    row = conn.execute(sa.select(projects).where(sa.or_(
-        projects.c.id == name_or_id,
-        sa.and_(projects.c.name == name_or_id, projects.c.domain_id == DEFAULT_DOMAIN_ID),
-    )).order_by((projects.c.id == name_or_id).desc())).first()
-    if row is None:
-        raise NotFound(f"Could not find project: {name_or_id}.")
-    return _project(row)
+    return _project(_by_name_or_id(conn, projects, "project", name_or_id))
 
 
 def list_projects(conn: Connection, name: str | None = None, enabled: bool | None = None,
@@ -217,20 +225,11 @@ def create_user(conn: Connection, name: str, password_hash: str | None,
 
 
 def get_user(conn: Connection, user_id: str) -> User:
-    row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
-    if row is None:
-        raise NotFound(f"Could not find user: {user_id}.")
-    return _user(row)
+    return _user(_by_id(conn, users, "user", user_id))
 
 
 def find_user(conn: Connection, name_or_id: str) -> User:
-    row = conn.execute(sa.select(users).where(sa.or_(
-        users.c.id == name_or_id,
-        sa.and_(users.c.name == name_or_id, users.c.domain_id == DEFAULT_DOMAIN_ID),
-    )).order_by((users.c.id == name_or_id).desc())).first()
-    if row is None:
-        raise NotFound(f"Could not find user: {name_or_id}.")
-    return _user(row)
+    return _user(_by_name_or_id(conn, users, "user", name_or_id))
 
 
 def list_users(conn: Connection, name: str | None = None, enabled: bool | None = None,
