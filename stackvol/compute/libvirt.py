@@ -39,14 +39,14 @@ from defusedxml.ElementTree import fromstring
 
 from stackvol.compute import guest_image
 from stackvol.compute.base import ComputeDriver, ComputeError, InstanceSpec
+from stackvol.compute.libvirt_disks import ALIAS_PREFIX, disk_xml
+from stackvol.compute.libvirt_disks import sub as _sub
 from stackvol.services.status import PowerState
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "https://stackvol.invalid/xmlns/libvirt/server/1"
 PREFIX = "stackvol-"
-ALIAS_PREFIX = "ua-"  # libvirt keeps user aliases that start with "ua-"
-SERIAL_MAX = 20  # bytes of a virtio-blk serial the guest sees
 HOTPLUG_PORTS = 16  # free pcie-root-ports per server: the most volumes it can take live
 CONSOLE_MAX_BYTES = 100 * 1024  # Nova serves at most 100 KiB of console log
 KERNEL_CMDLINE = "console=ttyS0 panic=-1 quiet loglevel=4"
@@ -395,37 +395,6 @@ class LibvirtDriver(ComputeDriver):
         return None
 
 
-# --- disk XML -------------------------------------------------------------------------------
-
-
-def _file_source(disk: ET.Element, data: dict[str, Any]) -> None:
-    disk.set("type", "file")
-    _sub(disk, "driver", name="qemu", type=data.get("format", "raw"))
-    _sub(disk, "source", file=data["device_path"])
-
-
-# How each storage driver's connection info becomes a disk source; rbd, iscsi and nbd (QEMU's
-# own network clients) add an entry here that fills ``<source protocol=...>``.
-SOURCES: dict[str, Callable[[ET.Element, dict[str, Any]], None]] = {"file": _file_source}
-
-
-def disk_xml(connection_info: dict[str, Any], target: str) -> ET.Element:
-    """A virtio disk for a volume: serial = volume id (as virtio keeps it), alias ua-<id>."""
-    kind = connection_info.get("driver_volume_type", "")
-    data = connection_info.get("data") or {}
-    volume_id = data.get("volume_id")
-    if kind not in SOURCES:
-        raise ComputeError(f"the libvirt driver cannot attach {kind or 'unknown'} volumes")
-    if not volume_id:
-        raise ComputeError("connection info without a volume id")
-    disk = ET.Element("disk", device="disk")
-    SOURCES[kind](disk, data)
-    _sub(disk, "target", dev=target, bus="virtio")
-    _sub(disk, "serial", volume_id[:SERIAL_MAX])
-    _sub(disk, "alias", name=ALIAS_PREFIX + volume_id)
-    return disk
-
-
 def _disks(domain: ET.Element) -> dict[str, str]:
     """Volume disks of a domain XML: alias -> target dev."""
     found = {}
@@ -448,13 +417,6 @@ def _free_target(domain: ET.Element) -> str:
         if f"vd{letter}" not in used:
             return f"vd{letter}"
     raise ComputeError("no free virtio disk name")
-
-
-def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    element = ET.SubElement(parent, tag, attrs)
-    if text is not None:
-        element.text = text
-    return element
 
 
 def _wait(done: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
