@@ -13,6 +13,7 @@ from stackvol.http.compute import (
     flavors,
     quota_sets,
     servers,
+    services_api,
     snapshots,
     volume_attachments,
     volumes,
@@ -35,6 +36,7 @@ ROUTES: list[Route] = [
     *volumes_boot.routes,
     *flavors.routes,
     *quota_sets.routes,
+    *services_api.routes,
 ]
 TOP_LEVEL = {route.path.strip("/").split("/")[0] for route in ROUTES}
 
