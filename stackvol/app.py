@@ -24,6 +24,7 @@ from stackvol.http.application import Application
 from stackvol.http.auth import Authenticator
 from stackvol.http.compute.face import ComputeFace
 from stackvol.http.identity.face import identity_face
+from stackvol.http.image.face import ImageFace
 from stackvol.http.legacy.face import PREFIXES as LEGACY_PREFIXES
 from stackvol.http.legacy.face import LegacyFace
 from stackvol.http.middleware import PrefixDispatcher, RequestIdMiddleware
@@ -32,6 +33,7 @@ from stackvol.services import policy, power_sync
 from stackvol.services.attachments import AttachmentService
 from stackvol.services.flavors import FlavorService
 from stackvol.services.identity import BootstrapResult, IdentityService
+from stackvol.services.images import ImageService
 from stackvol.services.process_roles import Heartbeat, ProcessRole, pick_compute_host
 from stackvol.services.quotas import QuotaService
 from stackvol.services.servers import ServerService
@@ -40,8 +42,8 @@ from stackvol.services.tasks import PauseHook, Worker
 from stackvol.services.volume_attach import VolumeAttachService
 from stackvol.services.volume_types import VolumeTypeService
 from stackvol.services.volumes import VolumeService
-from stackvol.storage.base import StorageDriver
-from stackvol.storage.file import FileDriver
+from stackvol.storage.images import ImageStore
+from stackvol.storage.registry import Backends
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +67,20 @@ class Services:
     volume_types: VolumeTypeService
     quotas: QuotaService
     volume_attach: VolumeAttachService
+    images: ImageService
     role: ProcessRole
     heartbeat: Heartbeat
 
 
-def make_storage(settings: Settings) -> StorageDriver:
-    if settings.storage_backend == "file":
-        return FileDriver(settings.data_dir, settings.volume_format)
-    raise ValueError(f"unknown storage backend {settings.storage_backend!r}")
+def make_backends(settings: Settings, role: ProcessRole) -> Backends:
+    """The enabled storage backends. A process working for them builds their drivers now (a
+    broken one stops it at start); others build one only when they first need it."""
+    backends = Backends.from_settings(settings)
+    served = {"all": backends.names, "volume": [settings.served_backend]}.get(role.role, [])
+    backends.build(served)
+    for name in served:  # e.g. exports whose daemons ended with a reboot of this host
+        backends.get(name).restore()
+    return backends
 
 
 def make_compute(settings: Settings) -> ComputeDriver:
@@ -125,18 +133,18 @@ def build_services(settings: Settings) -> Services:
     )
     pause = PauseHook(settings.pause_at)
     identity = IdentityService(db, settings.token_ttl_seconds, settings.password_hash_rounds)
-    storage = make_storage(settings)
+    backends = make_backends(settings, role)
     quotas = QuotaService(db, {
         "volumes": settings.quota_volumes, "snapshots": settings.quota_snapshots,
         "gigabytes": settings.quota_gigabytes,
         "per_volume_gigabytes": settings.quota_per_volume_gigabytes,
         "instances": settings.quota_instances, "cores": settings.quota_cores,
         "ram": settings.quota_ram})
-    volumes = VolumeService(db, storage, worker, availability_zones=(settings.availability_zone,),
+    volumes = VolumeService(db, backends, worker, availability_zones=(settings.availability_zone,),
                             pause=pause, quotas=quotas)
-    snapshots = SnapshotService(db, storage, worker, pause=pause, quotas=quotas)
+    snapshots = SnapshotService(db, backends, worker, pause=pause, quotas=quotas)
     compute = make_compute(settings)
-    attachments = AttachmentService(db, storage, compute, worker, pause=pause)
+    attachments = AttachmentService(db, backends, compute, worker, pause=pause)
     place = None
     if role.role == "api":  # new servers go to a live compute host, not this process's
         def place(conn: Connection) -> str:
@@ -149,9 +157,14 @@ def build_services(settings: Settings) -> Services:
                     snapshots=snapshots, compute=compute, flavors=FlavorService(db),
                     servers=servers, attachments=attachments,
                     volume_types=VolumeTypeService(db), quotas=quotas,
-                    volume_attach=VolumeAttachService(db, storage), role=role,
+                    volume_attach=VolumeAttachService(db, backends), role=role,
+                    images=ImageService(db, ImageStore(image_dir(settings))),
                     heartbeat=Heartbeat(db, role, settings.heartbeat_seconds,
                                         settings.service_down_seconds))
+
+
+def image_dir(settings: Settings) -> Path:
+    return Path(settings.image_dir) if settings.image_dir else settings.data_dir / "images"
 
 
 def public_url(settings: Settings) -> str:
@@ -194,6 +207,7 @@ async def start(services: Services) -> None:
         fresh = await services.db.run(services.identity.bootstrap)
         write_clouds_yaml(services.settings, fresh)
         await services.flavors.bootstrap()
+        services.images.remove_leftovers()
     await services.identity.load_keys()
     if services.role.runs_compute:
         await services.servers.reconcile()  # after a crash, before any task resumes
@@ -201,11 +215,11 @@ async def start(services: Services) -> None:
         await services.worker.start()
     await services.heartbeat.start()
     log.info("stackvol started", extra={"database": services.db.engine.url.render_as_string(),
-                                        "storage": services.volumes.storage.name})
+                                        "storage": ",".join(services.volumes.backends.names)})
 
 
 def _compute_header(path: str) -> bytes | None:
-    return None if path.startswith(("/identity", "/volume")) else b"x-compute-request-id"
+    return None if path.startswith(("/identity", "/volume", "/image")) else b"x-compute-request-id"
 
 
 def create_app(settings: Settings, services: Services | None = None) -> RequestIdMiddleware:
@@ -232,7 +246,8 @@ def create_app(settings: Settings, services: Services | None = None) -> RequestI
     legacy = dict.fromkeys(LEGACY_PREFIXES, legacy_face)
     compute = PrefixDispatcher(legacy, default=ComputeFace(authenticator))
     faces = PrefixDispatcher({"/identity": identity_face(), "/compute": compute,
-                              "/volume": VolumeFace(authenticator), **legacy,
+                              "/volume": VolumeFace(authenticator),
+                              "/image": ImageFace(authenticator), **legacy,
                               health.PATH: health.healthcheck}, default=compute)
     if not services.role.runs_api:  # a worker process: health only
         faces = PrefixDispatcher({health.PATH: health.healthcheck}, default=health.not_served)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -26,8 +27,17 @@ class Settings:
     noauth: bool = False
     token_ttl_seconds: int = 3600
     password_hash_rounds: int = 12
-    storage_backend: str = "file"
-    volume_format: str = "raw"  # raw (sparse) or qcow2
+    # Storage backends, as Cinder's ``enabled_backends``: each may have a ``[backends.NAME]``
+    # table (``driver`` file or rbd, ``volume_backend_name``, the driver's options; see
+    # storage/registry). A backend without a table is a file backend; the default "file" one
+    # keeps its volumes in <data_dir>/volumes. Volumes whose type names no backend go to
+    # ``default_backend`` (empty: the first enabled one).
+    enabled_backends: list[str] = field(default_factory=lambda: ["file"])
+    default_backend: str = ""
+    backends: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The backend a ``--role volume`` process serves (empty: the default backend).
+    storage_backend: str = ""
+    volume_format: str = "raw"  # raw (sparse) or qcow2: file backends that set none
     # auto: libvirt when a libvirt daemon answers at libvirt_uri, else simulated.
     compute_driver: str = "auto"  # auto, libvirt or simulated
     libvirt_uri: str = "qemu:///system"
@@ -35,6 +45,7 @@ class Settings:
     libvirt_max_memory_mb: int = 0  # cap on a guest's memory whatever its flavor (0: none)
     libvirt_detach_timeout: float = 20.0  # seconds a guest has to release an unplugged disk
     guest_image_dir: str = ""  # the built-in guest's cache; empty: <data_dir>/guest-image
+    image_dir: str = ""  # the Image service's store; empty: <data_dir>/images
     availability_zone: str = "nova"
     max_limit: int = 1000
     # Block storage quotas every project gets unless an admin sets its own (-1: unlimited;
@@ -51,6 +62,10 @@ class Settings:
     # storage_backend) or compute (one compute host: compute_host).
     role: str = "all"
     compute_host: str = ""  # empty: this machine's host name
+    # File backends: compute hosts that see this host's volume files at the same paths (a
+    # shared mount; "*": all). Any other compute host gets an NBD export, listening here.
+    shared_storage_hosts: list[str] = field(default_factory=list)
+    export_address: str = "127.0.0.1"
     heartbeat_seconds: float = 10.0  # how often a process records that it is alive
     service_down_seconds: float = 60.0  # a process silent this long is "down" (Cinder's default)
     worker_name: str = ""  # empty: derived from the host name, port and role
@@ -75,6 +90,15 @@ class Settings:
     def volumes_dir(self) -> Path:
         return self.data_dir / "volumes"
 
+    @property
+    def default_storage_backend(self) -> str:
+        return self.default_backend or (self.enabled_backends or [""])[0]
+
+    @property
+    def served_backend(self) -> str:
+        """The backend a ``volume`` process works for."""
+        return self.storage_backend or self.default_storage_backend
+
 
 def _coerce(value: Any, target: Any) -> Any:
     """Convert a string from the environment or a TOML value to the field's type."""
@@ -88,6 +112,16 @@ def _coerce(value: Any, target: Any) -> Any:
         return float(value)
     if isinstance(target, Path):
         return Path(value)
+    if isinstance(target, list):  # a TOML array, a JSON array or "a,b" from the environment
+        if isinstance(value, str):
+            value = json.loads(value) if value.lstrip().startswith("[") else [
+                part.strip() for part in value.split(",") if part.strip()]
+        return [str(item) for item in value]
+    if isinstance(target, dict):  # a TOML table, or JSON from the environment
+        value = json.loads(value) if isinstance(value, str) else value
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a table, not {value!r}")
+        return value
     return str(value)
 
 
@@ -101,6 +135,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         with open(config_file, "rb") as fh:
             document = tomllib.load(fh)
         values.update(document.get("stackvol", document))
+        if "stackvol" in document and "backends" in document:  # [backends.X] beside [stackvol]
+            values.setdefault("backends", document["backends"])
     for f in dataclasses.fields(Settings):
         env = os.environ.get(ENV_PREFIX + f.name.upper())
         if env is not None:

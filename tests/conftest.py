@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import ceph as ceph_cluster
 from tests import postgres
 from tests.server import StackvolProcess, running
 
@@ -37,6 +38,14 @@ def samples() -> Path:
     if not SAMPLES.exists():
         pytest.fail(f"the shared reference samples are missing at {SAMPLES}")
     return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def ceph() -> Iterator[ceph_cluster.CephCluster]:
+    """A private single-node Ceph cluster (tests/ceph.py), started on first use; skips where
+    Ceph is not installed."""
+    yield ceph_cluster.cluster_or_skip()
+    ceph_cluster.stop_shared_cluster()
 
 
 def pytest_report_header() -> str:

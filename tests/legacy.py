@@ -10,7 +10,8 @@ from io import BytesIO
 import httpx
 from defusedxml.ElementTree import fromstring
 
-from tests.server import StackvolProcess, wait_for
+from tests.server import StackvolProcess
+from tests.test_attachments import attach, new_volume, volume_status
 
 XML = {"Accept": "application/xml"}
 XML_BODY = {"Accept": "application/xml", "Content-Type": "application/xml"}
@@ -69,38 +70,10 @@ def assert_same_xml(ours: bytes, sample: bytes) -> None:
     assert not problems, "response differs from the Nova sample:\n" + "\n".join(problems)
 
 
-def new_server(client: httpx.Client, name: str = "legacy") -> str:
-    resp = client.post("/servers", json={"server": {
-        "name": name, "imageRef": "70a599e0-31e7-49b7-b260-868f441e862b", "flavorRef": "1"}})
-    assert resp.status_code == 202, resp.text
-    server_id = resp.json()["server"]["id"]
-    found = wait_for(lambda: client.get(f"/servers/{server_id}").json()["server"],
-                     lambda s: s["status"] in ("ACTIVE", "ERROR"))
-    assert found["status"] == "ACTIVE", found
-    return server_id
-
-
-def volume_status(client: httpx.Client, volume_id: str, wanted: str) -> dict:
-    found = wait_for(lambda: client.get(f"/os-volumes/{volume_id}").json()["volume"],
-                     lambda v: v["status"] == wanted)
-    assert found["status"] == wanted, found
-    return found
-
-
-def new_volume(client: httpx.Client, **fields: object) -> str:
-    resp = client.post("/os-volumes", json={"volume": {"size": 1, **fields}})
-    assert resp.status_code == 200, resp.text
-    volume_id = resp.json()["volume"]["id"]
-    volume_status(client, volume_id, "available")
-    return volume_id
-
-
 def attached_volume(client: httpx.Client, server_id: str, device: str | None = None,
                     **fields: object) -> str:
     volume_id = new_volume(client, **fields)
-    body: dict = {"volumeId": volume_id, **({"device": device} if device else {})}
-    resp = client.post(f"/servers/{server_id}/os-volume_attachments",
-                       json={"volumeAttachment": body})
+    resp = attach(client, server_id, volume_id, **({"device": device} if device else {}))
     assert resp.status_code == 200, resp.text
     volume_status(client, volume_id, "in-use")
     return volume_id

@@ -158,8 +158,12 @@ def query_url(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 
 @contextmanager
-def running(data_dir: Path, **settings: Any) -> Iterator[StackvolProcess]:
-    server = StackvolProcess(data_dir, **settings).start()
+def running(data_dir: Path, pause_at: str | None = None,
+            **settings: Any) -> Iterator[StackvolProcess]:
+    """A server for the block, stopped after it; ``pause_at`` parks its workers at that point
+    on this first start only, so a restart (after ``kill``) runs the parked work through."""
+    server = StackvolProcess(data_dir, **settings)
+    server.start(**({"pause_at": pause_at} if pause_at else {}))
     try:
         yield server
     finally:

@@ -15,6 +15,7 @@ import pytest
 
 from tests.server import StackvolProcess, wait_for
 from tests.test_attachments import IMAGE, attach, new_volume, volume_status
+from tests.test_boot_from_image import made_image, same_bytes, upload
 
 GiB = 1024**3
 
@@ -90,8 +91,10 @@ def test_boot_from_an_existing_volume(server: StackvolProcess, admin: httpx.Clie
     assert volume_file(server, root).exists()
 
 
-def test_new_volumes_from_snapshot_blank_and_image(server: StackvolProcess,
-                                                   admin: httpx.Client) -> None:
+def test_new_volumes_from_snapshot_blank_and_image(server: StackvolProcess, admin: httpx.Client,
+                                                   tmp_path: Path) -> None:
+    image_file = made_image(tmp_path, "data")
+    image = upload(server, image_file, "data-image")
     source = new_volume(admin)
     with open(volume_file(server, source), "r+b") as fh:
         fh.seek(GiB - 4096)
@@ -104,7 +107,7 @@ def test_new_volumes_from_snapshot_blank_and_image(server: StackvolProcess,
         active = boot(client, imageRef="", networks="none", block_device_mapping_v2=[
             bdm("snapshot", snapshot_id, boot_index=0, volume_size=2),
             bdm("blank", volume_size=1, delete_on_termination=True, device_name="vdd"),
-            bdm("image", IMAGE, volume_size=1, boot_index=1, delete_on_termination=True,
+            bdm("image", image, volume_size=1, boot_index=1, delete_on_termination=True,
                 tag="data"),
         ])
     server_id = active["id"]
@@ -126,6 +129,7 @@ def test_new_volumes_from_snapshot_blank_and_image(server: StackvolProcess,
         image_att = client.get(f"/servers/{server_id}/os-volume_attachments/"
                                f"{by_device['/dev/vdb']}").json()["volumeAttachment"]
     assert image_att["tag"] == "data"
+    same_bytes(image_file, volume_file(server, by_device["/dev/vdb"]))
     assert image_att["delete_on_termination"] is True
     assert image_att["attachment_id"] and image_att["bdm_uuid"]
 

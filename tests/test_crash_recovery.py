@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.server import StackvolProcess, wait_for
+from tests.server import running, wait_for
 
 SETTLED = {"available", "error"}
 
@@ -17,8 +17,7 @@ def _statuses(client: httpx.Client) -> dict[str, str]:
 
 
 def test_kill_while_creating_then_restart_settles_every_volume(tmp_path: Path) -> None:
-    server = StackvolProcess(tmp_path / "data").start(pause_at="volume.create")
-    try:
+    with running(tmp_path / "data", pause_at="volume.create") as server:
         with server.client("admin") as client:
             ids = [client.post("/os-volumes", json={"volume": {"size": 2}}).json()["volume"]["id"]
                    for _ in range(10)]
@@ -33,13 +32,10 @@ def test_kill_while_creating_then_restart_settles_every_volume(tmp_path: Path) -
         for volume_id in ids:
             path = server.data_dir / "volumes" / f"volume-{volume_id}.raw"
             assert path.stat().st_size == 2 * 1024**3
-    finally:
-        server.stop()
 
 
 def test_kill_during_a_burst_of_creates(tmp_path: Path) -> None:
-    server = StackvolProcess(tmp_path / "data").start()
-    try:
+    with running(tmp_path / "data") as server:
         with server.client("admin") as client:
             def post(_: int) -> int:
                 try:
@@ -65,13 +61,10 @@ def test_kill_during_a_burst_of_creates(tmp_path: Path) -> None:
         for volume_id, status in final.items():
             if status == "available":
                 assert f"volume-{volume_id}.raw" in files
-    finally:
-        server.stop()
 
 
 def test_kill_while_deleting_then_restart_finishes_the_delete(tmp_path: Path) -> None:
-    server = StackvolProcess(tmp_path / "data").start(pause_at="volume.delete")
-    try:
+    with running(tmp_path / "data", pause_at="volume.delete") as server:
         with server.client("admin") as client:
             volume_id = client.post("/os-volumes",
                                     json={"volume": {"size": 1}}).json()["volume"]["id"]
@@ -85,5 +78,3 @@ def test_kill_while_deleting_then_restart_finishes_the_delete(tmp_path: Path) ->
                             lambda r: r.status_code == 404)
             assert gone.status_code == 404
         assert not (server.data_dir / "volumes" / f"volume-{volume_id}.raw").exists()
-    finally:
-        server.stop()

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.legacy import legacy_client, new_server, new_volume, volume_status
+from tests.legacy import legacy_client
 from tests.server import StackvolProcess
+from tests.test_attachments import new_server, new_volume, volume_status
 
 ESSEX_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?$")
 

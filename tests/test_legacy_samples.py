@@ -26,11 +26,10 @@ from tests.legacy import (
     assert_same_xml,
     attached_volume,
     legacy_client,
-    new_server,
-    new_volume,
 )
 from tests.server import StackvolProcess, wait_for
 from tests.shapes import assert_same_shape
+from tests.test_attachments import new_server, new_volume
 
 J = "historical/2014.2/doc/api_samples"
 APIS = ("v2", "v1.1")

@@ -15,11 +15,10 @@ from tests.legacy import (
     XML_BODY,
     attached_volume,
     legacy_client,
-    new_server,
-    new_volume,
     tree,
 )
 from tests.server import StackvolProcess, wait_for
+from tests.test_attachments import new_server, new_volume
 
 NS_COMMON = "http://docs.openstack.org/common/api/v1.0"
 NS_ATOM = "http://www.w3.org/2005/Atom"

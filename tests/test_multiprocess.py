@@ -71,12 +71,14 @@ def fleet(tmp_path: Path, database_url: str) -> Iterator[Fleet]:
         fleet.start("api-1", "api-1", role="api")  # the first start creates schema and accounts
         others = [
             ("api-2", "api-2", {"role": "api"}),
-            # Both volume workers serve backend "file" from one directory (shared storage);
+            # Both volume workers serve backend "file" from one directory (shared storage,
+            # mounted on the compute hosts too: volumes attach by path, not over NBD);
             # the first parks every create it claims until it is killed.
             ("volume-1", "storage", {"role": "volume", "storage_backend": "file",
-                                     "compute_host": "storage-1", "pause_at": "volume.create"}),
+                                     "compute_host": "storage-1", "pause_at": "volume.create",
+                                     "shared_storage_hosts": "*"}),
             ("volume-2", "storage", {"role": "volume", "storage_backend": "file",
-                                     "compute_host": "storage-2"}),
+                                     "compute_host": "storage-2", "shared_storage_hosts": "*"}),
             # host-a's first worker parks every attach it claims until it is killed.
             ("compute-a", "host-a", {"role": "compute", "compute_host": "host-a",
                                      "pause_at": "attachment.attach"}),

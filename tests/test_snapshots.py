@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server import StackvolProcess, wait_for
+from tests.server import StackvolProcess, running, wait_for
 from tests.shapes import assert_same_shape, load
 from tests.test_file_storage import ISLANDS, WRITTEN, allocated, assert_holds, write_islands
 from tests.test_volumes_api import create as create_volume
@@ -323,8 +323,7 @@ def test_lists_match_samples(admin: httpx.Client, samples: Path, snapshot: dict,
 
 
 def test_kill_mid_snapshot_then_restart_finishes_it(tmp_path: Path) -> None:
-    server = StackvolProcess(tmp_path / "data").start(pause_at="snapshot.create")
-    try:
+    with running(tmp_path / "data", pause_at="snapshot.create") as server:
         with server.client("admin") as client:
             volume = ready_volume(client)
             write_islands(volume_file(server, volume["id"]))
@@ -349,13 +348,10 @@ def test_kill_mid_snapshot_then_restart_finishes_it(tmp_path: Path) -> None:
             snapshot_status(client, snap["id"], "available")
         assert sorted(p.name for p in snapshots_dir.iterdir()) == [f"snapshot-{snap['id']}.raw"]
         assert_holds(snapshot_file(server, snap["id"]))
-    finally:
-        server.stop()
 
 
 def test_kill_mid_delete_then_restart_finishes_it(tmp_path: Path) -> None:
-    server = StackvolProcess(tmp_path / "data").start(pause_at="snapshot.delete")
-    try:
+    with running(tmp_path / "data", pause_at="snapshot.delete") as server:
         with server.client("admin") as client:
             snap = ready_snapshot(client, ready_volume(client)["id"])
             assert client.delete(f"/os-snapshots/{snap['id']}").status_code == 202
@@ -366,13 +362,10 @@ def test_kill_mid_delete_then_restart_finishes_it(tmp_path: Path) -> None:
         with server.client("admin") as client:
             gone(client, f"/os-snapshots/{snap['id']}")
         assert list((server.data_dir / "snapshots").iterdir()) == []
-    finally:
-        server.stop()
 
 
 def test_snapshot_feeding_a_volume_being_created_cannot_be_deleted(tmp_path: Path) -> None:
-    server = StackvolProcess(tmp_path / "data").start()
-    try:
+    with running(tmp_path / "data") as server:
         with server.client("admin") as client:
             snap = ready_snapshot(client, ready_volume(client)["id"])
         server.stop()
@@ -388,5 +381,3 @@ def test_snapshot_feeding_a_volume_being_created_cannot_be_deleted(tmp_path: Pat
                 f"being created.")
             assert client.get(f"/os-snapshots/{snap['id']}").json()["snapshot"]["status"] == (
                 "available")
-    finally:
-        server.stop()

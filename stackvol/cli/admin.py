@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +182,15 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     print(line)
 
 
+def _print_records(found: Any, headers: Sequence[str],
+                   fields: Sequence[str] | None = None) -> int:
+    """Print a record, or a list of them, as a table of ``fields`` (by default the headers
+    name them); the command's exit status."""
+    records = found if isinstance(found, list) else [found]
+    _table(headers, [[getattr(r, f) for f in fields or headers] for r in records])
+    return 0
+
+
 def _system() -> RequestContext:
     return RequestContext.system()
 
@@ -237,17 +246,14 @@ def project_create(args: argparse.Namespace, settings: Settings) -> int:
     from stackvol.services import identity_directory as d
 
     project = _directory(settings, d.create_project, args.name, args.description)
-    _table(("id", "name", "description"), [(project.id, project.name, project.description)])
-    return 0
+    return _print_records(project, ("id", "name", "description"))
 
 
 def project_list(args: argparse.Namespace, settings: Settings) -> int:
     from stackvol.services import identity_directory as d
 
-    found = _directory(settings, d.list_projects)
-    _table(("id", "name", "enabled", "description"),
-           [(p.id, p.name, p.enabled, p.description) for p in found])
-    return 0
+    return _print_records(_directory(settings, d.list_projects),
+                          ("id", "name", "enabled", "description"))
 
 
 def user_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -265,7 +271,7 @@ def user_create(args: argparse.Namespace, settings: Settings) -> int:
 
     hashed = d.hash_secret(args.password, settings.password_hash_rounds)
     user = _directory(settings, create, hashed)
-    _table(("id", "name", "default project"), [(user.id, user.name, user.default_project_id)])
+    _print_records(user, ("id", "name", "default project"), ("id", "name", "default_project_id"))
     if args.role:
         _say(f"gave {user.name} the role {args.role} on {args.project}")
     return 0
@@ -274,10 +280,9 @@ def user_create(args: argparse.Namespace, settings: Settings) -> int:
 def user_list(args: argparse.Namespace, settings: Settings) -> int:
     from stackvol.services import identity_directory as d
 
-    found = _directory(settings, d.list_users)
-    _table(("id", "name", "enabled", "default project"),
-           [(u.id, u.name, u.enabled, u.default_project_id) for u in found])
-    return 0
+    return _print_records(_directory(settings, d.list_users),
+                          ("id", "name", "enabled", "default project"),
+                          ("id", "name", "enabled", "default_project_id"))
 
 
 def role_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -303,18 +308,14 @@ def role_list(args: argparse.Namespace, settings: Settings) -> int:
         project = d.find_project(conn, args.project).id if args.project else None
         return d.list_assignments(conn, user_id=user, project_id=project)
 
-    found = _directory(settings, assignments)
-    _table(("project", "user", "role"), [(a.project_name, a.user_name, a.role_name)
-                                         for a in found])
-    return 0
+    return _print_records(_directory(settings, assignments), ("project", "user", "role"),
+                          ("project_name", "user_name", "role_name"))
 
 
 def role_create(args: argparse.Namespace, settings: Settings) -> int:
     from stackvol.services import identity_directory as d
 
-    role = _directory(settings, d.create_role, args.name)
-    _table(("id", "name"), [(role.id, role.name)])
-    return 0
+    return _print_records(_directory(settings, d.create_role, args.name), ("id", "name"))
 
 
 def clouds_yaml(args: argparse.Namespace, settings: Settings) -> int:
@@ -351,14 +352,19 @@ def clouds_yaml(args: argparse.Namespace, settings: Settings) -> int:
 def _repair(services: Any) -> Any:
     from stackvol.services.repair import RepairService
 
-    return RepairService(services.db, services.volumes.storage, services.compute)
+    return RepairService(services.db, services.volumes.backends, services.compute)
+
+
+def _repairing(settings: Settings, act: Callable[[Any], Awaitable[Any]]) -> Any:
+    """What ``act(repair_service)`` returns, run with the services, which are then closed."""
+    async def work(services: Any) -> Any:
+        return await act(_repair(services))
+
+    return _within(settings, work)
 
 
 def volumes_stuck(args: argparse.Namespace, settings: Settings) -> int:
-    async def work(services: Any) -> Any:
-        return await _repair(services).stuck(_system(), args.older_than)
-
-    found = _within(settings, work)
+    found = _repairing(settings, lambda repair: repair.stuck(_system(), args.older_than))
     if not found:
         _say("nothing is in a transitional status")
         return 0
@@ -376,18 +382,12 @@ def _age(delta: Any) -> str:
 
 
 def volume_reset_state(args: argparse.Namespace, settings: Settings) -> int:
-    async def work(services: Any) -> Any:
-        return await _repair(services).reset_volume_state(
-            _system(), args.volume_id, args.state, force=args.force, progress=_say)
-
-    _within(settings, work)
+    _repairing(settings, lambda repair: repair.reset_volume_state(
+        _system(), args.volume_id, args.state, force=args.force, progress=_say))
     return 0
 
 
 def volume_force_detach(args: argparse.Namespace, settings: Settings) -> int:
-    async def work(services: Any) -> Any:
-        return await _repair(services).force_detach(
-            _system(), args.volume_id, args.server, force=args.force, progress=_say)
-
-    _within(settings, work)
+    _repairing(settings, lambda repair: repair.force_detach(
+        _system(), args.volume_id, args.server, force=args.force, progress=_say))
     return 0

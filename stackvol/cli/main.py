@@ -11,6 +11,8 @@ from stackvol.config import Settings, load_settings
 from stackvol.logs import configure_logging
 from stackvol.services import policy
 from stackvol.services.process_roles import ROLES
+from stackvol.storage.base import StorageError
+from stackvol.storage.registry import backend_configs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
                             "only; volume: a worker for --backend; compute: a worker for "
                             "--compute-host")
     serve.add_argument("--backend", dest="storage_backend",
-                       help="storage backend this process serves (default: file)")
+                       help="the storage backend a --role volume process serves, one of "
+                            "enabled_backends (default: default_backend)")
     serve.add_argument("--compute-host", help="compute host this process is (default: the "
                                               "machine's host name); --host is the listen address")
 
@@ -68,7 +71,11 @@ def serve(settings: Settings) -> int:
 
     from stackvol.app import build_services, create_app, public_url
 
-    services = build_services(settings)
+    try:
+        services = build_services(settings)
+    except (ValueError, StorageError) as exc:  # e.g. a backend's driver refuses its options
+        print(f"stackvol: cannot start: {exc}", file=sys.stderr)
+        return 2
     app = create_app(settings, services)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop",
                             http="httptools", log_config=None, access_log=False,
@@ -103,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = _settings(args)
+        backend_configs(settings)  # storage backends: names, drivers, default
         if settings.policy_file:
             policy.configure(settings.policy_file)  # a broken file stops us here, clearly
     except (ValueError, OSError) as exc:

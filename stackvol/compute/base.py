@@ -12,9 +12,45 @@ from typing import Any
 
 from stackvol.services.status import PowerState
 
+# Glance disk formats QEMU reads, by QEMU's name for them.
+QEMU_FORMATS = {"qcow2": "qcow2", "raw": "raw", "vmdk": "vmdk", "vdi": "vdi", "vhd": "vpc",
+                "vhdx": "vhdx"}
+
 
 class ComputeError(Exception):
     """The hypervisor could not do what was asked; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFile:
+    """An image's bytes in the image store, as the compute host reads them."""
+
+    id: str
+    path: str
+    disk_format: str  # Glance's name: qcow2, raw, aki, ari, ami, vmdk, ...
+
+    @property
+    def qemu_format(self) -> str:
+        """The format as QEMU names it (kernel, ramdisk, AMI and ISO images are plain bytes)."""
+        return QEMU_FORMATS.get(self.disk_format, "raw")
+
+
+@dataclass(frozen=True, slots=True)
+class BootImage:
+    """What a server boots from an image.
+
+    ``disk``: the image whose copy-on-write overlay is the root disk ``vda`` (``None`` when
+    the root is a volume already holding the image's bytes). With ``kernel`` (AMI style: the
+    image's ``kernel_id``/``ramdisk_id`` properties) the kernel is booted directly, with
+    ``cmdline`` (``os_command_line``) if given; without, the root disk boots by BIOS.
+    """
+
+    id: str
+    disk: ImageFile | None = None
+    virtual_size: int = 0  # bytes; the root disk is at least this big
+    kernel: ImageFile | None = None
+    ramdisk: ImageFile | None = None
+    cmdline: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +66,8 @@ class InstanceSpec:
     # Boot from volume: the root volume's connection info, for drivers that boot from a disk
     # given at build time (the services still connect it as ``/dev/vda`` afterwards).
     root_volume: dict[str, Any] | None = None
+    # The image to boot; None: the driver's built-in guest (for drivers that have one).
+    boot_image: BootImage | None = None
 
 
 class ComputeDriver(ABC):

@@ -14,6 +14,12 @@ ACPI-button modules of that kernel, and an ``/init`` that:
 
 The image is built once into a cache directory (under a lock, renamed into place complete) and
 reused; a second process waits for the first one's build.
+
+``boot_disk`` makes the same guest a BIOS-bootable disk image, as a cloud image is: a FAT file
+system over the whole disk (a "superfloppy", no partition table) with SYSLINUX in its boot sector
+(``syslinux --install`` writes it through mtools: nothing is mounted), the kernel, the initramfs
+and a ``syslinux.cfg`` whose kernel command line carries ``DISK_MARKER``, so a guest can tell it
+was booted from the disk. Raw, or converted to qcow2 with ``qemu-img``.
 """
 
 from __future__ import annotations
@@ -35,6 +41,16 @@ AGENT_PORT = "org.stackvol.agent"
 END_MARK = "@@stackvol-agent-end@@"
 # Loaded in this order; their own dependencies are read from each module's ``depends=``.
 MODULES = ("virtio_pci", "virtio_blk", "virtio_console", "evdev", "button")
+DISK_MARKER = "stackvol.boot=disk"  # on the kernel command line of a guest booted by SYSLINUX
+DISK_MIB = 32  # the kernel and initramfs take ~17 MiB
+SYSLINUX_CFG = """DEFAULT guest
+PROMPT 0
+TIMEOUT 0
+LABEL guest
+  KERNEL vmlinuz
+  INITRD initrd.img
+  APPEND {cmdline}
+"""
 
 INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -212,6 +228,41 @@ def _run(argv: list[str], cwd: Path | None = None) -> str:
     return done.stdout
 
 
+def boot_disk(cache_dir: Path, disk_format: str = "qcow2",
+              cmdline: str = "console=ttyS0 panic=-1 quiet loglevel=4") -> Path:
+    """The built-in guest as a BIOS-bootable disk image (``raw`` or ``qcow2``), built once
+    into ``cache_dir`` (beside the kernel and initramfs) and reused."""
+    if disk_format not in ("raw", "qcow2"):
+        raise GuestImageError(f"unsupported boot disk format {disk_format!r} (raw or qcow2)")
+    guest = ensure(cache_dir)
+    target = cache_dir / f"boot-disk.{disk_format}"
+    with open(cache_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.exists():
+            with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".disk-") as tmp:
+                raw = Path(tmp) / "boot-disk.raw"
+                _syslinux_disk(guest, raw, f"{cmdline} {DISK_MARKER}")
+                made = raw
+                if disk_format == "qcow2":
+                    made = Path(tmp) / "boot-disk.qcow2"
+                    _run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw),
+                          str(made)])
+                made.chmod(0o644)
+                made.replace(target)
+    return target
+
+
+def _syslinux_disk(guest: GuestImage, target: Path, cmdline: str) -> None:
+    with open(target, "wb") as fh:
+        fh.truncate(DISK_MIB * 1024 * 1024)
+    _run(["mkfs.fat", "-n", "STACKVOL", str(target)])
+    _run(["syslinux", "--install", str(target)])
+    config = target.with_name("syslinux.cfg")
+    config.write_text(SYSLINUX_CFG.format(cmdline=cmdline))
+    _run(["mcopy", "-o", "-i", str(target), str(guest.kernel), str(guest.initrd), str(config),
+          "::"])
+
+
 def agent_run(socket_path: str, command: str, timeout: float = 30.0) -> tuple[int, str]:
     """Run one shell command in the guest through its agent: (exit status, output)."""
     with socket.socket(socket.AF_UNIX) as sock:
@@ -228,7 +279,9 @@ def agent_run(socket_path: str, command: str, timeout: float = 30.0) -> tuple[in
     return int(match.group(1)), data[:match.start()].decode(errors="replace")
 
 
-if __name__ == "__main__":  # ``python -m stackvol.compute.guest_image DIR``: build ahead
+if __name__ == "__main__":  # ``python -m stackvol.compute.guest_image DIR [raw|qcow2]``
     import sys
 
     print(ensure(Path(sys.argv[1])))
+    if len(sys.argv) > 2:  # also the bootable disk image, e.g. to upload to the Image service
+        print(boot_disk(Path(sys.argv[1]), sys.argv[2]))

@@ -2,11 +2,23 @@
 
 A server is a persistent domain named ``stackvol-<server id>`` (its UUID is the server's), built
 from the flavor (vCPUs, memory, optionally capped) on a q35 machine with spare
-``pcie-root-port``s, since every hot-plugged virtio disk needs a free one. It boots the built-in
-guest (``guest_image``: a kernel and a busybox initramfs) through ``<kernel>``/``<initrd>``, so
-any volume can be a data disk; a boot volume is the first disk, ``vda``. Its serial console is
-logged to ``<data_dir>/compute/libvirt/<server id>/console.log`` (``os-getConsoleOutput``), and a
-virtio-serial port carries the guest's shell agent.
+``pcie-root-port``s, since every hot-plugged virtio disk needs a free one. It boots what its
+image is, as Nova does:
+
+* a disk image (qcow2, raw, ...): the root disk ``vda`` is a qcow2 overlay in the server's
+  directory whose backing file is a copy of the image cached per host in
+  ``<data_dir>/compute/libvirt/_base`` (Nova's ``_base``), sized to the larger of the flavor's
+  disk and the image's virtual size; the domain boots it by BIOS (``<boot dev='hd'/>``);
+* an image with ``kernel_id``/``ramdisk_id`` (AMI style): those images' (cached) files are
+  booted directly, with the image's overlay as ``vda``;
+* a root volume made from an image: the volume is ``vda`` and boots as the image would;
+* no image (boot from a plain volume, or the built-in guest's well-known image id): the built-in
+  guest (``guest_image``: a kernel and a busybox initramfs) through ``<kernel>``/``<initrd>``,
+  so any volume can be a data disk; a boot volume is the first disk, ``vda``.
+
+Deleting a server removes its directory, overlay included; the cached bases stay. Its serial
+console is logged to ``<data_dir>/compute/libvirt/<server id>/console.log``
+(``os-getConsoleOutput``), and a virtio-serial port carries the guest's shell agent.
 
 Volumes are virtio disks whose ``<serial>`` is the volume id (cut to the 20 bytes virtio keeps)
 and whose user alias is ``ua-<volume id>``, so the domain itself records which volume each disk
@@ -23,23 +35,27 @@ has an owner id recorded in its domains' metadata, and a process lists only its 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import logging
 import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from defusedxml.ElementTree import fromstring
 
 from stackvol.compute import guest_image
-from stackvol.compute.base import ComputeDriver, ComputeError, InstanceSpec
-from stackvol.compute.libvirt_disks import ALIAS_PREFIX, disk_xml
+from stackvol.compute.base import BootImage, ComputeDriver, ComputeError, ImageFile, InstanceSpec
+from stackvol.compute.libvirt_disks import ALIAS_PREFIX, disk_xml, ensure_secret
 from stackvol.compute.libvirt_disks import sub as _sub
 from stackvol.services.status import PowerState
 
@@ -51,6 +67,18 @@ HOTPLUG_PORTS = 16  # free pcie-root-ports per server: the most volumes it can t
 CONSOLE_MAX_BYTES = 100 * 1024  # Nova serves at most 100 KiB of console log
 KERNEL_CMDLINE = "console=ttyS0 panic=-1 quiet loglevel=4"
 ET.register_namespace("stackvol", NAMESPACE)
+GiB = 1024**3
+ROOT_DISK = "disk"  # the image-backed root disk's overlay, in the server's directory
+
+
+@dataclass(frozen=True, slots=True)
+class _Boot:
+    """How a domain starts: a kernel (direct boot) or the BIOS, and its root disk if any."""
+
+    kernel: Path | None
+    initrd: Path | None
+    cmdline: str
+    root: ET.Element | None
 
 
 def _libvirt() -> Any:
@@ -174,17 +202,76 @@ class LibvirtDriver(ComputeDriver):
     # --- building -----------------------------------------------------------------------------
 
     def spawn(self, spec: InstanceSpec) -> None:
+        ensure_secret(self.connection(), self.lv, spec.root_volume)  # an rbd root's cephx key
         dom = self._domain(spec.server_id)
         if dom is None:
-            image = guest_image.ensure(self.image_dir)
             self.server_dir(spec.server_id).mkdir(parents=True, exist_ok=True)
-            xml = ET.tostring(self._domain_xml(spec, image), encoding="unicode")
+            boot = self._boot(spec)
+            xml = ET.tostring(self._domain_xml(spec, boot), encoding="unicode")
             dom = self._call("cannot define the domain", self.connection().defineXML, xml)
         if not dom.isActive():
             self._call(f"cannot start server {spec.server_id}", dom.create)
         log.info("server %s: domain %s running", spec.server_id, dom.name())
 
-    def _domain_xml(self, spec: InstanceSpec, image: guest_image.GuestImage) -> ET.Element:
+    def _boot(self, spec: InstanceSpec) -> _Boot:
+        image = spec.boot_image
+        root = disk_xml(spec.root_volume, "vda") if spec.root_volume is not None else None
+        if image is None:  # the built-in guest
+            guest = guest_image.ensure(self.image_dir)
+            return _Boot(guest.kernel, guest.initrd, KERNEL_CMDLINE, root)
+        if root is None:
+            root = self._image_disk(spec, image)
+        if image.kernel is None:
+            return _Boot(None, None, "", root)  # the BIOS boots vda, as a cloud image
+        initrd = self.cached_base(image.ramdisk) if image.ramdisk is not None else None
+        return _Boot(self.cached_base(image.kernel), initrd,
+                     image.cmdline or f"root=/dev/vda {KERNEL_CMDLINE}", root)
+
+    def _image_disk(self, spec: InstanceSpec, image: BootImage) -> ET.Element:
+        """The root disk: a qcow2 overlay over the image's cached base (made once)."""
+        if image.disk is None:
+            raise ComputeError(f"image {image.id} has no disk to boot and server "
+                               f"{spec.server_id} no root volume")
+        base = self.cached_base(image.disk)
+        fmt = image.disk.qemu_format
+        overlay = self.server_dir(spec.server_id) / ROOT_DISK
+        if not overlay.exists():
+            size = max(spec.disk_gb * GiB, image.virtual_size, _virtual_size(base, fmt))
+            tmp = overlay.with_name(f".{ROOT_DISK}.part")
+            _qemu_img("create", "-q", "-f", "qcow2", "-F", fmt, "-b", str(base), str(tmp),
+                      str(size))
+            tmp.replace(overlay)
+        disk = ET.Element("disk", type="file", device="disk")
+        _sub(disk, "driver", name="qemu", type="qcow2")
+        _sub(disk, "source", file=str(overlay))
+        _sub(disk, "target", dev="vda", bus="virtio")
+        return disk
+
+    def cached_base(self, image: ImageFile) -> Path:
+        """This host's copy of an image's bytes (``_base/<image id>``), copied once from the
+        image store: servers keep booting whatever happens to the image afterwards."""
+        if not image.id or "/" in image.id or image.id.startswith("."):
+            raise ComputeError(f"invalid image id {image.id!r}")
+        base_dir = self.root / "_base"
+        base_dir.mkdir(exist_ok=True)
+        target = base_dir / image.id
+        if target.exists():
+            return target
+        with open(base_dir / f".{image.id}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one copier per image; the others wait
+            if not target.exists():
+                tmp = base_dir / f".{image.id}.part"
+                try:
+                    shutil.copyfile(image.path, tmp)
+                except OSError as exc:
+                    tmp.unlink(missing_ok=True)
+                    raise ComputeError(f"cannot copy image {image.id} from the image store: "
+                                       f"{exc.strerror or exc}") from exc
+                tmp.chmod(0o444)  # a base is never written: overlays write their own file
+                tmp.replace(target)
+        return target
+
+    def _domain_xml(self, spec: InstanceSpec, boot: _Boot) -> ET.Element:
         memory = spec.memory_mb
         if self.max_memory_mb:
             memory = min(memory, self.max_memory_mb)
@@ -198,9 +285,13 @@ class LibvirtDriver(ComputeDriver):
         _sub(domain, "vcpu", str(max(spec.vcpus, 1)))
         os_el = _sub(domain, "os")
         _sub(os_el, "type", "hvm", arch="x86_64", machine="q35")
-        _sub(os_el, "kernel", str(image.kernel))
-        _sub(os_el, "initrd", str(image.initrd))
-        _sub(os_el, "cmdline", KERNEL_CMDLINE)
+        if boot.kernel is not None:
+            _sub(os_el, "kernel", str(boot.kernel))
+            if boot.initrd is not None:
+                _sub(os_el, "initrd", str(boot.initrd))
+            _sub(os_el, "cmdline", boot.cmdline)
+        else:
+            _sub(os_el, "boot", dev="hd")
         ET.SubElement(_sub(domain, "features"), "acpi")
         if self.virt_type == "kvm":
             _sub(domain, "cpu", mode="host-passthrough")
@@ -208,18 +299,18 @@ class LibvirtDriver(ComputeDriver):
         for event, action in (("on_poweroff", "destroy"), ("on_reboot", "restart"),
                               ("on_crash", "destroy")):
             _sub(domain, event, action)
-        domain.append(self._devices(spec))
+        domain.append(self._devices(spec, boot.root))
         # QEMU runs as this process's user, who owns the volume files: nothing is relabelled.
         seclabel = _sub(domain, "seclabel", type="static", model="dac", relabel="no")
         _sub(seclabel, "label", f"+{os.getuid()}:+{os.getgid()}")
         return domain
 
-    def _devices(self, spec: InstanceSpec) -> ET.Element:
+    def _devices(self, spec: InstanceSpec, root: ET.Element | None) -> ET.Element:
         devices = ET.Element("devices")
         _sub(devices, "controller", type="pci", model="pcie-root")
         _sub(devices, "controller", type="usb", model="none")
-        if spec.root_volume is not None:
-            devices.append(disk_xml(spec.root_volume, "vda"))
+        if root is not None:
+            devices.append(root)
         for _ in range(HOTPLUG_PORTS):
             _sub(devices, "controller", type="pci", model="pcie-root-port")
         serial = _sub(devices, "serial", type="file")
@@ -314,6 +405,7 @@ class LibvirtDriver(ComputeDriver):
     def attach_volume(self, server_id: str, volume_id: str, connection_info: dict[str, Any],
                       device: str) -> None:
         """Plug the disk into the running guest and its saved definition (idempotent)."""
+        ensure_secret(self.connection(), self.lv, connection_info)  # an rbd volume's cephx key
         dom = self._require(server_id)
         alias = ALIAS_PREFIX + volume_id
         target = _target_name(device) or _free_target(self._xml(dom, inactive=True))
@@ -393,6 +485,22 @@ class LibvirtDriver(ComputeDriver):
         with contextlib.suppress(FileNotFoundError, ValueError):
             return int(path.read_text().strip())
         return None
+
+
+def _qemu_img(*args: str) -> str:
+    try:
+        done = subprocess.run(["qemu-img", *args], capture_output=True, text=True, check=False,
+                              timeout=600)
+    except FileNotFoundError as exc:
+        raise ComputeError("qemu-img is not installed (apt-get install qemu-utils)") from exc
+    if done.returncode != 0:
+        raise ComputeError(f"qemu-img {args[0]} failed: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
+def _virtual_size(path: Path, fmt: str) -> int:
+    info = json.loads(_qemu_img("info", "-U", "-f", fmt, "--output=json", str(path)))
+    return int(info["virtual-size"])
 
 
 def _disks(domain: ET.Element) -> dict[str, str]:

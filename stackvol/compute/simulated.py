@@ -4,13 +4,19 @@ Each server is ``<data_dir>/compute/simulated/<server_id>.json`` holding its pow
 volumes connected to it. Files are replaced atomically (write a temporary file, then
 ``os.replace``), so a crash leaves either the old or the new state, never half of one; that lets
 a recovery check compare what the "hypervisor" holds with what the database says.
+
+A volume served over NBD (from another host's export) is really opened, as a hypervisor would:
+``qemu-img info`` reads it over the network before the attach counts, so an export that does
+not answer fails the attach here too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
+import subprocess
 import tempfile
 import threading
 from pathlib import Path
@@ -77,6 +83,9 @@ class SimulatedDriver(ComputeDriver):
                 "server_id": spec.server_id, "name": spec.name, "vcpus": spec.vcpus,
                 "memory_mb": spec.memory_mb, "disk_gb": spec.disk_gb,
                 "image_ref": spec.image_ref, "power_state": int(PowerState.RUNNING),
+                # What a real hypervisor would boot: tests read it back.
+                "boot_image": (dataclasses.asdict(spec.boot_image)
+                               if spec.boot_image is not None else None),
             })
             self._write(spec.server_id, state)
 
@@ -106,6 +115,9 @@ class SimulatedDriver(ComputeDriver):
 
     def attach_volume(self, server_id: str, volume_id: str, connection_info: dict[str, Any],
                       device: str) -> None:
+        self._require(server_id)
+        if connection_info.get("driver_volume_type") == "nbd":
+            _open_nbd(connection_info.get("data") or {})
         with self._lock:
             state = self._require(server_id)
             entry = {"device": device, "connection_info": connection_info}
@@ -126,3 +138,21 @@ class SimulatedDriver(ComputeDriver):
     def servers(self) -> list[str]:
         """Every server this host holds (for recovery checks)."""
         return sorted(p.stem for p in self.root.glob("*.json"))
+
+
+def nbd_url(data: dict[str, Any]) -> str:
+    """``nbd://host:port/export`` of NBD connection info (QEMU's URL syntax)."""
+    host = str(data["host"])
+    host = f"[{host}]" if ":" in host else host
+    return f"nbd://{host}:{data['port']}/{data['export']}"
+
+
+def _open_nbd(data: dict[str, Any]) -> None:
+    """Open the export as QEMU's client does; ComputeError if it does not answer."""
+    try:
+        done = subprocess.run(["qemu-img", "info", "--output=json", nbd_url(data)],
+                              capture_output=True, text=True, timeout=30, check=False)
+    except (FileNotFoundError, subprocess.TimeoutExpired, KeyError) as exc:
+        raise ComputeError(f"cannot open NBD volume: {exc}") from exc
+    if done.returncode != 0:
+        raise ComputeError(f"cannot open {nbd_url(data)}: {done.stderr.strip()}")

@@ -207,6 +207,8 @@ volumes = sa.Table(
     sa.Column("provider_location", sa.String(1024), nullable=True),
     sa.Column("error_reason", sa.Text, nullable=True),
     *_timestamps(),
+    # Added by 0008: the image it was made from (Cinder's volume_image_metadata), else NULL.
+    sa.Column("image_metadata", sa.JSON, nullable=True),
     sa.Index(None, "project_id", "created_at", "id"),
     sa.Index(None, "created_at", "id"),
     sa.Index(None, "status"),
@@ -324,4 +326,35 @@ services = sa.Table(
     sa.Column("pid", sa.Integer, nullable=True),
     sa.Column("started_at", sa.DateTime, nullable=False),
     sa.Column("heartbeat_at", sa.DateTime, nullable=False),
+)
+
+# --- images (added by 0007) ---------------------------------------------------------------
+
+# Glance v2 images. The bytes live in the image store (a file per image); ``location`` says
+# where once the image is active. Extra properties (kernel_id, os_distro...) and tags are JSON.
+images = sa.Table(
+    "images",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=True),
+    sa.Column("status", sa.String(30), nullable=False),
+    sa.Column("visibility", sa.String(16), nullable=False),
+    sa.Column("protected", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("os_hidden", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("disk_format", sa.String(20), nullable=True),
+    sa.Column("container_format", sa.String(20), nullable=True),
+    sa.Column("size", sa.BigInteger, nullable=True),
+    sa.Column("virtual_size", sa.BigInteger, nullable=True),
+    sa.Column("checksum", sa.String(32), nullable=True),
+    sa.Column("os_hash_algo", sa.String(64), nullable=True),
+    sa.Column("os_hash_value", sa.String(128), nullable=True),
+    sa.Column("min_disk", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("min_ram", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("owner", ProjectId, nullable=True),
+    sa.Column("location", sa.Text, nullable=True),
+    sa.Column("properties", sa.JSON, nullable=True),  # NULL reads as {}
+    sa.Column("tags", sa.JSON, nullable=True),  # NULL reads as []
+    *_timestamps(),
+    sa.Index(None, "created_at", "id"),
+    sa.Index(None, "owner", "created_at"),
 )

@@ -7,7 +7,7 @@ Nova's validator differs from plain JSON-Schema in one way clients notice: ``min
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jsonschema
@@ -93,17 +93,25 @@ async def read_json(request: Request) -> Any:
         raise Fault(400, "Malformed request body") from None
 
 
-def query_int(request: Request, name: str, default: int, minimum: int = 0) -> int:
-    """A non-negative integer query parameter, with Nova's messages when it is not one."""
+# Words a bad integer query parameter's 400: (name, raw value, whether it is only too small).
+IntMessage = Callable[[str, str, bool], str]
+
+
+def nova_int_message(name: str, raw: str, too_small: bool) -> str:
+    return (f"Invalid input for query parameters {name}. Value: {raw}. '{raw}' does not match "
+            f"'^[0-9]*$'")
+
+
+def query_int(request: Request, name: str, default: int, minimum: int = 0,
+              message: IntMessage = nova_int_message) -> int:
+    """An integer query parameter of at least ``minimum``; ``default`` when absent or empty."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise Fault(400, f"Invalid input for query parameters {name}. Value: {raw}. "
-                         f"'{raw}' does not match '^[0-9]*$'") from None
+        raise Fault(400, message(name, raw, False)) from None
     if value < minimum:
-        raise Fault(400, f"Invalid input for query parameters {name}. Value: {raw}. "
-                         f"'{raw}' does not match '^[0-9]*$'")
+        raise Fault(400, message(name, raw, True))
     return value

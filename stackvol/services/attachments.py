@@ -3,12 +3,20 @@
 The attachment row is the one source of truth for "volume V is on server S as device D": the
 volume view, the server's ``volumes_attached`` and ``os-volume_attachments`` all read it.
 
-attach:  volume available → attaching (CAS, with a new attachment row ``attaching`` and an
-         ``attachment.attach`` task, one transaction) → the compute driver connects the volume
-         → attachment ``attached`` and volume ``in-use`` (one transaction).
-detach:  attachment attached → detaching and volume in-use → detaching (CAS) → the driver
-         disconnects → attachment row removed and volume ``available``.
-Failures roll back to the state before the request (Cinder's unreserve / roll_detaching).
+attach:  volume available → attaching (CAS, with a new attachment row ``attaching`` and a
+         ``volume.initialize_connection`` task, one transaction) → on the volume's backend, the
+         storage driver makes the connection for the server's host (a local path, or an export
+         when that host cannot reach the bytes), stored on the row with an ``attachment.attach``
+         task → on the server's host, the compute driver connects it → attachment ``attached``
+         and volume ``in-use`` (one transaction).
+detach:  attachment attached → detaching and volume in-use → detaching (CAS) → on the server's
+         host the driver disconnects (``attachment.detach``) → on the backend the connection is
+         torn down (``volume.terminate_connection``) → attachment row removed and volume
+         ``available``.
+Each step commits with the task of the next, so a crash anywhere resumes the chain. Failures
+roll back to the state before the request (Cinder's unreserve / roll_detaching); a connection
+made for a row that is gone is torn down. The connector (Nova's name for "this compute host")
+is kept in the row's connection info, so whoever ends the attachment can tear down its export.
 """
 
 from __future__ import annotations
@@ -18,14 +26,14 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.compute.base import ComputeDriver
 from stackvol.db.engine import Database
-from stackvol.db.schema import servers, snapshots, volume_attachments, volumes
+from stackvol.db.schema import servers, snapshots, tasks, volume_attachments, volumes
 from stackvol.services import policy
 from stackvol.services import tasks as taskq
 from stackvol.services.context import RequestContext
@@ -34,7 +42,7 @@ from stackvol.services.records import Attachment, Page
 from stackvol.services.status import AttachmentStatus, SnapshotStatus, VmState, VolumeStatus
 from stackvol.services.tasks import Handler, PauseHook, Task, Worker
 from stackvol.services.volumes import cas_status
-from stackvol.storage.base import StorageDriver
+from stackvol.storage.registry import Backends
 from stackvol.timeutils import utcnow
 
 log = logging.getLogger(__name__)
@@ -55,6 +63,13 @@ class AttachRequest:
     tag: str | None = None
     delete_on_termination: bool = False
     allow_shelved: bool = False  # microversion 2.20+
+
+
+class Stored(NamedTuple):
+    """Where a volume's bytes are: its backend and the backend's name for them."""
+
+    backend: str
+    location: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,15 +101,20 @@ def next_device(used: set[str], prefix: str = "/dev/vd") -> str:
 
 
 class AttachmentService:
-    def __init__(self, db: Database, storage: StorageDriver, compute: ComputeDriver,
+    def __init__(self, db: Database, backends: Backends, compute: ComputeDriver,
                  worker: Worker, pause: PauseHook | None = None) -> None:
         self.db = db
-        self.storage = storage
+        self.backends = backends
         self.compute = compute
         self.worker = worker
         self.pause = pause or PauseHook("")
         worker.register("attachment.attach", Handler(self._run_attach, self._fail_attach))
         worker.register("attachment.detach", Handler(self._run_detach, self._fail_detach))
+        # Run by the volume's backend (the storage host), not the server's compute host.
+        worker.register("volume.initialize_connection",
+                        Handler(self._run_initialize, self._fail_initialize))
+        worker.register("volume.terminate_connection",
+                        Handler(self._run_terminate, self._fail_terminate))
 
     # --- lookups --------------------------------------------------------------------------
 
@@ -170,7 +190,8 @@ class AttachmentService:
         server = self._server(conn, ctx, req.server_id, lock=True)
         policy.authorize(ctx, "attachment:create", server.project_id)
         self._check_server_state(server, "attach_volume", req.allow_shelved)
-        volume = conn.execute(sa.select(volumes.c.id, volumes.c.status, volumes.c.project_id)
+        volume = conn.execute(sa.select(volumes.c.id, volumes.c.status, volumes.c.project_id,
+                                        volumes.c.backend)
                               .where(volumes.c.id == req.volume_id)).first()
         if volume is None or (not ctx.is_admin and volume.project_id != ctx.project_id):
             raise NotFound(f"Volume {req.volume_id} could not be found.")
@@ -179,7 +200,7 @@ class AttachmentService:
         device = self._pick_device(conn, req)
         attachment = self.reserve_in(conn, req.server_id, req.volume_id, device, req.tag,
                                      req.delete_on_termination)
-        taskq.enqueue(conn, "attachment.attach", attachment.id, target=server.host)
+        request_connection(conn, attachment.id, volume.backend, server.host)
         return attachment
 
     def _holders(self, conn: Connection, volume_id: str) -> list[Attachment]:
@@ -243,20 +264,114 @@ class AttachmentService:
             raise Conflict(f"The supplied device path ({req.device}) is in use.")
         return req.device
 
+    # --- the storage host's step: make the connection, tear it down --------------------
+
+    async def _run_initialize(self, task: Task) -> None:
+        found = await self.db.read(_attachment_and_volume, task.resource_id)
+        if found is None or found[0].status != AttachmentStatus.ATTACHING:
+            await self.db.run(taskq.finish, task)
+            return
+        attachment, stored = found
+        await self.pause.at("volume.initialize_connection")
+        connector = task.payload["connector"]
+        info = await asyncio.to_thread(self._initialize, attachment, stored, connector)
+        if not await self.db.run(self._connection_made, task, attachment, stored, info):
+            log.info("attachment %s ended while being connected; undoing", attachment.id)
+
+    def _initialize(self, attachment: Attachment, stored: Stored,
+                    connector: dict[str, Any]) -> dict[str, Any]:
+        info = self.backends.get(stored.backend).initialize_connection(
+            attachment.volume_id, stored.location, connector).as_dict()
+        return {**info, "connector": connector}
+
+    @staticmethod
+    def _connection_made(conn: Connection, task: Task, attachment: Attachment, stored: Stored,
+                         info: dict[str, Any]) -> bool:
+        """Store the connection on the row and queue the compute host's step; a row that
+        ended meanwhile gets its connection torn down instead."""
+        kept = conn.execute(volume_attachments.update().where(
+            volume_attachments.c.id == attachment.id,
+            volume_attachments.c.status == AttachmentStatus.ATTACHING).values(
+            connection_info=info, updated_at=utcnow())).rowcount == 1
+        if not kept:
+            terminate_connection(conn, attachment.id, attachment.volume_id, stored.backend,
+                                 info)
+        elif task.payload.get("attach", True):  # a boot volume is connected by the spawn
+            taskq.enqueue(conn, "attachment.attach", attachment.id,
+                          target=info["connector"]["host"])
+        taskq.finish(conn, task)
+        return kept
+
+    def _fail_initialize(self, conn: Connection, task: Task, reason: str) -> None:
+        if task.payload.get("attach", True):
+            self._fail_attach(conn, task, reason)
+            return
+        # A boot volume: the waiting spawn fails the build with this reason.
+        conn.execute(volume_attachments.update().where(
+            volume_attachments.c.id == task.resource_id,
+            volume_attachments.c.status == AttachmentStatus.ATTACHING).values(
+            connection_info={"error": reason}, updated_at=utcnow()))
+
+    async def _run_terminate(self, task: Task) -> None:
+        await self.pause.at("volume.terminate_connection")
+        volume_id, info = task.payload["volume_id"], task.payload["connection_info"]
+        location = await self.db.read(_location, volume_id)
+        await asyncio.to_thread(self.backends.get(task.payload["backend"]).terminate_connection,
+                                volume_id, location, info.get("connector"))
+        await self.db.run(self._terminated, task)
+
+    @classmethod
+    def _terminated(cls, conn: Connection, task: Task, reason: str | None = None) -> None:
+        """The connection is gone: a detaching row ends, its volume is available."""
+        if task.payload.get("release"):
+            row = conn.execute(sa.select(volume_attachments.c.volume_id).where(
+                volume_attachments.c.id == task.resource_id,
+                volume_attachments.c.status == AttachmentStatus.DETACHING)).first()
+            if row is not None:
+                conn.execute(volume_attachments.delete().where(
+                    volume_attachments.c.id == task.resource_id))
+                extra = {"error_reason": f"terminate_connection failed: {reason}"} if reason \
+                    else {}
+                cas_status(conn, volumes, row.volume_id, [VolumeStatus.DETACHING],
+                           VolumeStatus.AVAILABLE, **extra)
+        taskq.finish(conn, task)
+
+    @classmethod
+    def _fail_terminate(cls, conn: Connection, task: Task, reason: str) -> None:
+        # The server let go of the volume already: it is free, whatever the export did.
+        cls._terminated(conn, task, reason)
+
+    # --- the compute host's step ----------------------------------------------------------
+
     async def _run_attach(self, task: Task) -> None:
         found = await self.db.read(_attachment_and_volume, task.resource_id)
         if found is None or found[0].status != AttachmentStatus.ATTACHING:
             await self.db.run(taskq.finish, task)
             return
-        attachment, location = found
+        attachment, stored = found
+        if attachment.connection_info is None:  # queued by an older release: connect first
+            await self.db.run(self._connect_first, task, attachment, stored)
+            return
         await self.pause.at("attachment.attach")
-        info = await asyncio.to_thread(self.connect, attachment, location)
+        info = await asyncio.to_thread(self.connect, attachment, stored)
         await self.db.run(self._attached, task, attachment, info)
         log.info("volume %s in-use on server %s", attachment.volume_id, attachment.server_id)
 
-    def connect(self, attachment: Attachment, location: str) -> dict[str, Any]:
+    def _connect_first(self, conn: Connection, task: Task, attachment: Attachment,
+                       stored: Stored) -> None:
+        request_connection(conn, attachment.id, stored.backend, self.compute.host)
+        taskq.finish(conn, task)
+
+    def connection_info(self, attachment: Attachment, stored: Stored) -> dict[str, Any]:
+        """Blocking: how the compute driver reaches the attachment's volume (as the storage
+        host made it for this host; made here when the row has none, e.g. a local backend)."""
+        if attachment.connection_info:
+            return attachment.connection_info
+        return self._initialize(attachment, stored, connector(self.compute.host, attachment.id))
+
+    def connect(self, attachment: Attachment, stored: Stored) -> dict[str, Any]:
         """Blocking: have the compute driver connect the volume; its connection info."""
-        info = self.storage.connection_info(attachment.volume_id, location).as_dict()
+        info = self.connection_info(attachment, stored)
         self.compute.attach_volume(attachment.server_id, attachment.volume_id, info,
                                    attachment.device or "")
         return info
@@ -282,6 +397,7 @@ class AttachmentService:
         conn.execute(volume_attachments.delete().where(volume_attachments.c.id == row.id))
         cas_status(conn, volumes, row.volume_id, [VolumeStatus.ATTACHING],
                    VolumeStatus.AVAILABLE, error_reason=f"attach failed: {reason}")
+        release_connection(conn, row)
 
     # --- detach ---------------------------------------------------------------------------
 
@@ -316,19 +432,19 @@ class AttachmentService:
         if found is None or found[0].status != AttachmentStatus.DETACHING:
             await self.db.run(taskq.finish, task)
             return
-        attachment = found[0]
+        attachment, stored = found
         await self.pause.at("attachment.detach")
         await asyncio.to_thread(self.compute.detach_volume, attachment.server_id,
                                 attachment.volume_id)
-        await self.db.run(self._detached, task, attachment)
+        await self.db.run(self._detached, task, attachment, stored)
         log.info("volume %s detached from server %s", attachment.volume_id,
                  attachment.server_id)
 
     @staticmethod
-    def _detached(conn: Connection, task: Task, attachment: Attachment) -> None:
-        conn.execute(volume_attachments.delete().where(volume_attachments.c.id == attachment.id))
-        cas_status(conn, volumes, attachment.volume_id, [VolumeStatus.DETACHING],
-                   VolumeStatus.AVAILABLE)
+    def _detached(conn: Connection, task: Task, attachment: Attachment, stored: Stored) -> None:
+        """The server let go: the backend tears the connection down and frees the volume."""
+        terminate_connection(conn, attachment.id, attachment.volume_id, stored.backend,
+                             attachment.connection_info or {}, release=True)
         taskq.finish(conn, task)
 
     @staticmethod
@@ -383,11 +499,73 @@ class AttachmentService:
 
 def _attachment_and_volume(conn: Connection, attachment_id: str) -> Any:
     row = conn.execute(
-        sa.select(volume_attachments, volumes.c.provider_location)
+        sa.select(volume_attachments, volumes.c.backend, volumes.c.provider_location)
         .join(volumes, volumes.c.id == volume_attachments.c.volume_id)
         .where(volume_attachments.c.id == attachment_id)).first()
     if row is None:
         return None
     mapping = dict(row._mapping)
-    location = mapping.pop("provider_location")
-    return Attachment(**mapping), location
+    stored = Stored(mapping.pop("backend"), mapping.pop("provider_location"))
+    return Attachment(**mapping), stored
+
+
+def _location(conn: Connection, volume_id: str) -> str | None:
+    return conn.execute(sa.select(volumes.c.provider_location).where(
+        volumes.c.id == volume_id)).scalar()
+
+
+# --- the chain's tasks, queued inside the caller's transaction --------------------------------
+
+
+def connector(host: str, attachment_id: str) -> dict[str, Any]:
+    """Who connects (Cinder's connector): the compute host, and for which attachment."""
+    return {"host": host, "attachment_id": attachment_id}
+
+
+def request_connection(conn: Connection, attachment_id: str, backend: str, host: str,
+                       attach: bool = True) -> None:
+    """Have the volume's backend make the connection for ``host`` (then attach, unless the
+    spawn of a server booting from the volume connects it)."""
+    taskq.enqueue(conn, "volume.initialize_connection", attachment_id,
+                  {"connector": connector(host, attachment_id), "attach": attach},
+                  target=backend)
+
+
+def connection_ready(conn: Connection, attachment: Attachment, backend: str, host: str) -> bool:
+    """Whether a boot volume's connection is made for ``host``; if not, have it made (once).
+
+    Raises ``Invalid`` when its backend could not make it (the build fails with the reason).
+    """
+    info = attachment.connection_info
+    if info and info.get("error"):
+        raise Invalid(f"Volume {attachment.volume_id} cannot be connected: {info['error']}")
+    if info:
+        return True
+    queued = conn.execute(sa.select(sa.func.count()).select_from(tasks).where(
+        tasks.c.kind == "volume.initialize_connection",
+        tasks.c.resource_id == attachment.id)).scalar_one()
+    if not queued:
+        request_connection(conn, attachment.id, backend, host, attach=False)
+    return False
+
+
+def terminate_connection(conn: Connection, attachment_id: str, volume_id: str, backend: str,
+                         info: dict[str, Any], release: bool = False) -> None:
+    """Have the storage host that made ``info`` tear it down; with ``release`` the detaching
+    row then ends and its volume is available."""
+    exporter = (info.get("data") or {}).get("exporter")
+    taskq.enqueue(conn, "volume.terminate_connection", attachment_id,
+                  {"volume_id": volume_id, "backend": backend, "connection_info": info,
+                   "release": release},
+                  target=f"{exporter}@{backend}" if exporter else backend)
+
+
+def release_connection(conn: Connection, row: Any) -> None:
+    """An attachment row was just removed: tear down the connection it held, if any."""
+    info = row.connection_info
+    if not info or "driver_volume_type" not in info:
+        return
+    backend = conn.execute(sa.select(volumes.c.backend).where(
+        volumes.c.id == row.volume_id)).scalar()
+    if backend:
+        terminate_connection(conn, row.id, row.volume_id, backend, info)

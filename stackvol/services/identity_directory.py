@@ -122,15 +122,34 @@ def _exists(conn: Connection, table: sa.Table, *where: Any) -> bool:
         is not None
 
 
+def _check_name_free(conn: Connection, table: sa.Table, kind: str, name: str,
+                     domain_id: str) -> None:
+    """Names are unique within a domain (Keystone's 409 wording)."""
+    if _exists(conn, table, table.c.name == name, table.c.domain_id == domain_id):
+        raise Conflict(f"Conflict occurred attempting to store {kind} - Duplicate entry found "
+                       f"with name {name} at domain ID {domain_id}.")
+
+
+def _listing(table: sa.Table, name: str | None, enabled: bool | None,
+             domain_id: str | None) -> sa.Select[Any]:
+    """Rows in name order, narrowed by the list filters projects and users share."""
+    query = sa.select(table).order_by(table.c.name)
+    if name is not None:
+        query = query.where(table.c.name == name)
+    if enabled is not None:
+        query = query.where(table.c.enabled.is_(enabled))
+    if domain_id is not None:
+        query = query.where(table.c.domain_id == domain_id)
+    return query
+
+
 # --- projects -----------------------------------------------------------------------------
 
 
 def create_project(conn: Connection, name: str, description: str | None = None,
                    enabled: bool = True, domain_id: str = DEFAULT_DOMAIN_ID) -> Project:
     _check_domain(domain_id)
-    if _exists(conn, projects, projects.c.name == name, projects.c.domain_id == domain_id):
-        raise Conflict(f"Conflict occurred attempting to store project - Duplicate entry found "
-                       f"with name {name} at domain ID {domain_id}.")
+    _check_name_free(conn, projects, "project", name, domain_id)
     project = Project(uuid.uuid4().hex, name, domain_id, description, enabled)
     conn.execute(projects.insert().values(id=project.id, name=name, domain_id=domain_id,
                                           description=description, enabled=enabled,
@@ -166,13 +185,7 @@ def find_project(conn: Connection, name_or_id: str) -> Project:
 
 def list_projects(conn: Connection, name: str | None = None, enabled: bool | None = None,
                   domain_id: str | None = None, user_id: str | None = None) -> list[Project]:
-    query = sa.select(projects).order_by(projects.c.name)
-    if name is not None:
-        query = query.where(projects.c.name == name)
-    if enabled is not None:
-        query = query.where(projects.c.enabled.is_(enabled))
-    if domain_id is not None:
-        query = query.where(projects.c.domain_id == domain_id)
+    query = _listing(projects, name, enabled, domain_id)
     if user_id is not None:
         query = query.where(projects.c.id.in_(sa.select(role_assignments.c.project_id).where(
             role_assignments.c.user_id == user_id)))
@@ -182,11 +195,8 @@ def list_projects(conn: Connection, name: str | None = None, enabled: bool | Non
 def update_project(conn: Connection, project_id: str, changes: dict[str, Any]) -> Project:
     current = get_project(conn, project_id)
     allowed = {k: v for k, v in changes.items() if k in ("name", "description", "enabled")}
-    if "name" in allowed and allowed["name"] != current.name and _exists(
-            conn, projects, projects.c.name == allowed["name"],
-            projects.c.domain_id == current.domain_id):
-        raise Conflict(f"Conflict occurred attempting to store project - Duplicate entry found "
-                       f"with name {allowed['name']} at domain ID {current.domain_id}.")
+    if "name" in allowed and allowed["name"] != current.name:
+        _check_name_free(conn, projects, "project", allowed["name"], current.domain_id)
     if allowed:
         conn.execute(projects.update().where(projects.c.id == project_id)
                      .values(**allowed, updated_at=utcnow()))
@@ -211,9 +221,7 @@ def create_user(conn: Connection, name: str, password_hash: str | None,
                 extra: dict[str, Any] | None = None,
                 domain_id: str = DEFAULT_DOMAIN_ID) -> User:
     _check_domain(domain_id)
-    if _exists(conn, users, users.c.name == name, users.c.domain_id == domain_id):
-        raise Conflict(f"Conflict occurred attempting to store user - Duplicate entry found "
-                       f"with name {name} at domain ID {domain_id}.")
+    _check_name_free(conn, users, "user", name, domain_id)
     if default_project_id is not None:
         get_project(conn, default_project_id)
     user = User(uuid.uuid4().hex, name, domain_id, default_project_id, enabled, extra or {})
@@ -234,14 +242,7 @@ def find_user(conn: Connection, name_or_id: str) -> User:
 
 def list_users(conn: Connection, name: str | None = None, enabled: bool | None = None,
                domain_id: str | None = None) -> list[User]:
-    query = sa.select(users).order_by(users.c.name)
-    if name is not None:
-        query = query.where(users.c.name == name)
-    if enabled is not None:
-        query = query.where(users.c.enabled.is_(enabled))
-    if domain_id is not None:
-        query = query.where(users.c.domain_id == domain_id)
-    return [_user(r) for r in conn.execute(query)]
+    return [_user(r) for r in conn.execute(_listing(users, name, enabled, domain_id))]
 
 
 USER_COLUMNS = ("name", "enabled", "default_project_id")
@@ -253,10 +254,8 @@ def update_user(conn: Connection, user_id: str, changes: dict[str, Any],
     values: dict[str, Any] = {k: v for k, v in changes.items() if k in USER_COLUMNS}
     extra = {k: v for k, v in changes.items()
              if k not in (*USER_COLUMNS, "id", "domain_id", "password", "links", "options")}
-    if "name" in values and values["name"] != current.name and _exists(
-            conn, users, users.c.name == values["name"], users.c.domain_id == current.domain_id):
-        raise Conflict(f"Conflict occurred attempting to store user - Duplicate entry found "
-                       f"with name {values['name']} at domain ID {current.domain_id}.")
+    if "name" in values and values["name"] != current.name:
+        _check_name_free(conn, users, "user", values["name"], current.domain_id)
     if values.get("default_project_id"):
         get_project(conn, values["default_project_id"])
     if extra:
@@ -297,10 +296,7 @@ def create_role(conn: Connection, name: str, description: str | None = None) -> 
 
 
 def get_role(conn: Connection, role_id: str) -> Role:
-    row = conn.execute(sa.select(roles).where(roles.c.id == role_id)).first()
-    if row is None:
-        raise NotFound(f"Could not find role: {role_id}.")
-    return _role(row)
+    return _role(_by_id(conn, roles, "role", role_id))
 
 
 def find_role(conn: Connection, name_or_id: str) -> Role:
@@ -326,14 +322,23 @@ def delete_role(conn: Connection, role_id: str) -> None:
     conn.execute(roles.delete().where(roles.c.id == role_id))
 
 
-def grant(conn: Connection, user_id: str, project_id: str, role_id: str) -> None:
-    """Assign a role (idempotent, as Keystone's PUT)."""
+def _assignment(user_id: str, project_id: str, role_id: str) -> tuple[Any, ...]:
+    """The where clause of one role assignment."""
+    return (role_assignments.c.user_id == user_id, role_assignments.c.project_id == project_id,
+            role_assignments.c.role_id == role_id)
+
+
+def _assigned(conn: Connection, user_id: str, project_id: str, role_id: str) -> bool:
+    """Whether the user has the role on the project (404 if any of the three is unknown)."""
     get_user(conn, user_id)
     get_project(conn, project_id)
     get_role(conn, role_id)
-    if not _exists(conn, role_assignments, role_assignments.c.user_id == user_id,
-                   role_assignments.c.project_id == project_id,
-                   role_assignments.c.role_id == role_id):
+    return _exists(conn, role_assignments, *_assignment(user_id, project_id, role_id))
+
+
+def grant(conn: Connection, user_id: str, project_id: str, role_id: str) -> None:
+    """Assign a role (idempotent, as Keystone's PUT)."""
+    if not _assigned(conn, user_id, project_id, role_id):
         conn.execute(role_assignments.insert().values(user_id=user_id, project_id=project_id,
                                                       role_id=role_id))
 
@@ -343,21 +348,14 @@ def grant_by_name(conn: Connection, user_id: str, project_id: str, role_name: st
 
 
 def check_grant(conn: Connection, user_id: str, project_id: str, role_id: str) -> None:
-    get_user(conn, user_id)
-    get_project(conn, project_id)
-    get_role(conn, role_id)
-    if not _exists(conn, role_assignments, role_assignments.c.user_id == user_id,
-                   role_assignments.c.project_id == project_id,
-                   role_assignments.c.role_id == role_id):
+    if not _assigned(conn, user_id, project_id, role_id):
         raise NotFound(f"Could not find role assignment with role: {role_id}, user or group: "
                        f"{user_id}, project, domain, or system: {project_id}.")
 
 
 def revoke_grant(conn: Connection, user_id: str, project_id: str, role_id: str) -> None:
     check_grant(conn, user_id, project_id, role_id)
-    conn.execute(role_assignments.delete().where(
-        role_assignments.c.user_id == user_id, role_assignments.c.project_id == project_id,
-        role_assignments.c.role_id == role_id))
+    conn.execute(role_assignments.delete().where(*_assignment(user_id, project_id, role_id)))
 
 
 def list_assignments(conn: Connection, user_id: str | None = None,

@@ -40,6 +40,8 @@ class ListQuery:
     filters: Sequence[Filter] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
     with_count: bool = False
+    # Conditions beyond column filters (an image's visibility: "mine or public or ...").
+    where: Sequence[sa.ColumnElement[bool]] = ()
 
 
 def _sortable(column: sa.Column) -> sa.ColumnElement[Any]:
@@ -65,6 +67,7 @@ def _condition(table: sa.Table, flt: Filter) -> sa.ColumnElement[bool]:
 
 def _where(table: sa.Table, query: ListQuery) -> list[sa.ColumnElement[bool]]:
     where = [_condition(table, flt) for flt in query.filters]
+    where.extend(query.where)
     if query.project_id is not None:
         where.append(table.c.project_id == query.project_id)
     for key, value in query.metadata.items():

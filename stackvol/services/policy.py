@@ -94,6 +94,16 @@ DEFAULT_RULES: dict[str, str] = {
     "quota:defaults": READ,
     "quota:update": ADMIN,
     "quota:delete": ADMIN,
+    # --- Image (Glance's names and defaults; the target's project is the image's owner) ---
+    "get_images": READ,
+    "get_image": READ,
+    "download_image": READ,
+    "add_image": WRITE,
+    "modify_image": WRITE,
+    "upload_image": WRITE,
+    "delete_image": WRITE,
+    "communitize_image": WRITE,
+    "publicize_image": ADMIN,
     # --- Identity (Keystone's defaults for project-scoped tokens) ---
     "identity:validate_token": OWNER,
     "identity:revoke_token": OWNER,

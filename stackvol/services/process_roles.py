@@ -60,7 +60,8 @@ class ProcessRole:
         # takes its own running tasks back at once, and never another process's.
         default = f"{machine}:all" if settings.role == "all" else (
             f"{machine}:{settings.port}:{settings.role}")
-        backend = settings.storage_backend if settings.role in ("all", "volume") else None
+        # ``all`` serves every enabled backend; it is recorded under the default one.
+        backend = settings.served_backend if settings.role in ("all", "volume") else None
         return cls(role=settings.role, name=settings.worker_name or default, host=host,
                    backend=backend, url=url)
 
@@ -79,8 +80,8 @@ class ProcessRole:
     @property
     def targets(self) -> list[str] | None:
         """Task targets this process's worker claims (None: every task, for ``all``)."""
-        if self.role == "volume":
-            return [self.backend or ""]
+        if self.role == "volume":  # HOST@BACKEND: work only this host can do (its exports)
+            return [self.backend or "", f"{self.host}@{self.backend}"]
         if self.role == "compute":
             return [self.host]
         return None if self.role == "all" else []

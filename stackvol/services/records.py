@@ -49,6 +49,7 @@ class Volume:
     error_reason: str | None
     created_at: dt.datetime
     updated_at: dt.datetime | None
+    image_metadata: dict[str, str] | None = None  # Cinder's volume_image_metadata
     attachments: list[Attachment] = field(default_factory=list)
 
     @classmethod

@@ -30,7 +30,8 @@ from stackvol.services.context import RequestContext
 from stackvol.services.errors import Conflict, Invalid, NotFound
 from stackvol.services.records import Attachment, Volume
 from stackvol.services.status import AttachmentStatus, SnapshotStatus, VolumeStatus
-from stackvol.storage.base import StorageDriver
+from stackvol.storage.base import StorageError
+from stackvol.storage.registry import Backends
 from stackvol.timeutils import utcnow
 
 TRANSITIONAL = {
@@ -73,9 +74,9 @@ class Repaired:
 
 
 class RepairService:
-    def __init__(self, db: Database, storage: StorageDriver, compute: ComputeDriver) -> None:
+    def __init__(self, db: Database, backends: Backends, compute: ComputeDriver) -> None:
         self.db = db
-        self.storage = storage
+        self.backends = backends
         self.compute = compute
 
     # --- finding ----------------------------------------------------------------------------
@@ -154,11 +155,18 @@ class RepairService:
                            f"is dead.")
 
     async def _check_bytes(self, volume: Volume, progress: Progress) -> None:
-        progress(f"checking storage backend {self.storage.name} for volume {volume.id}")
-        exists = await asyncio.to_thread(self.storage.volume_exists, volume.id,
-                                         volume.provider_location)
+        if not volume.backend:
+            raise Invalid(f"Volume {volume.id} was never placed on a storage backend; it "
+                          f"cannot be available (reset it to error instead).")
+        progress(f"checking storage backend {volume.backend} for volume {volume.id}")
+        try:
+            exists = await asyncio.to_thread(self.backends.get(volume.backend).volume_exists,
+                                             volume.id, volume.provider_location)
+        except StorageError as exc:
+            raise Invalid(f"Storage backend {volume.backend} cannot be checked for volume "
+                          f"{volume.id}: {exc}") from exc
         if not exists:
-            raise Invalid(f"Storage backend {self.storage.name} holds no data for volume "
+            raise Invalid(f"Storage backend {volume.backend} holds no data for volume "
                           f"{volume.id}; it cannot be available (reset it to error instead).")
 
     async def _connected(self, volume: Volume, attachments: list[Attachment],

@@ -35,12 +35,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from stackvol.compute.base import ComputeDriver, InstanceSpec
+from stackvol.compute.base import BootImage, ComputeDriver, InstanceSpec
 from stackvol.db.engine import Database
 from stackvol.db.schema import servers, snapshots, volume_attachments, volumes
-from stackvol.services import policy, recovery
+from stackvol.services import image_boot, policy, recovery
 from stackvol.services import tasks as taskq
-from stackvol.services.attachments import DEVICE_RE, AttachmentService, next_device
+from stackvol.services.attachments import (
+    DEVICE_RE,
+    AttachmentService,
+    Stored,
+    connection_ready,
+    next_device,
+    release_connection,
+)
 from stackvol.services.block_devices import ROOT_DEVICE, BlockDevice, parse
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -409,6 +416,9 @@ class ServerService:
         except NotFound as exc:
             raise Invalid(exc.message) from None
         _check_root_device(conn, ctx, devices)
+        if spec.image_ref:
+            image_boot.check_server_image(conn, ctx, spec.image_ref, flavor,
+                                          volume_backed=any(d.is_root for d in devices))
         count = spec.max_count
         if self.volumes.quotas is not None:  # counted in this transaction, as Nova does
             count = self.volumes.quotas.allowed_servers(conn, ctx.project_id, flavor.vcpus,
@@ -487,16 +497,15 @@ class ServerService:
             snapshot_id = device.uuid
             snapshot_size = _snapshot_size(conn, ctx, device)  # Nova's lookup and faults
             size = size or snapshot_size
-        # There is no image service yet: an image-sourced volume starts empty (Cinder would copy
-        # the image into it); it is still marked bootable, as Cinder marks it.
+        image_id = None
+        if device.source_type == "image" and device.uuid:
+            image_id = device.uuid
+            image_boot.check_bdm_image(conn, ctx, image_id, size or 0)  # Nova's faults first
         name = f"{server_id}-blank-vol" if device.source_type == "blank" else ""
         spec = VolumeSpec(size=size or 0, display_name=name, display_description="",
-                          availability_zone=zone, snapshot_id=snapshot_id)
+                          availability_zone=zone, snapshot_id=snapshot_id, image_id=image_id)
         self.volumes._check_spec(spec)
-        volume = self.volumes._insert(conn, ctx, spec)
-        if device.source_type == "image":
-            conn.execute(volumes.update().where(volumes.c.id == volume.id).values(bootable=True))
-        return volume.id
+        return self.volumes._insert(conn, ctx, spec).id
 
     async def _run_spawn(self, task: Task) -> None:
         server = await self.db.read(_maybe_load, task.resource_id)
@@ -515,16 +524,17 @@ class ServerService:
             await self.db.run(taskq.finish, task)
             return
         flavor = server.flavor
+        boot_image = await self.db.read(_boot_image, server, [att for att, _ in mapped])
         spec = InstanceSpec(server_id=server.id, name=server.name,
                             vcpus=flavor.vcpus if flavor else 1,
                             memory_mb=flavor.ram if flavor else 512,
                             disk_gb=flavor.disk if flavor else 0, image_ref=server.image_ref,
-                            root_volume=self._root_volume(mapped))
+                            root_volume=self._root_volume(mapped), boot_image=boot_image)
         try:
             await asyncio.to_thread(self.compute.spawn, spec)
             await self.pause.at("server.spawn.volumes")
-            connected = [(att, await asyncio.to_thread(self.attachments.connect, att, location))
-                         for att, location in mapped]
+            connected = [(att, await asyncio.to_thread(self.attachments.connect, att, stored))
+                         for att, stored in mapped]
         except Exception:
             # As Nova does after a failed build: nothing of it stays on the hypervisor.
             await asyncio.to_thread(self.compute.destroy, server.id)
@@ -534,21 +544,21 @@ class ServerService:
         else:  # deleted while it was being built: take back what was just made
             await asyncio.to_thread(self.compute.destroy, server.id)
 
-    def _root_volume(self, mapped: list[tuple[Attachment, str]]) -> dict[str, Any] | None:
+    def _root_volume(self, mapped: list[tuple[Attachment, Stored]]) -> dict[str, Any] | None:
         """The boot volume's connection info, for a driver that boots from it."""
-        for attachment, location in mapped:
+        for attachment, stored in mapped:
             if attachment.device == ROOT_DEVICE:
-                return self.attachments.storage.connection_info(attachment.volume_id,
-                                                                location).as_dict()
+                return self.attachments.connection_info(attachment, stored)
         return None
 
-    async def _claim_volumes(self, server_id: str) -> list[tuple[Attachment, str]] | None:
+    async def _claim_volumes(self, server_id: str) -> list[tuple[Attachment, Stored]] | None:
         """Wait for the server's new volumes, claim them; its volumes and their locations."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.volume_wait_seconds
         delay = 0.02
         while True:
             building, mapped = await self.db.run(_claim_mapped_volumes, server_id)
+            self.worker.wake()  # it may have queued connections for this worker
             if not building:
                 return None
             if mapped is not None:
@@ -743,6 +753,18 @@ def _device_name(wanted: str | None, used: set[str]) -> str:
     return next_device(used)
 
 
+def _boot_image(conn: Connection, server: Server,
+                mapped: list[Attachment]) -> BootImage | None:
+    """What the driver boots: the root volume's image if it has a root volume, else the
+    server's image (``None``: the driver's built-in guest)."""
+    root = next((att.volume_id for att in mapped if att.device == ROOT_DEVICE), None)
+    root_image = None
+    if root is not None:
+        root_image = conn.execute(sa.select(volumes.c.image_metadata).where(
+            volumes.c.id == root)).scalar() or {}
+    return image_boot.boot_image(conn, server.image_ref, root_image)
+
+
 def _visible_volume(conn: Connection, ctx: RequestContext, device: BlockDevice) -> str:
     row = conn.execute(sa.select(volumes.c.id, volumes.c.project_id).where(
         volumes.c.id == device.uuid)).first()
@@ -780,29 +802,31 @@ def _check_root_device(conn: Connection, ctx: RequestContext,
 
 
 def _claim_mapped_volumes(conn: Connection,
-                          server_id: str) -> tuple[bool, list[tuple[Attachment, str]] | None]:
+                          server_id: str) -> tuple[bool, list[tuple[Attachment, Stored]] | None]:
     """(still building?, the server's mapped volumes once every one is claimed, else None).
 
     New volumes move available → attaching here; one that ended in any other status (an
-    error while creating, or deleted meanwhile) fails the build.
+    error while creating, or deleted meanwhile) fails the build. Claimed volumes then wait for
+    their backend to make the connection for this server's host.
     """
-    state = conn.execute(sa.select(servers.c.vm_state, servers.c.task_state).where(
-        servers.c.id == server_id)).first()
+    state = conn.execute(sa.select(servers.c.vm_state, servers.c.task_state,
+                                   servers.c.host).where(servers.c.id == server_id)).first()
     if state is None or (state.vm_state, state.task_state) != (VmState.BUILDING,
                                                                TaskState.SPAWNING):
         return False, None
     rows = conn.execute(
         sa.select(volume_attachments, volumes.c.status.label("volume_status"),
-                  volumes.c.provider_location)
+                  volumes.c.backend, volumes.c.provider_location)
         .join(volumes, volumes.c.id == volume_attachments.c.volume_id)
         .where(volume_attachments.c.server_id == server_id,
                volume_attachments.c.status == AttachmentStatus.ATTACHING)
         .order_by(volume_attachments.c.created_at, volume_attachments.c.id)).all()
-    mapped: list[tuple[Attachment, str]] = []
+    mapped: list[tuple[Attachment, Stored]] = []
     waiting = False
     for row in rows:
         values = dict(row._mapping)
-        status, location = values.pop("volume_status"), values.pop("provider_location")
+        status = values.pop("volume_status")
+        stored = Stored(values.pop("backend"), values.pop("provider_location"))
         attachment = Attachment(**values)
         if status == VolumeStatus.CREATING:
             waiting = True
@@ -814,7 +838,9 @@ def _claim_mapped_volumes(conn: Connection,
         if status != VolumeStatus.ATTACHING:
             raise Invalid(f"Volume {attachment.volume_id} is {status} and cannot be attached "
                           f"to server {server_id}")
-        mapped.append((attachment, location))
+        if not connection_ready(conn, attachment, stored.backend, state.host):
+            waiting = True
+        mapped.append((attachment, stored))
     return True, None if waiting else mapped
 
 
@@ -832,10 +858,13 @@ def _invalid_state(action: str, server: Server, allowed_vm: tuple[str, ...]) -> 
 
 def _release_volumes(conn: Connection, server_id: str) -> None:
     """The server is gone: drop its attachments; volumes become available, or are deleted."""
-    rows = conn.execute(sa.select(volume_attachments.c.volume_id,
-                                  volume_attachments.c.delete_on_termination)
+    rows = conn.execute(sa.select(volume_attachments.c.id, volume_attachments.c.volume_id,
+                                  volume_attachments.c.delete_on_termination,
+                                  volume_attachments.c.connection_info)
                         .where(volume_attachments.c.server_id == server_id)).all()
     conn.execute(volume_attachments.delete().where(volume_attachments.c.server_id == server_id))
+    for row in rows:  # exports made for the server's host end with it
+        release_connection(conn, row)
     busy = (VolumeStatus.IN_USE, VolumeStatus.ATTACHING, VolumeStatus.DETACHING,
             VolumeStatus.RESERVED)
     for row in rows:

@@ -42,7 +42,7 @@ from stackvol.services.records import Page, Snapshot
 from stackvol.services.status import SnapshotStatus, VolumeStatus
 from stackvol.services.tasks import Handler, PauseHook, Task, Worker
 from stackvol.services.volumes import cas_status
-from stackvol.storage.base import StorageDriver
+from stackvol.storage.registry import Backends
 from stackvol.timeutils import utcnow
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,11 @@ _ORDER = (snapshots.c.created_at.desc(), snapshots.c.id.desc())
 
 
 class SnapshotService:
-    def __init__(self, db: Database, storage: StorageDriver, worker: Worker,
+    def __init__(self, db: Database, backends: Backends, worker: Worker,
                  pause: PauseHook | None = None, quotas: QuotaService | None = None) -> None:
         self.db = db
         self.quotas = quotas
-        self.storage = storage
+        self.backends = backends  # a snapshot lives on its volume's backend
         self.worker = worker
         self.pause = pause or PauseHook("")
         worker.register("snapshot.create", Handler(self._run_create, self._fail_create))
@@ -180,8 +180,8 @@ class SnapshotService:
             await self.db.run(taskq.finish, task)  # already settled (or deleted)
             return
         await self.pause.at("snapshot.create")
-        location = await asyncio.to_thread(self.storage.create_snapshot, task.resource_id,
-                                           row.volume_id, row.volume_location)
+        location = await asyncio.to_thread(self.backends.get(row.backend).create_snapshot,
+                                           task.resource_id, row.volume_id, row.volume_location)
         await self.db.run(self._created, task, location)
         log.info("snapshot %s available", task.resource_id)
 
@@ -217,7 +217,9 @@ class SnapshotService:
         if copying:
             raise Invalid(f"Invalid snapshot: Snapshot {snapshot_id} is the source of "
                           f"{copying} volume(s) still being created.")
-        taskq.enqueue(conn, "snapshot.delete", snapshot_id, target=self.storage.name)
+        backend = conn.execute(sa.select(volumes.c.backend).where(
+            volumes.c.id == snapshot.volume_id)).scalar_one()
+        taskq.enqueue(conn, "snapshot.delete", snapshot_id, target=backend)
 
     async def _run_delete(self, task: Task) -> None:
         row = await self.db.read(_source, task.resource_id)
@@ -225,8 +227,8 @@ class SnapshotService:
             await self.db.run(taskq.finish, task)
             return
         await self.pause.at("snapshot.delete")
-        await asyncio.to_thread(self.storage.delete_snapshot, task.resource_id,
-                                row.provider_location)
+        await asyncio.to_thread(self.backends.get(row.backend).delete_snapshot,
+                                task.resource_id, row.provider_location)
         await self.db.run(self._deleted, task)
         log.info("snapshot %s deleted", task.resource_id)
 
@@ -243,10 +245,10 @@ class SnapshotService:
 
 
 def _source(conn: Connection, snapshot_id: str) -> Any:
-    """A snapshot's status and location, with where its volume's bytes are."""
+    """A snapshot's status and location, with its volume's backend and where its bytes are."""
     return conn.execute(
         sa.select(snapshots.c.status, snapshots.c.volume_id, snapshots.c.provider_location,
-                  volumes.c.provider_location.label("volume_location"))
+                  volumes.c.backend, volumes.c.provider_location.label("volume_location"))
         .join(volumes, volumes.c.id == snapshots.c.volume_id)
         .where(snapshots.c.id == snapshot_id)
     ).first()

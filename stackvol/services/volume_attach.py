@@ -28,12 +28,14 @@ from sqlalchemy.engine import Connection
 from stackvol.db.engine import Database
 from stackvol.db.schema import snapshots, volume_attachments, volumes
 from stackvol.services import policy
+from stackvol.services.attachments import release_connection
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import Invalid, NotFound
 from stackvol.services.records import Attachment, Volume
 from stackvol.services.status import AttachmentStatus, SnapshotStatus, VolumeStatus
 from stackvol.services.volumes import cas_status, read_volume
-from stackvol.storage.base import StorageDriver
+from stackvol.storage.base import StorageError
+from stackvol.storage.registry import Backends
 from stackvol.timeutils import utcnow
 
 ATTACH_MODES = ("rw", "ro")
@@ -57,9 +59,9 @@ def attach_mode(attachment: Attachment) -> str:
 
 
 class VolumeAttachService:
-    def __init__(self, db: Database, storage: StorageDriver) -> None:
+    def __init__(self, db: Database, backends: Backends) -> None:
         self.db = db
-        self.storage = storage
+        self.backends = backends
 
     # --- lookups --------------------------------------------------------------------------
 
@@ -84,9 +86,21 @@ class VolumeAttachService:
             volume_attachments.c.status.in_(list(HOLDING))))
         return [Attachment.from_row(r) for r in rows]
 
-    def _connection_info(self, volume: Volume, mode: str | None) -> dict[str, Any]:
-        info = self.storage.connection_info(volume.id, volume.provider_location or "").as_dict()
+    def _connection_info(self, volume: Volume, mode: str | None,
+                         connector: Mapping[str, Any] | None = None,
+                         attachment_id: str | None = None) -> dict[str, Any]:
+        """Connection info for the connector's host (an export where it cannot reach the
+        bytes), made here: this process must be the backend's storage host (role all)."""
+        made_for = ({"host": connector["host"], "attachment_id": attachment_id}
+                    if connector and connector.get("host") else None)
+        try:
+            info = self.backends.get(volume.backend).initialize_connection(
+                volume.id, volume.provider_location or "", made_for).as_dict()
+        except StorageError as exc:  # e.g. a backend no longer configured
+            raise Invalid(f"Invalid volume: cannot connect volume {volume.id}: {exc}") from exc
         info["data"]["access_mode"] = mode if mode in ATTACH_MODES else "rw"
+        if made_for:  # kept for whoever ends the attachment (as Nova keeps it)
+            info["connector"] = made_for
         return info
 
     @staticmethod
@@ -115,6 +129,7 @@ class VolumeAttachService:
         """Remove one row; the volume is available again once no row holds it."""
         conn.execute(volume_attachments.delete().where(
             volume_attachments.c.id == attachment.id))
+        release_connection(conn, attachment)
         left = conn.execute(sa.select(sa.func.count()).where(
             volume_attachments.c.volume_id == attachment.volume_id,
             volume_attachments.c.status.in_(list(HOLDING)))).scalar_one()
@@ -170,7 +185,8 @@ class VolumeAttachService:
         if connector:
             return self._insert(conn, volume_id, instance_id, connector.get("mountpoint"),
                                 AttachmentStatus.ATTACHING,
-                                self._connection_info(volume, mode or connector.get("mode")))
+                                self._connection_info(volume, mode or connector.get("mode"),
+                                                      connector))
         info = {"access_mode": mode} if mode in ATTACH_MODES else None
         return self._insert(conn, volume_id, instance_id, None, AttachmentStatus.RESERVED, info)
 
@@ -186,7 +202,7 @@ class VolumeAttachService:
             raise Invalid(f"Invalid volume: Attachment {attachment_id} is {attachment.status}; "
                           f"only a reserved attachment can be updated.")
         mode = connector.get("mode") or (attachment.connection_info or {}).get("access_mode")
-        info = self._connection_info(volume, mode)
+        info = self._connection_info(volume, mode, connector, attachment_id)
         device = connector.get("mountpoint") or attachment.device
         cas_status(conn, volume_attachments, attachment_id, [attachment.status],
                    AttachmentStatus.ATTACHING, connection_info=info, device=device)
@@ -293,8 +309,16 @@ class VolumeAttachService:
         if not volume.provider_location:
             raise Invalid(f"Invalid volume: Volume {volume_id} has no data yet (status "
                           f"{volume.status}).")
-        return self._connection_info(volume, connector.get("mode"))
+        return self._connection_info(volume, connector.get("mode"), connector)
 
     def _terminate_connection(self, conn: Connection, ctx: RequestContext, volume_id: str,
                               connector: Mapping[str, Any]) -> None:
-        self._volume(conn, ctx, volume_id)  # the file backend keeps no per-host export
+        volume = self._volume(conn, ctx, volume_id)
+        if connector.get("host") and volume.backend:  # what os-initialize_connection made
+            try:
+                self.backends.get(volume.backend).terminate_connection(
+                    volume.id, volume.provider_location,
+                    {"host": connector["host"], "attachment_id": None})
+            except StorageError as exc:
+                raise Invalid(f"Invalid volume: cannot disconnect volume {volume.id}: "
+                              f"{exc}") from exc

@@ -1,7 +1,8 @@
 """Volume types: named kinds of volume with extra specs, as Cinder's ``types`` API keeps them.
 
 Volumes record their type by name (``volumes.volume_type``), which is what Nova's os-volumes
-view shows; renaming a type renames it on its volumes in the same transaction.
+view shows; renaming a type renames it on its volumes in the same transaction. A type's
+``volume_backend_name`` extra spec chooses the storage backend of its new volumes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from stackvol.db.schema import quota_limits, volume_types, volumes
 from stackvol.services import policy
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import Conflict, Invalid, NotFound
+from stackvol.storage.registry import Backends, wanted_backend_name
 from stackvol.timeutils import utcnow
 
 DEFAULT_TYPE = "__DEFAULT__"
@@ -72,6 +74,26 @@ def default_type(conn: Connection) -> VolumeType:
     if row is None:
         raise NotFound(f"Volume type with name {DEFAULT_TYPE} could not be found.")
     return VolumeType.from_row(row)
+
+
+def choose_backend(conn: Connection, backends: Backends, vtype: VolumeType) -> str | None:
+    """Where a new volume of ``vtype`` goes, as Cinder's filter scheduler picks on the type's
+    ``volume_backend_name``: the one backend that matches, or of several the one holding the
+    fewest volumes (the first enabled on a tie); None when no enabled backend matches."""
+    candidates = backends.for_type(vtype.extra_specs)
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    load = dict(conn.execute(sa.select(volumes.c.backend, sa.func.count())
+                             .where(volumes.c.backend.in_(candidates))
+                             .group_by(volumes.c.backend)).all())
+    return min(candidates, key=lambda name: load.get(name, 0))
+
+
+def no_valid_backend(vtype: VolumeType) -> str:
+    """Why a volume of ``vtype`` has no backend (its ``error_reason``)."""
+    return (f"No valid backend was found: volume type {vtype.name} asks for "
+            f"volume_backend_name {wanted_backend_name(vtype.extra_specs)!r}, which no "
+            f"enabled backend has.")
 
 
 def all_types(conn: Connection) -> dict[str, VolumeType]:

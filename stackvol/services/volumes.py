@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from stackvol.db.engine import Database
 from stackvol.db.prepared import PreparedSelect, RawReader
 from stackvol.db.schema import snapshots, volume_attachments, volumes
-from stackvol.services import policy
+from stackvol.services import image_boot, policy
 from stackvol.services import tasks as taskq
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import Invalid, NotFound
@@ -32,8 +32,10 @@ from stackvol.services.quotas import QuotaService
 from stackvol.services.records import Attachment, Page, Volume
 from stackvol.services.status import AttachmentStatus, SnapshotStatus, VolumeStatus
 from stackvol.services.tasks import Handler, PauseHook, Task, Worker
+from stackvol.services.volume_types import choose_backend, no_valid_backend
 from stackvol.services.volume_types import resolve as resolve_type
-from stackvol.storage.base import StorageDriver
+from stackvol.storage.base import StorageError
+from stackvol.storage.registry import Backends
 from stackvol.timeutils import utcnow
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,7 @@ class VolumeSpec:
     metadata: dict[str, str] | None = None
     availability_zone: str | None = None
     snapshot_id: str | None = None
+    image_id: str | None = None  # made from this image (Cinder's imageRef)
 
 
 @functools.cache
@@ -163,7 +166,7 @@ class VolumeService:
     def __init__(
         self,
         db: Database,
-        storage: StorageDriver,
+        backends: Backends,
         worker: Worker,
         availability_zones: tuple[str, ...] = ("nova",),
         max_volume_size_gb: int = 10240,
@@ -171,7 +174,7 @@ class VolumeService:
         quotas: QuotaService | None = None,
     ) -> None:
         self.db = db
-        self.storage = storage
+        self.backends = backends
         self.worker = worker
         self.availability_zones = availability_zones
         self.quotas = quotas
@@ -200,6 +203,17 @@ class VolumeService:
         return await self.db.read_prepared(read_page, None if everyone else ctx.project_id,
                                            page)
 
+    async def pool_stats(self) -> dict[str, dict[str, Any]]:
+        """Each enabled backend's pool (Cinder's ``get_pools`` capabilities), with the
+        volumes it holds and the GiB they were given."""
+        usage = await self.db.read(_usage_by_backend)
+        stats = {}
+        for name in self.backends.names:
+            count, gigabytes = usage.get(name, (0, 0))
+            stats[name] = {**await asyncio.to_thread(self.backends.capabilities, name),
+                           "allocated_capacity_gb": gigabytes, "total_volumes": count}
+        return stats
+
     # --- create ---------------------------------------------------------------------------
 
     def _check_spec(self, spec: VolumeSpec) -> None:
@@ -220,9 +234,18 @@ class VolumeService:
         return volume
 
     def _insert(self, conn: Connection, ctx: RequestContext, spec: VolumeSpec) -> Volume:
-        if spec.snapshot_id:
-            self._check_source_snapshot(conn, ctx, spec)
-        type_name = resolve_type(conn, ctx, spec.volume_type or DEFAULT_VOLUME_TYPE).name
+        if spec.snapshot_id and spec.image_id:
+            raise Invalid("Invalid input received: A volume is made from a snapshot or from an "
+                          "image, not from both.")
+        source = self._check_source_snapshot(conn, ctx, spec) if spec.snapshot_id else None
+        image_metadata = (image_boot.volume_image(conn, ctx, spec.image_id, spec.size)
+                          if spec.image_id else None)
+        # As Cinder: a volume made from a snapshot has its source's type unless told otherwise,
+        # and stays on its source's backend.
+        vtype = resolve_type(conn, ctx, spec.volume_type or (source.volume_type if source else
+                                                              None) or DEFAULT_VOLUME_TYPE)
+        type_name = vtype.name
+        backend = source.backend if source else choose_backend(conn, self.backends, vtype)
         if self.quotas is not None:
             self.quotas.enforce(conn, ctx.project_id, type_name, volumes=1,
                                 gigabytes=spec.size, volume_size=spec.size)
@@ -241,20 +264,29 @@ class VolumeService:
             "source_volid": None,
             "metadata": dict(spec.metadata or {}),
             "bootable": False,
-            "backend": self.storage.name,
+            "backend": backend or "",
             "provider_location": None,
             "error_reason": None,
             "created_at": now,
             "updated_at": None,
+            "image_metadata": image_metadata,
         }
+        if backend is None:  # Cinder's scheduler leaves such a volume in error, quota held
+            values.update(status=VolumeStatus.ERROR.value, error_reason=no_valid_backend(vtype))
+            log.warning("volume %s: %s", values["id"], values["error_reason"])
         conn.execute(volumes.insert(), values)
-        taskq.enqueue(conn, "volume.create", values["id"], target=self.storage.name)
+        if backend is not None:
+            taskq.enqueue(conn, "volume.create", values["id"], target=backend)
         return Volume(**values)
 
     @staticmethod
-    def _check_source_snapshot(conn: Connection, ctx: RequestContext, spec: VolumeSpec) -> None:
-        query = sa.select(snapshots.c.status, snapshots.c.size, snapshots.c.project_id).where(
-            snapshots.c.id == spec.snapshot_id).with_for_update()  # vs. a concurrent delete
+    def _check_source_snapshot(conn: Connection, ctx: RequestContext, spec: VolumeSpec) -> Any:
+        """The source snapshot, checked (with its volume's backend and type)."""
+        query = (sa.select(snapshots.c.status, snapshots.c.size, snapshots.c.project_id,
+                           volumes.c.backend, volumes.c.volume_type)
+                 .join(volumes, volumes.c.id == snapshots.c.volume_id)
+                 .where(snapshots.c.id == spec.snapshot_id)
+                 .with_for_update(of=snapshots))  # vs. a concurrent delete
         row = conn.execute(query).first()
         if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
             raise NotFound(f"Snapshot {spec.snapshot_id} could not be found.")
@@ -265,6 +297,7 @@ class VolumeService:
             raise Invalid(f"Invalid input received: Volume size '{spec.size}'GB cannot be "
                           f"smaller than the snapshot size {row.size}GB. They must be >= "
                           f"original snapshot size.")
+        return row
 
     async def _run_create(self, task: Task) -> None:
         volume = await self.db.read_prepared(read_volume, RequestContext.system(),
@@ -273,19 +306,27 @@ class VolumeService:
             await self.db.run(taskq.finish, task)  # someone already settled it
             return
         await self.pause.at("volume.create")
+        storage = self.backends.get(volume.backend)
         if volume.snapshot_id:
             source = await self.db.read(_snapshot_location, volume.snapshot_id)
-            location = await asyncio.to_thread(self.storage.create_volume_from_snapshot,
+            location = await asyncio.to_thread(storage.create_volume_from_snapshot,
                                                volume.id, volume.size, source)
+        elif volume.image_metadata:
+            image = await self.db.read(image_boot.source_file,
+                                       volume.image_metadata["image_id"])
+            location = await asyncio.to_thread(storage.copy_image_to_volume, volume.id,
+                                               volume.size, image.path, image.qemu_format)
         else:
-            location = await asyncio.to_thread(self.storage.create_volume, volume.id, volume.size)
-        await self.db.run(self._created, task, location)
+            location = await asyncio.to_thread(storage.create_volume, volume.id, volume.size)
+        await self.db.run(self._created, task, location, bool(volume.image_metadata))
         log.info("volume %s available", volume.id)
 
     @staticmethod
-    def _created(conn: Connection, task: Task, location: str) -> None:
+    def _created(conn: Connection, task: Task, location: str, from_image: bool = False) -> None:
+        # As Cinder: a volume holding an image's bytes is bootable once they are there.
+        extra = {"bootable": True} if from_image else {}
         cas_status(conn, volumes, task.resource_id, [VolumeStatus.CREATING],
-                   VolumeStatus.AVAILABLE, provider_location=location)
+                   VolumeStatus.AVAILABLE, provider_location=location, **extra)
         taskq.finish(conn, task)
 
     @staticmethod
@@ -388,7 +429,7 @@ class VolumeService:
             await self.db.run(taskq.finish, task)
             return
         await self.pause.at("volume.extend")
-        await asyncio.to_thread(self.storage.extend_volume, task.resource_id,
+        await asyncio.to_thread(self.backends.get(row.backend).extend_volume, task.resource_id,
                                 row.provider_location, int(task.payload["new_size"]))
         await self.db.run(self._extended, task)
         log.info("volume %s extended to %s GiB", task.resource_id, task.payload["new_size"])
@@ -423,11 +464,21 @@ class VolumeService:
             raise Invalid("Invalid input received: Must specify a valid status")
         if attach_status not in (None, "attached", "detached"):
             raise Invalid("Invalid input received: Must specify a valid attach status")
-        exists = await asyncio.to_thread(self.storage.volume_exists, volume.id,
-                                         volume.provider_location)
+        exists = await asyncio.to_thread(self.holds_bytes, volume)
         await self.db.run(self._reset, volume_id, status, attach_status, exists)
         log.warning("volume %s status reset to %s/%s by %s", volume_id, status, attach_status,
                     ctx.user_id)
+
+    def holds_bytes(self, volume: Volume) -> bool:
+        """Blocking: whether the volume's backend holds its bytes (never placed: no)."""
+        if not volume.backend:
+            return False
+        try:
+            return self.backends.get(volume.backend).volume_exists(volume.id,
+                                                                   volume.provider_location)
+        except StorageError as exc:
+            raise Invalid(f"Invalid volume: cannot reach the storage backend of volume "
+                          f"{volume.id}: {exc}") from exc
 
     @staticmethod
     def _reset(conn: Connection, volume_id: str, status: str | None, attach_status: str | None,
@@ -497,6 +548,9 @@ class VolumeService:
             if moved != count:
                 raise Invalid("Invalid volume: Snapshot of the volume must be available or "
                               "error to be deleted with the volume.")
+        if not volume.backend:  # never placed on a backend: no bytes anywhere (as Cinder)
+            conn.execute(volumes.delete().where(volumes.c.id == volume_id))
+            return
         taskq.enqueue(conn, "volume.delete", volume_id, target=volume.backend)
 
     async def _run_delete(self, task: Task) -> None:
@@ -505,10 +559,10 @@ class VolumeService:
             await self.db.run(taskq.finish, task)
             return
         await self.pause.at("volume.delete")
+        storage = self.backends.get(row.backend)
         for snap_id, location in await self.db.read(_cascaded_snapshots, task.resource_id):
-            await asyncio.to_thread(self.storage.delete_snapshot, snap_id, location)
-        await asyncio.to_thread(self.storage.delete_volume, task.resource_id,
-                                row.provider_location)
+            await asyncio.to_thread(storage.delete_snapshot, snap_id, location)
+        await asyncio.to_thread(storage.delete_volume, task.resource_id, row.provider_location)
         await self.db.run(self._deleted, task)
         log.info("volume %s deleted", task.resource_id)
 
@@ -539,6 +593,12 @@ def _query_page(conn: Connection, query: ListQuery) -> tuple[list[Volume], int |
     return found, count
 
 
+def _usage_by_backend(conn: Connection) -> dict[str, tuple[int, int]]:
+    rows = conn.execute(sa.select(volumes.c.backend, sa.func.count(), sa.func.sum(volumes.c.size))
+                        .group_by(volumes.c.backend))
+    return {backend: (int(count), int(total or 0)) for backend, count, total in rows}
+
+
 def _cascaded_snapshots(conn: Connection, volume_id: str) -> list[tuple[str, str | None]]:
     """Snapshots going with their volume (``cascade``): ids and where their bytes are."""
     return [(r.id, r.provider_location) for r in conn.execute(
@@ -547,7 +607,8 @@ def _cascaded_snapshots(conn: Connection, volume_id: str) -> list[tuple[str, str
 
 
 def _location(conn: Connection, volume_id: str) -> Any:
-    return conn.execute(sa.select(volumes.c.status, volumes.c.provider_location).where(
+    return conn.execute(sa.select(volumes.c.status, volumes.c.backend,
+                                  volumes.c.provider_location).where(
         volumes.c.id == volume_id)).first()
 
 

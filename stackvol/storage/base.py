@@ -7,6 +7,7 @@ Every method is idempotent, because a task interrupted by a crash runs again.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,12 @@ class StorageDriver(ABC):
 
     name: str
 
+    @classmethod
+    def from_options(cls, name: str, options: Mapping[str, Any]) -> StorageDriver:
+        """The driver of backend ``name`` from its ``[backends.NAME]`` options (less
+        ``driver`` and ``volume_backend_name``); unknown or bad options raise ValueError."""
+        raise NotImplementedError(f"{cls.__name__} cannot be configured as a backend")
+
     @abstractmethod
     def create_volume(self, volume_id: str, size_gb: int) -> str:
         """Create an empty (thin) volume of ``size_gb`` GiB; return its location."""
@@ -49,6 +56,29 @@ class StorageDriver(ABC):
     def connection_info(self, volume_id: str, location: str) -> ConnectionInfo:
         """What a compute driver needs to connect the volume to a server."""
 
+    def initialize_connection(self, volume_id: str, location: str,
+                              connector: Mapping[str, Any] | None) -> ConnectionInfo:
+        """Connection info for one connector (Cinder's): the compute host that will connect.
+
+        ``connector`` carries ``host`` (the compute host's name) and, for attachments made
+        here, ``attachment_id``. A backend that must set something up per host (an export)
+        does it now and tears it down in ``terminate_connection``.
+        """
+        return self.connection_info(volume_id, location)
+
+    def terminate_connection(self, volume_id: str, location: str | None,
+                             connector: Mapping[str, Any] | None) -> None:
+        """Undo what ``initialize_connection`` set up for this connector (idempotent)."""
+        return None
+
+    def restore(self) -> None:
+        """On start of the process serving this backend: bring back what it serves."""
+        return None
+
+    def capacity_gb(self) -> tuple[float, float] | None:
+        """(total, free) GiB the backend can hold, if it can tell (Cinder's pool stats)."""
+        return None
+
     def create_snapshot(self, snapshot_id: str, volume_id: str, volume_location: str) -> str:
         """Take a point-in-time copy of a volume; return the snapshot's location."""
         raise StorageError(f"{self.name} backend does not support snapshots")
@@ -63,3 +93,9 @@ class StorageDriver(ABC):
 
     def extend_volume(self, volume_id: str, location: str, new_size_gb: int) -> None:
         raise StorageError(f"{self.name} backend cannot extend volumes")
+
+    def copy_image_to_volume(self, volume_id: str, size_gb: int, image_path: str,
+                             image_format: str) -> str:
+        """Create a volume of ``size_gb`` GiB holding an image's bytes (``image_format`` as
+        QEMU names it: raw, qcow2, ...), converted to the volume's format; its location."""
+        raise StorageError(f"{self.name} backend cannot create volumes from images")

@@ -3,6 +3,10 @@
 Raw volumes are made with ``ftruncate``: no byte is written and creation does not depend on the
 size, so a 1 TiB volume is as quick as a 1 GiB one. qcow2 volumes are made with ``qemu-img``.
 
+A compute host that cannot reach the files (another host, unless listed in ``shared_hosts``)
+gets an NBD export of the volume instead of its path (``storage/exports.py``): the export runs here,
+on the storage host, and stops when the last attachment holding it ends or the volume is deleted.
+
 A snapshot is an independent point-in-time copy under ``snapshots/``: a reflink where the file
 system shares extents (XFS, Btrfs), else a copy of the allocated extents only, so its cost follows
 the data written, not the volume size. Copies are built under a temporary name and renamed into
@@ -16,10 +20,12 @@ import errno
 import fcntl
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from stackvol.storage.base import ConnectionInfo, GiB, StorageDriver, StorageError
+from stackvol.storage.exports import NbdExports
 
 FORMATS = ("raw", "qcow2")
 # linux/fs.h FICLONE: make the target share the source's extents, copy-on-write, in one call.
@@ -30,19 +36,58 @@ _NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
 
 
 class FileDriver(StorageDriver):
-    def __init__(self, root: Path, volume_format: str = "raw", name: str = "file") -> None:
-        if volume_format not in ("raw", "qcow2"):
-            raise ValueError(f"unsupported volume format {volume_format!r}")
+    """Volumes in ``<root>/volumes``, snapshots in ``<root>/snapshots``, unless either
+    directory is given."""
+
+    OPTIONS = ("volumes_dir", "snapshots_dir", "volume_format", "host", "shared_hosts",
+               "export_address", "exports_dir")
+
+    def __init__(self, root: Path, volume_format: str = "raw", name: str = "file", *,
+                 volumes_dir: Path | None = None, snapshots_dir: Path | None = None,
+                 host: str = "", shared_hosts: Iterable[str] = (),
+                 export_address: str = "127.0.0.1", exports_dir: Path | None = None) -> None:
+        """``host``: the storage host's name (its volume worker's ``compute_host``). Compute
+        hosts other than it and ``shared_hosts`` ("*": every host) are served over NBD from
+        ``export_address``; the exports are recorded under ``exports_dir``/``host``."""
+        if volume_format not in FORMATS:
+            raise ValueError(f"unsupported volume format {volume_format!r} (raw or qcow2)")
         self.name = name
         self.format = volume_format
-        self.root = root
-        self.volumes_dir = root / "volumes"
+        self.volumes_dir = volumes_dir or root / "volumes"
         self.volumes_dir.mkdir(parents=True, exist_ok=True)
-        self.snapshots_dir = root / "snapshots"
+        self.snapshots_dir = snapshots_dir or root / "snapshots"
         self.snapshots_dir.mkdir(parents=True, exist_ok=True)
+        self.host = host
+        self.shared_hosts = frozenset(h for h in shared_hosts if h)
+        # Per storage host: workers on several hosts may share one directory.
+        self.exports = NbdExports((exports_dir or root / "exports") / (host or "local"),
+                                  export_address)
+
+    @classmethod
+    def from_options(cls, name: str, options: Mapping[str, Any]) -> FileDriver:
+        """Options: ``volumes_dir``, ``snapshots_dir`` (both required), ``volume_format``."""
+        unknown = set(options) - set(cls.OPTIONS)
+        if unknown:
+            raise ValueError(f"file backend {name!r}: unknown options "
+                             f"{', '.join(sorted(unknown))} (known: {', '.join(cls.OPTIONS)})")
+        volumes_dir = Path(options["volumes_dir"])
+        shared = options.get("shared_hosts") or ()
+        return cls(volumes_dir, str(options.get("volume_format", "raw")), name,
+                   volumes_dir=volumes_dir, snapshots_dir=Path(options["snapshots_dir"]),
+                   host=str(options.get("host") or ""),
+                   shared_hosts=[shared] if isinstance(shared, str) else shared,
+                   export_address=str(options.get("export_address") or "127.0.0.1"),
+                   exports_dir=Path(options["exports_dir"]) if options.get("exports_dir")
+                   else None)
 
     def path_for(self, volume_id: str) -> Path:
         return self.volumes_dir / f"volume-{volume_id}.{self.format}"
+
+    def capacity_gb(self) -> tuple[float, float]:
+        """The file system holding the volumes: its size and what is free, in GiB."""
+        fs = os.statvfs(self.volumes_dir)
+        return (round(fs.f_blocks * fs.f_frsize / GiB, 2),
+                round(fs.f_bavail * fs.f_frsize / GiB, 2))
 
     def create_volume(self, volume_id: str, size_gb: int) -> str:
         path = self.path_for(volume_id)
@@ -68,6 +113,7 @@ class FileDriver(StorageDriver):
 
     def delete_volume(self, volume_id: str, location: str | None) -> None:
         path = Path(location) if location else self.path_for(volume_id)
+        self.exports.release(volume_id, None)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
 
@@ -77,6 +123,31 @@ class FileDriver(StorageDriver):
     def connection_info(self, volume_id: str, location: str) -> ConnectionInfo:
         return ConnectionInfo("file", {"device_path": location, "format": self.format,
                                        "volume_id": volume_id})
+
+    def is_local(self, connector: Mapping[str, Any] | None) -> bool:
+        """Whether the connector's host reaches the files by path (no export needed)."""
+        host = (connector or {}).get("host")
+        return (not host or not self.host or host == self.host or "*" in self.shared_hosts
+                or host in self.shared_hosts)
+
+    def initialize_connection(self, volume_id: str, location: str,
+                              connector: Mapping[str, Any] | None) -> ConnectionInfo:
+        if self.is_local(connector):
+            return self.connection_info(volume_id, location)
+        path = Path(location) if location else self.path_for(volume_id)
+        export = self.exports.ensure(volume_id, path, _format_of(path), _holder(connector))
+        # The daemon opens the file in its own format: clients see the raw guest bytes.
+        return ConnectionInfo("nbd", {"host": export.address, "port": export.port,
+                                      "export": export.name, "format": "raw",
+                                      "volume_id": volume_id, "exporter": self.host})
+
+    def terminate_connection(self, volume_id: str, location: str | None,
+                             connector: Mapping[str, Any] | None) -> None:
+        if not self.is_local(connector):
+            self.exports.release(volume_id, _holder(connector))
+
+    def restore(self) -> None:
+        self.exports.restore()
 
     def extend_volume(self, volume_id: str, location: str | None, new_size_gb: int) -> None:
         """Grow the volume in place to ``new_size_gb`` (sparse: the new space is a hole)."""
@@ -120,6 +191,21 @@ class FileDriver(StorageDriver):
             self._grow(tmp, size_gb, self.format)
 
         if not target.exists():  # as above: renamed into place only when complete
+            self._build(target, fill)
+        return str(target)
+
+    def copy_image_to_volume(self, volume_id: str, size_gb: int, image_path: str,
+                             image_format: str) -> str:
+        """``qemu-img convert`` the image into the volume's format (zeros stay holes), then
+        grow it to the volume's size; renamed into place only when complete."""
+        target = self.path_for(volume_id)
+
+        def fill(tmp: Path) -> None:
+            self._qemu_img("convert", "-q", "-f", image_format, "-O", self.format, image_path,
+                           str(tmp))
+            self._grow(tmp, size_gb, self.format)
+
+        if not target.exists():
             self._build(target, fill)
         return str(target)
 
@@ -168,6 +254,12 @@ class FileDriver(StorageDriver):
         if done.returncode != 0:
             raise StorageError(f"qemu-img {args[0]} failed: {done.stderr.strip()}")
         return done.stdout
+
+
+def _holder(connector: Mapping[str, Any] | None) -> str:
+    """Who holds an export: the attachment when known, else the connecting host."""
+    connector = connector or {}
+    return str(connector.get("attachment_id") or connector.get("host") or "")
 
 
 def _format_of(path: Path) -> str:

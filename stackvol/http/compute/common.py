@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,6 +16,7 @@ from stackvol.services.context import RequestContext
 from stackvol.services.records import Page
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+STRICT_QUERY = v("2.75")  # lists refuse unknown query parameters from here on
 
 
 def context(request: Request) -> RequestContext:
@@ -44,12 +45,26 @@ def versioned(minimum: str = "2.1", maximum: str | None = None) -> Callable[[End
     return wrap
 
 
-def page(request: Request) -> Page:
-    """Nova's ``limited()``: offset and limit, where limit 0 or absent means the maximum."""
+def list_limit(request: Request) -> int:
+    """Nova's ``limit``: 0 or absent means the configured maximum, and none goes beyond it."""
     max_limit = services(request).settings.max_limit
-    offset = query_int(request, "offset", 0)
-    limit = query_int(request, "limit", max_limit)
-    return Page(offset=offset, limit=min(limit or max_limit, max_limit))
+    return min(query_int(request, "limit", max_limit) or max_limit, max_limit)
+
+
+def page(request: Request) -> Page:
+    """Nova's ``limited()``: offset and limit."""
+    return Page(offset=query_int(request, "offset", 0), limit=list_limit(request))
+
+
+def reject_unknown_query(request: Request, allowed: Collection[str]) -> None:
+    """From 2.75 a list refuses query parameters its schema does not name (Nova's
+    ``additionalProperties: False``); before, they are ignored."""
+    if version(request) < STRICT_QUERY:
+        return
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        raise Fault(400, f"Additional properties are not allowed ({unknown[0]!r} was "
+                         f"unexpected)")
 
 
 def base_url(request: Request) -> str:

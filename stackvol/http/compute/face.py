@@ -11,6 +11,7 @@ from stackvol.http.auth import Authenticator
 from stackvol.http.compute import (
     extensions,
     flavors,
+    images,
     quota_sets,
     servers,
     services_api,
@@ -35,6 +36,7 @@ ROUTES: list[Route] = [
     *servers.routes,
     *volumes_boot.routes,
     *flavors.routes,
+    *images.routes,
     *quota_sets.routes,
     *services_api.routes,
 ]

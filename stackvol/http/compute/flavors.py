@@ -7,35 +7,33 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.compute.common import context, services, version
+from stackvol.http.compute.common import (
+    base_url,
+    context,
+    list_limit,
+    reject_unknown_query,
+    services,
+)
 from stackvol.http.compute.schemas import flavors as schemas
 from stackvol.http.compute.views import flavors as views
 from stackvol.http.faults import Fault
-from stackvol.http.microversion import v
+from stackvol.http.paging import list_body
 from stackvol.http.responses import json_response
-from stackvol.http.validation import query_int
 from stackvol.services.flavors import FlavorQuery
-
-STRICT_QUERY = v("2.75")
 
 
 def _query(request: Request) -> FlavorQuery:
     params = request.query_params
-    if version(request) >= STRICT_QUERY:
-        unknown = sorted(set(params) - schemas.LIST_QUERY)
-        if unknown:
-            raise Fault(400, f"Additional properties are not allowed ({unknown[0]!r} was "
-                             f"unexpected)")
+    reject_unknown_query(request, schemas.LIST_QUERY)
     sort_key = params.get("sort_key", "flavorid")
     sort_dir = params.get("sort_dir", "asc")
     if sort_key not in schemas.SORT_KEY_VALUES or sort_dir not in schemas.SORT_DIRS:
         raise Fault(400, "Invalid sort key or direction")
-    max_limit = services(request).settings.max_limit
-    limit = query_int(request, "limit", max_limit)
+    limit = list_limit(request)
     return FlavorQuery(
         min_ram=_min_filter(request, "minRam"), min_disk=_min_filter(request, "minDisk"),
         is_public=_is_public(params.get("is_public")), sort_key=sort_key, sort_dir=sort_dir,
-        limit=min(limit or max_limit, max_limit), marker=params.get("marker"))
+        limit=limit, marker=params.get("marker"))
 
 
 def _min_filter(request: Request, name: str) -> int | None:
@@ -65,13 +63,9 @@ async def _list(request: Request, detailed: bool) -> Response:
     query = _query(request)
     found = await services(request).flavors.list(context(request), query)
     render = views.detail if detailed else views.summary
-    body: dict = {"flavors": [render(request, f) for f in found]}
-    collection = "flavors/detail" if detailed else "flavors"
-    more = views.next_links(request, collection, found, query.limit,
-                            found[-1].id if found else "")
-    if more:
-        body["flavors_links"] = more
-    return json_response(body)
+    return json_response(list_body(request, base_url(request), "flavors",
+                                   [render(request, f) for f in found], found, query.limit,
+                                   detailed))
 
 
 async def index(request: Request) -> Response:

@@ -9,17 +9,24 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from stackvol.http.compute import console
-from stackvol.http.compute.common import base_url, context, is_true, services, version
+from stackvol.http.compute.common import (
+    base_url,
+    context,
+    is_true,
+    list_limit,
+    reject_unknown_query,
+    services,
+    version,
+)
 from stackvol.http.compute.schemas import servers as schemas
 from stackvol.http.compute.views import servers as views
-from stackvol.http.compute.views.flavors import next_links
 from stackvol.http.faults import Fault
 from stackvol.http.microversion import v
+from stackvol.http.paging import list_body
 from stackvol.http.responses import empty_response, json_response
-from stackvol.http.validation import query_int, read_json
+from stackvol.http.validation import read_json
 from stackvol.services.servers import ServerQuery, ServerSpec
 
-STRICT_QUERY = v("2.75")
 FULL_UPDATE = v("2.75")  # PUT answers with the whole server from here on
 
 
@@ -69,19 +76,14 @@ async def create(request: Request) -> Response:
 def _query(request: Request) -> ServerQuery:
     params = request.query_params
     current = version(request)
-    if current >= STRICT_QUERY:
-        unknown = sorted(set(params) - schemas.LIST_QUERY)
-        if unknown:
-            raise Fault(400, f"Additional properties are not allowed ({unknown[0]!r} was "
-                             f"unexpected)")
-    max_limit = services(request).settings.max_limit
-    limit = query_int(request, "limit", max_limit)
+    reject_unknown_query(request, schemas.LIST_QUERY)
+    limit = list_limit(request)
     all_tenants = "all_tenants" in params and (params["all_tenants"] == ""
                                                or is_true(params["all_tenants"]))
     filters = {k: val for k, val in params.items()
                if k not in ("limit", "marker", "all_tenants", "sort_key", "sort_dir")}
     return ServerQuery(filters=filters, user_filters=schemas.user_filters(current),
-                       all_projects=all_tenants, limit=min(limit or max_limit, max_limit),
+                       all_projects=all_tenants, limit=limit,
                        marker=params.get("marker"), strict_status=current >= v("2.38"))
 
 
@@ -95,12 +97,8 @@ async def _list(request: Request, detailed: bool) -> Response:
         items = [views.show(request, s, seen) for s in found]
     else:
         items = [views.basic(request, s) for s in found]
-    body: dict[str, Any] = {"servers": items}
-    collection = "servers/detail" if detailed else "servers"
-    more = next_links(request, collection, found, query.limit, found[-1].id if found else "")
-    if more:
-        body["servers_links"] = more
-    return json_response(body)
+    return json_response(list_body(request, base_url(request), "servers", items, found,
+                                   query.limit, detailed))
 
 
 async def index(request: Request) -> Response:

@@ -14,21 +14,13 @@ from stackvol.http.responses import empty_response, json_response
 from stackvol.http.validation import read_json
 
 
-async def _list(request: Request) -> Response:
+@versioned(maximum=PROXY_MAX)
+async def index(request: Request) -> Response:
+    """The list and ``/detail`` alike: Nova's proxy shows the full snapshot in both."""
     found = await services(request).snapshots.list(
         context(request), page(request),
         all_projects=is_true(request.query_params.get("all_tenants")))
     return json_response({"snapshots": [views.snapshot(s) for s in found]})
-
-
-@versioned(maximum=PROXY_MAX)
-async def index(request: Request) -> Response:
-    return await _list(request)
-
-
-@versioned(maximum=PROXY_MAX)
-async def detail(request: Request) -> Response:
-    return await _list(request)
 
 
 @versioned(maximum=PROXY_MAX)
@@ -62,7 +54,7 @@ async def delete(request: Request) -> Response:
 routes = [
     Route("/os-snapshots", index, methods=["GET"]),
     Route("/os-snapshots", create, methods=["POST"]),
-    Route("/os-snapshots/detail", detail, methods=["GET"]),
+    Route("/os-snapshots/detail", index, methods=["GET"]),
     Route("/os-snapshots/{snapshot_id}", show, methods=["GET"]),
     Route("/os-snapshots/{snapshot_id}", delete, methods=["DELETE"]),
 ]

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.compute.common import context, page, services, version
+from stackvol.http.compute.common import Endpoint, context, page, services, version
 from stackvol.http.compute.schemas import volume_attachments as schemas
 from stackvol.http.compute.schemas.parameters import to_bool
 from stackvol.http.compute.views import volume_attachments as views
@@ -23,8 +23,22 @@ V2_20, V2_49, V2_75, V2_79, V2_85, V2_101 = (
 _LIST_QUERY = {"limit", "offset"}
 
 
-def _ids(request: Request) -> tuple[str, str]:
+def attachment_ids(request: Request) -> tuple[str, str]:
+    """The server and (on one attachment's URL) the volume the path names."""
     return request.path_params["server_id"], request.path_params.get("volume_id", "")
+
+
+def attachment_routes(index: Endpoint, create: Endpoint, show: Endpoint, update: Endpoint,
+                      delete: Endpoint) -> list[Route]:
+    """The resource's URLs, the same on the v2.1 and the legacy faces."""
+    base = "/servers/{server_id}/os-volume_attachments"
+    return [
+        Route(base, index, methods=["GET"]),
+        Route(base, create, methods=["POST"]),
+        Route(base + "/{volume_id}", show, methods=["GET"]),
+        Route(base + "/{volume_id}", update, methods=["PUT"]),
+        Route(base + "/{volume_id}", delete, methods=["DELETE"]),
+    ]
 
 
 async def index(request: Request) -> Response:
@@ -34,14 +48,14 @@ async def index(request: Request) -> Response:
             raise Fault(400, f"Invalid input for query parameters {sorted(unknown)[0]}. "
                              f"Additional properties are not allowed ({', '.join(sorted(unknown))}"
                              f" {'was' if len(unknown) == 1 else 'were'} unexpected)")
-    server_id, _ = _ids(request)
+    server_id, _ = attachment_ids(request)
     found = await services(request).attachments.list(context(request), server_id, page(request))
     return json_response({"volumeAttachments": [views.attachment(a, version(request))
                                                 for a in found]})
 
 
 async def show(request: Request) -> Response:
-    server_id, volume_id = _ids(request)
+    server_id, volume_id = attachment_ids(request)
     found = await services(request).attachments.get(context(request), server_id, volume_id)
     return json_response({"volumeAttachment": views.attachment(found, version(request))})
 
@@ -57,7 +71,7 @@ async def create(request: Request) -> Response:
     body = await read_json(request)
     _create_schema(request).validate(body)
     data = body["volumeAttachment"]
-    server_id, _ = _ids(request)
+    server_id, _ = attachment_ids(request)
     attach = AttachRequest(
         server_id=server_id,
         volume_id=data["volumeId"],
@@ -82,7 +96,7 @@ async def update(request: Request) -> Response:
     current = version(request)
     (schemas.update_v285 if current >= V2_85 else schemas.update_v21).validate(body)
     data = body["volumeAttachment"]
-    server_id, volume_id = _ids(request)
+    server_id, volume_id = attachment_ids(request)
     service = services(request).attachments
     ctx = context(request)
     delete_flag = None
@@ -98,17 +112,10 @@ async def update(request: Request) -> Response:
 
 
 async def delete(request: Request) -> Response:
-    server_id, volume_id = _ids(request)
+    server_id, volume_id = attachment_ids(request)
     await services(request).attachments.detach(context(request), server_id, volume_id,
                                                allow_shelved=version(request) >= V2_20)
     return empty_response(202)
 
 
-_BASE = "/servers/{server_id}/os-volume_attachments"
-routes = [
-    Route(_BASE, index, methods=["GET"]),
-    Route(_BASE, create, methods=["POST"]),
-    Route(_BASE + "/{volume_id}", show, methods=["GET"]),
-    Route(_BASE + "/{volume_id}", update, methods=["PUT"]),
-    Route(_BASE + "/{volume_id}", delete, methods=["DELETE"]),
-]
+routes = attachment_routes(index, create, show, update, delete)

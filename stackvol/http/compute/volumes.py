@@ -17,21 +17,13 @@ from stackvol.services.volumes import VolumeSpec
 PROXY_MAX = "2.35"
 
 
-async def _list(request: Request) -> Response:
+@versioned(maximum=PROXY_MAX)
+async def index(request: Request) -> Response:
+    """The list and ``/detail`` alike: Nova's proxy shows the full volume in both."""
     found = await services(request).volumes.list(
         context(request), page(request), all_projects=is_true(request.query_params.get(
             "all_tenants")))
     return json_response({"volumes": [views.volume(v) for v in found]})
-
-
-@versioned(maximum=PROXY_MAX)
-async def index(request: Request) -> Response:
-    return await _list(request)
-
-
-@versioned(maximum=PROXY_MAX)
-async def detail(request: Request) -> Response:
-    return await _list(request)
 
 
 @versioned(maximum=PROXY_MAX)
@@ -68,7 +60,7 @@ async def delete(request: Request) -> Response:
 routes = [
     Route("/os-volumes", index, methods=["GET"]),
     Route("/os-volumes", create, methods=["POST"]),
-    Route("/os-volumes/detail", detail, methods=["GET"]),
+    Route("/os-volumes/detail", index, methods=["GET"]),
     Route("/os-volumes/{volume_id}", show, methods=["GET"]),
     Route("/os-volumes/{volume_id}", delete, methods=["DELETE"]),
 ]

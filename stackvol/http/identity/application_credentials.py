@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from stackvol.http.faults import Fault
 from stackvol.http.identity.common import (
+    REFERENCE,
     caller_token,
     collection,
     context_of,
@@ -24,12 +25,10 @@ from stackvol.http.validation import Schema
 from stackvol.services.identity import Token
 from stackvol.services.identity_directory import AppCredential
 
-_ROLE = {"type": "object", "properties": {"id": {"type": "string"},
-                                          "name": {"type": "string"}}}
 CREATE = Schema({"type": "object", "required": ["name"], "properties": {
     "name": {"type": "string", "minLength": 1, "maxLength": 255},
     "description": {"type": ["string", "null"]}, "secret": {"type": ["string", "null"]},
-    "expires_at": {"type": ["string", "null"]}, "roles": {"type": "array", "items": _ROLE},
+    "expires_at": {"type": ["string", "null"]}, "roles": {"type": "array", "items": REFERENCE},
     "unrestricted": {"type": ["boolean", "null"]}, "access_rules": {"type": "array"}}})
 
 

@@ -23,9 +23,10 @@ SERVICES = [
     ("compute", "nova", "/compute/v2.1"),
     ("block-storage", "cinder", "/volume/v3/{project_id}"),
     ("volumev3", "cinderv3", "/volume/v3/{project_id}"),
+    ("image", "glance", "/image"),
 ]
 _NAMES = {"keystone": "Identity", "nova": "Compute", "cinder": "Block Storage",
-          "cinderv3": "Block Storage (v3 alias)"}
+          "cinderv3": "Block Storage (v3 alias)", "glance": "Image"}
 
 
 def stable_id(*parts: str) -> str:

@@ -14,6 +14,9 @@ from stackvol.services.errors import NotAuthenticated
 from stackvol.services.identity import Token
 
 FALSE = {"0", "false", "no", "off", "f", "n"}
+# The schema of a reference to a domain, role...: ``{"id": ...}`` or ``{"name": ...}``.
+REFERENCE: dict[str, Any] = {"type": "object", "properties": {"id": {"type": "string"},
+                                                              "name": {"type": "string"}}}
 
 
 def public_base(request: Request) -> str:
@@ -72,6 +75,13 @@ def flag(request: Request, name: str) -> bool | None:
     if name not in request.query_params:
         return None
     return request.query_params[name].strip().lower() not in FALSE
+
+
+def list_filters(request: Request) -> dict[str, Any]:
+    """The filters the project and user lists share: ``name``, ``enabled``, ``domain_id``."""
+    query = request.query_params
+    return {"name": query.get("name"), "enabled": flag(request, "enabled"),
+            "domain_id": query.get("domain_id")}
 
 
 def isotime(value: Any) -> str | None:

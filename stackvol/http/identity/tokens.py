@@ -12,6 +12,7 @@ from starlette.routing import Route
 from stackvol.http.faults import Fault
 from stackvol.http.identity.catalog import catalog
 from stackvol.http.identity.common import (
+    REFERENCE,
     caller_token,
     collection,
     context_of,
@@ -26,10 +27,7 @@ from stackvol.services import policy
 from stackvol.services.errors import NotAuthenticated, NotFound
 from stackvol.services.identity import DEFAULT_DOMAIN, Token
 
-_DOMAIN = {"type": "object", "properties": {"id": {"type": "string"},
-                                            "name": {"type": "string"}}}
-_USER = {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"},
-                                          "domain": _DOMAIN}}
+_USER = {"type": "object", "properties": {**REFERENCE["properties"], "domain": REFERENCE}}
 AUTH_SCHEMA = Schema({
     "type": "object",
     "required": ["auth"],
@@ -45,7 +43,7 @@ AUTH_SCHEMA = Schema({
                     "password": {"type": "object", "required": ["user"], "properties": {
                         "user": {"type": "object", "required": ["password"], "properties": {
                             "id": {"type": "string"}, "name": {"type": "string"},
-                            "password": {"type": "string"}, "domain": _DOMAIN}}}},
+                            "password": {"type": "string"}, "domain": REFERENCE}}}},
                     "token": {"type": "object", "required": ["id"],
                               "properties": {"id": {"type": "string"}}},
                     "application_credential": {

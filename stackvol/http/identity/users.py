@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.identity.common import caller, collection, entity, flag, self_link
+from stackvol.http.identity.common import caller, collection, entity, list_filters, self_link
 from stackvol.http.identity.projects import project_view
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
@@ -56,10 +56,7 @@ async def create(request: Request) -> Response:
 
 async def index(request: Request) -> Response:
     ctx = await caller(request)
-    query = request.query_params
-    found = await services(request).identity.directory.list_users(
-        ctx, name=query.get("name"), enabled=flag(request, "enabled"),
-        domain_id=query.get("domain_id"))
+    found = await services(request).identity.directory.list_users(ctx, **list_filters(request))
     return json_response(collection(request, "users", [user_view(request, u) for u in found]))
 
 

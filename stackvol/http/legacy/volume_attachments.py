@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from stackvol.http.compute.common import context, page, services
 from stackvol.http.compute.schemas import volume_attachments as schemas
+from stackvol.http.compute.volume_attachments import attachment_ids, attachment_routes
 from stackvol.http.legacy import templates, views
 from stackvol.http.legacy.common import read_body, validate
 from stackvol.http.legacy.rendering import Negotiated
@@ -16,19 +16,15 @@ from stackvol.http.responses import empty_response
 from stackvol.services.attachments import AttachRequest
 
 
-def _ids(request: Request) -> tuple[str, str]:
-    return request.path_params["server_id"], request.path_params.get("volume_id", "")
-
-
 async def index(request: Request) -> Response:
-    server_id, _ = _ids(request)
+    server_id, _ = attachment_ids(request)
     found = await services(request).attachments.list(context(request), server_id, page(request))
     return Negotiated({"volumeAttachments": [views.attachment(a) for a in found]},
                       templates.attachments)
 
 
 async def show(request: Request) -> Response:
-    server_id, volume_id = _ids(request)
+    server_id, volume_id = attachment_ids(request)
     found = await services(request).attachments.get(context(request), server_id, volume_id)
     return Negotiated({"volumeAttachment": views.attachment(found)}, templates.attachment)
 
@@ -36,7 +32,7 @@ async def show(request: Request) -> Response:
 async def create(request: Request) -> Response:
     body = validate(schemas.create_v21, await read_body(request))
     data = body["volumeAttachment"]
-    server_id, _ = _ids(request)
+    server_id, _ = attachment_ids(request)
     attach = AttachRequest(server_id=server_id, volume_id=data["volumeId"],
                            device=data.get("device"))
     found = await services(request).attachments.attach(context(request), attach)
@@ -46,23 +42,16 @@ async def create(request: Request) -> Response:
 
 async def update(request: Request) -> Response:
     body = validate(schemas.update_v21, await read_body(request))
-    server_id, volume_id = _ids(request)
+    server_id, volume_id = attachment_ids(request)
     await services(request).attachments.update(
         context(request), server_id, volume_id, body["volumeAttachment"]["volumeId"], None)
     return empty_response(202)
 
 
 async def delete(request: Request) -> Response:
-    server_id, volume_id = _ids(request)
+    server_id, volume_id = attachment_ids(request)
     await services(request).attachments.detach(context(request), server_id, volume_id)
     return empty_response(202)
 
 
-_BASE = "/servers/{server_id}/os-volume_attachments"
-routes = [
-    Route(_BASE, index, methods=["GET"]),
-    Route(_BASE, create, methods=["POST"]),
-    Route(_BASE + "/{volume_id}", show, methods=["GET"]),
-    Route(_BASE + "/{volume_id}", update, methods=["PUT"]),
-    Route(_BASE + "/{volume_id}", delete, methods=["DELETE"]),
-]
+routes = attachment_routes(index, create, show, update, delete)

@@ -8,7 +8,6 @@ import functools
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,6 +16,7 @@ from stackvol.http.compute.schemas.parameters import TRUE_STRINGS
 from stackvol.http.faults import Fault
 from stackvol.http.microversion import APIVersion, v
 from stackvol.http.state import services
+from stackvol.http.validation import query_int
 from stackvol.services.context import RequestContext
 from stackvol.services.listing import Filter
 
@@ -70,34 +70,32 @@ def links(request: Request, collection: str, item_id: str) -> list[dict[str, str
             {"href": f"{bookmark}/{collection}/{item_id}", "rel": "bookmark"}]
 
 
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Fault(400, f"Invalid input received: {name} param must be an integer") from None
-    if value < 0:
-        raise Fault(400, f"Invalid input received: {name} param must be positive")
-    return value
+def _int_message(name: str, raw: str, too_small: bool) -> str:
+    return (f"Invalid input received: {name} param must be "
+            f"{'positive' if too_small else 'an integer'}")
 
 
 def pagination(request: Request) -> tuple[str | None, int, int]:
     """marker, limit (capped at the configured maximum, as Cinder's osapi_max_limit), offset."""
     max_limit = services(request).settings.max_limit
-    limit = min(_int_param(request, "limit", max_limit), max_limit)
-    return request.query_params.get("marker") or None, limit, _int_param(request, "offset", 0)
+    limit = min(query_int(request, "limit", max_limit, message=_int_message), max_limit)
+    offset = query_int(request, "offset", 0, message=_int_message)
+    return request.query_params.get("marker") or None, limit, offset
 
 
-def next_links(request: Request, items: list[Any], collection: str,
-               limit: int) -> list[dict[str, str]]:
-    """A ``next`` link whenever the page is full (Cinder's rule, so the last full page has one)."""
-    if not limit or len(items) != limit:
-        return []
-    params = dict(request.query_params)
-    params["marker"] = items[-1].id
-    return [{"href": f"{root_url(request)}/{collection}?{urlencode(params)}", "rel": "next"}]
+def project_scope(request: Request) -> str | None:
+    """The project a list covers: the caller's; for an admin asking ``all_tenants``, every
+    project (None) or the one ``project_id`` names."""
+    ctx = context(request)
+    everyone = is_true(request, "all_tenants") and ctx.is_admin
+    if not everyone:
+        return ctx.project_id
+    return request.query_params.get("project_id")
+
+
+def wants_count(request: Request) -> bool:
+    """``with_count`` (3.45): the list body also says how many match."""
+    return at_least(request, "3.45") and is_true(request, "with_count")
 
 
 def parse_bool(value: Any, name: str) -> bool:
@@ -143,6 +141,24 @@ def time_filter(column: str, raw: str) -> Filter:
     return Filter(column, moment, op)
 
 
+def filter_name(request: Request, key: str) -> tuple[str, bool]:
+    """A filter's name, and whether it matches by substring (``name~``, from 3.34)."""
+    like = key.endswith("~") and at_least(request, "3.34")
+    return (key[:-1] if like else key), like
+
+
+def display_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``name``/``description`` (or their v1 ``display_`` spellings, which win) as the
+    columns they set."""
+    out = {}
+    for column, names in (("display_name", ("name", "display_name")),
+                          ("display_description", ("description", "display_description"))):
+        for name in names:
+            if name in data:
+                out[column] = data[name]
+    return out
+
+
 def filter_keys(request: Request) -> dict[str, str]:
     return {k: val for k, val in request.query_params.items() if k not in LIST_KEYS}
 
@@ -154,7 +170,7 @@ def reject_filters(request: Request, given: Mapping[str, str], allowed: set[str]
     kept = {}
     bad = []
     for key, value in given.items():
-        base = key[:-1] if key.endswith("~") and at_least(request, "3.34") else key
+        base, _ = filter_name(request, key)
         if base in allowed or context(request).is_admin:
             kept[key] = value
         else:

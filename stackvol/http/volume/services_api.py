@@ -13,7 +13,8 @@ from stackvol.http.compute.views.volumes import isotime
 from stackvol.http.faults import Fault
 from stackvol.http.responses import json_response
 from stackvol.http.state import services
-from stackvol.http.volume.common import at_least, context
+from stackvol.http.volume.common import at_least, context, parse_bool
+from stackvol.http.volume.views.volumes import HOST
 from stackvol.timeutils import utcnow
 
 
@@ -46,12 +47,14 @@ async def list_services(request: Request) -> Response:
         raise Fault(403, "Policy doesn't allow volume_extension:services:index to be "
                          "performed.")
     # Each process's heartbeat (services/process_roles): API processes schedule, volume
-    # workers serve host@backend; processes sharing a Cinder host are one row, up if any is.
+    # workers serve host@backend (an ``all`` process every enabled backend); processes
+    # sharing a Cinder host are one row, up if any is.
+    enabled = services(request).volumes.backends.names
     rows: dict[tuple[str, str], tuple[bool, dt.datetime]] = {}
     for proc in await services(request).heartbeat.directory():
         keys = [("cinder-scheduler", proc.host)] if proc.role in ("all", "api") else []
-        if proc.role in ("all", "volume"):
-            keys.append(("cinder-volume", f"{proc.host}@{proc.backend}"))
+        served = enabled if proc.role == "all" else [proc.backend] if proc.role == "volume" else []
+        keys.extend(("cinder-volume", f"{proc.host}@{backend}") for backend in served)
         for key in keys:
             up, seen = rows.get(key, (False, proc.heartbeat_at))
             rows[key] = (up or proc.up, max(seen, proc.heartbeat_at))
@@ -63,7 +66,24 @@ async def list_services(request: Request) -> Response:
     return json_response({"services": found})
 
 
+async def get_pools(request: Request) -> Response:
+    """Cinder's scheduler stats: one pool per enabled backend (``host@backend#pool``)."""
+    if not context(request).is_admin:
+        raise Fault(403, "Policy doesn't allow scheduler_extension:scheduler_stats:get_pools "
+                         "to be performed.")
+    detail = parse_bool(request.query_params.get("detail", "false"), "detail")
+    stats = await services(request).volumes.pool_stats()
+    pools = []
+    for backend, capabilities in stats.items():
+        pool: dict[str, Any] = {"name": f"{HOST}@{backend}#{capabilities['pool_name']}"}
+        if detail:
+            pool["capabilities"] = {**capabilities, "timestamp": isotime(utcnow())}
+        pools.append(pool)
+    return json_response({"pools": pools})
+
+
 routes = [
     Route("/os-availability-zone", availability_zones, methods=["GET"]),
     Route("/os-services", list_services, methods=["GET"]),
+    Route("/scheduler-stats/get_pools", get_pools, methods=["GET"]),
 ]

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from stackvol.http.faults import Fault
+from stackvol.http.paging import list_body
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
 from stackvol.http.validation import read_json
 from stackvol.http.volume.common import (
     at_least,
     context,
+    display_fields,
     filter_keys,
-    is_true,
-    next_links,
+    filter_name,
     pagination,
     parse_bool,
     parse_metadata,
+    project_scope,
     reject_filters,
+    root_url,
+    wants_count,
 )
 from stackvol.http.volume.metadata import metadata_routes
 from stackvol.http.volume.schemas import snapshots as schemas
@@ -37,43 +39,36 @@ SORT_KEYS = {"id": "id", "created_at": "created_at", "updated_at": "updated_at",
              "project_id": "project_id", "name": "display_name", "display_name": "display_name"}
 
 
-def _query(request: Request) -> tuple[ListQuery, int]:
-    ctx = context(request)
-    marker, limit, offset = pagination(request)
+def _filters(request: Request) -> tuple[list[Filter], dict[str, str]]:
     given = reject_filters(request, filter_keys(request), USER_FILTERS)
     filters: list[Filter] = []
     metadata: dict[str, str] = {}
     for key, raw in given.items():
-        like = key.endswith("~") and at_least(request, "3.34")
-        name = key[:-1] if like else key
+        name, like = filter_name(request, key)
         if name in _COLUMNS and name != "project_id":
             filters.append(Filter(_COLUMNS[name], raw, "like" if like else "eq"))
         elif name == "metadata" and at_least(request, "3.22"):
             metadata = parse_metadata(raw)
+    return filters, metadata
+
+
+def _query(request: Request) -> tuple[ListQuery, int]:
+    marker, limit, offset = pagination(request)
+    filters, metadata = _filters(request)
     sort_keys = SORT_KEYS if at_least(request, "3.30") else {
         k: val for k, val in SORT_KEYS.items() if k not in ("name", "display_name")}
-    everyone = is_true(request, "all_tenants") and ctx.is_admin
-    project = None if everyone else ctx.project_id
-    if everyone and "project_id" in request.query_params:
-        project = request.query_params["project_id"]
+    project = project_scope(request)
     return ListQuery(project_id=project, limit=limit, marker=marker, offset=offset,
                      sort=parse_sort(request.query_params, sort_keys), filters=filters,
-                     metadata=metadata,
-                     with_count=at_least(request, "3.45") and is_true(request, "with_count")
-                     ), limit
+                     metadata=metadata, with_count=wants_count(request)), limit
 
 
 async def _list(request: Request, detailed: bool) -> Response:
     query, limit = _query(request)
     found, count = await services(request).snapshots.query(context(request), query)
-    body: dict[str, Any] = {"snapshots": [views.snapshot(request, s, extended=detailed)
-                                          for s in found]}
-    link = next_links(request, found, "snapshots/detail" if detailed else "snapshots", limit)
-    if link:
-        body["snapshots_links"] = link
-    if count is not None:
-        body["count"] = count
-    return json_response(body)
+    items = [views.snapshot(request, s, extended=detailed) for s in found]
+    return json_response(list_body(request, root_url(request), "snapshots", items, found,
+                                   limit, detailed, count))
 
 
 async def index(request: Request) -> Response:
@@ -90,16 +85,6 @@ async def show(request: Request) -> Response:
     return json_response({"snapshot": views.snapshot(request, snap)})
 
 
-def _names(data: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for column, names in (("display_name", ("name", "display_name")),
-                          ("display_description", ("description", "display_description"))):
-        for name in names:
-            if name in data:
-                out[column] = data[name]
-    return out
-
-
 async def create(request: Request) -> Response:
     body = await read_json(request)
     schemas.create.validate(body)
@@ -110,7 +95,7 @@ async def create(request: Request) -> Response:
             raise Fault(400, "Invalid input received: The 'force' flag is deprecated from "
                              "microversion 3.66 and may only be true (or absent).")
         force = True  # 3.66: snapshots of in-use volumes need no flag
-    names = _names(data)
+    names = display_fields(data)
     ctx = context(request)
     snaps = services(request).snapshots
     snap = await snaps.create(ctx, data["volume_id"], force=force,
@@ -125,7 +110,7 @@ async def update(request: Request) -> Response:
     body = await read_json(request)
     schemas.update.validate(body)
     snap = await services(request).snapshots.update(
-        context(request), request.path_params["snapshot_id"], _names(body["snapshot"]))
+        context(request), request.path_params["snapshot_id"], display_fields(body["snapshot"]))
     return json_response({"snapshot": views.snapshot(request, snap, extended=False)})
 
 

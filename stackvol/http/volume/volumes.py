@@ -9,20 +9,25 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from stackvol.http.faults import Fault
+from stackvol.http.paging import list_body
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
 from stackvol.http.validation import read_json
 from stackvol.http.volume.common import (
     at_least,
     context,
+    display_fields,
     filter_keys,
+    filter_name,
     is_true,
-    next_links,
     pagination,
     parse_bool,
     parse_metadata,
+    project_scope,
     reject_filters,
+    root_url,
     time_filter,
+    wants_count,
 )
 from stackvol.http.volume.metadata import metadata_routes
 from stackvol.http.volume.schemas import volumes as schemas
@@ -46,8 +51,7 @@ def _filters(request: Request) -> tuple[list[Filter], dict[str, str]]:
     out: list[Filter] = []
     metadata: dict[str, str] = {}
     for key, raw in given.items():
-        like = key.endswith("~") and at_least(request, "3.34")
-        name = key[:-1] if like else key
+        name, like = filter_name(request, key)
         if name in _COLUMNS:
             out.append(Filter(_COLUMNS[name], raw, "like" if like else "eq"))
         elif name == "metadata":
@@ -72,18 +76,13 @@ def _filters(request: Request) -> tuple[list[Filter], dict[str, str]]:
 
 
 def list_query(request: Request) -> tuple[ListQuery, int]:
-    ctx = context(request)
     marker, limit, offset = pagination(request)
-    everyone = is_true(request, "all_tenants") and ctx.is_admin
+    project = project_scope(request)
     filters, metadata = _filters(request)
-    project = None if everyone else ctx.project_id
-    if everyone and "project_id" in request.query_params:
-        project = request.query_params["project_id"]
     query = ListQuery(project_id=project, limit=limit, marker=marker, offset=offset,
                       sort=parse_sort(request.query_params, SORT_KEYS),
                       filters=[f for f in filters if f.column != "project_id"],
-                      metadata=metadata,
-                      with_count=at_least(request, "3.45") and is_true(request, "with_count"))
+                      metadata=metadata, with_count=wants_count(request))
     return query, limit
 
 
@@ -95,14 +94,8 @@ async def _list(request: Request, detailed: bool) -> Response:
         items = [views.detail(request, vol, types) for vol in found]
     else:
         items = [views.summary(request, vol) for vol in found]
-    body: dict[str, Any] = {"volumes": items}
-    collection = "volumes/detail" if detailed else "volumes"
-    next_link = next_links(request, found, collection, limit)
-    if next_link:
-        body["volumes_links"] = next_link
-    if count is not None:
-        body["count"] = count
-    return json_response(body)
+    return json_response(list_body(request, root_url(request), "volumes", items, found, limit,
+                                   detailed, count))
 
 
 async def index(request: Request) -> Response:
@@ -127,9 +120,6 @@ def _refuse_unsupported(data: dict[str, Any]) -> None:
     if data.get("source_volid"):
         raise Fault(400, "Invalid input received: Cloning a volume (source_volid) is not "
                          "supported by this cloud; create a snapshot and a volume from it.")
-    if data.get("imageRef") or data.get("image_id"):
-        raise Fault(400, "Invalid input received: Creating a volume from an image needs the "
-                         "Image service, which this cloud does not have.")
     if data.get("backup_id") or data.get("group_id") or data.get("consistencygroup_id"):
         raise Fault(400, "Invalid input received: This cloud has no backups or groups.")
     if data.get("multiattach") is not None and parse_bool(data["multiattach"], "multiattach"):
@@ -155,6 +145,7 @@ async def create(request: Request) -> Response:
         metadata=data.get("metadata"),
         availability_zone=data.get("availability_zone"),
         snapshot_id=data.get("snapshot_id"),
+        image_id=data.get("imageRef") or data.get("image_id") or None,
     )
     vol = await services(request).volumes.create(ctx, spec)
     types = await services(request).volume_types.by_name()
@@ -165,14 +156,8 @@ async def update(request: Request) -> Response:
     body = await read_json(request)
     (schemas.update_v353 if at_least(request, "3.53") else schemas.update).validate(body)
     data = body["volume"]
-    changes = {}
-    for column, names in (("display_name", ("name", "display_name")),
-                          ("display_description", ("description", "display_description"))):
-        for name in names:
-            if name in data:
-                changes[column] = data[name]
     volume_id = request.path_params["volume_id"]
-    await services(request).volumes.update(context(request), volume_id, changes,
+    await services(request).volumes.update(context(request), volume_id, display_fields(data),
                                            data.get("metadata"))
     return await render(request, volume_id)
 

@@ -4,7 +4,6 @@ compute resource carries (``self`` with the version, ``bookmark`` without it).""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 
@@ -33,17 +32,6 @@ def links(request: Request, collection: str, item_id: str) -> list[dict[str, str
 
 def bookmark(request: Request, collection: str, item_id: str) -> list[dict[str, str]]:
     return [{"rel": "bookmark", "href": f"{bookmark_root(request)}/{collection}/{item_id}"}]
-
-
-def next_links(request: Request, collection: str, items: list[Any], limit: int,
-               last_id: str) -> list[dict[str, str]]:
-    """``*_links`` with a ``next`` page when the page is full, keeping the caller's filters."""
-    if not items or len(items) != limit:
-        return []
-    params = dict(request.query_params)
-    params["marker"] = last_id
-    return [{"rel": "next",
-             "href": f"{base_url(request)}/{collection}?{urlencode(params)}"}]
 
 
 def summary(request: Request, flavor: Flavor) -> dict[str, Any]:

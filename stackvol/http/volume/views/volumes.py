@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 
 from stackvol.http.compute.views.volumes import isotime
+from stackvol.http.state import services
 from stackvol.http.volume.common import at_least, context, links
 from stackvol.services.records import Attachment, Volume
 from stackvol.services.volume_types import VolumeType
@@ -17,12 +18,17 @@ from stackvol.services.volume_types import VolumeType
 HOST = socket.gethostname()
 
 
-def backend_host(volume: Volume) -> str:
-    """Cinder's ``host@backend#pool``."""
-    return f"{HOST}@{volume.backend}#{volume.backend}"
+def backend_host(request: Request, volume: Volume) -> str | None:
+    """Cinder's ``host@backend#pool`` (the pool: the backend's volume_backend_name); None for
+    a volume no backend took, as Cinder shows one its scheduler could not place."""
+    if not volume.backend:
+        return None
+    return f"{HOST}@{volume.backend}#{services(request).volumes.backends.pool(volume.backend)}"
 
 
-def service_uuid(backend: str) -> str:
+def service_uuid(backend: str) -> str | None:
+    if not backend:
+        return None
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stackvol:cinder-volume:{HOST}@{backend}"))
 
 
@@ -68,8 +74,10 @@ def detail(request: Request, vol: Volume,
         "multiattach": False,
         "os-vol-tenant-attr:tenant_id": vol.project_id,
     }
+    if vol.image_metadata:  # Cinder shows it only for volumes made from an image
+        body["volume_image_metadata"] = dict(vol.image_metadata)
     if admin:
-        body.update({"migration_status": None, "os-vol-host-attr:host": backend_host(vol),
+        body.update({"migration_status": None, "os-vol-host-attr:host": backend_host(request, vol),
                      "os-vol-mig-status-attr:migstat": None,
                      "os-vol-mig-status-attr:name_id": None})
     if at_least(request, "3.13"):

@@ -1,0 +1,1 @@
+"""The Image API face (``/image``, a Glance v2 subset)."""

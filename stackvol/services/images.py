@@ -1,0 +1,414 @@
+"""Images, as Glance v2 keeps them: records in ``images``, bytes in the image store.
+
+An image is created ``queued`` (a record without data), moves to ``saving`` while its bytes
+stream into the store and to ``active`` once they are complete, checked and renamed into place.
+Each move is a compare-and-swap on the status, so two uploads never both win, and an upload that
+fails or is cut off puts the image back to ``queued`` (or ``killed`` when the bytes are not what
+the image claims to be); the store never leaves a partial file under an image's name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from stackvol.db.engine import Database
+from stackvol.db.schema import images
+from stackvol.services import policy
+from stackvol.services.context import RequestContext
+from stackvol.services.errors import Conflict, Forbidden, Invalid, NotFound
+from stackvol.services.listing import Filter, ListQuery, fetch_page
+from stackvol.storage.images import ImageStore, UnexpectedFormat
+from stackvol.timeutils import utcnow
+
+DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso",
+                "ploop")
+CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
+VISIBILITIES = ("public", "private", "shared", "community")
+# Attributes a caller may set (in a create request or a patch), with the properties beside them.
+SETTABLE = ("name", "visibility", "protected", "os_hidden", "disk_format", "container_format",
+            "min_disk", "min_ram", "tags")
+# Attributes Glance computes or keeps for itself: never settable, never extra properties.
+RESERVED = ("id", "status", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
+            "owner", "created_at", "updated_at", "self", "file", "schema", "location",
+            "locations", "direct_url", "deleted", "deleted_at", "os_glance_import_task")
+SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "virtual_size",
+             "id", "created_at", "updated_at", "min_disk", "min_ram", "visibility", "owner")
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    id: str
+    name: str | None
+    status: str  # queued, saving, active, killed, deleted, ...
+    disk_format: str | None  # qcow2, raw, aki, ari, ami, ...
+    container_format: str | None  # bare, ami, aki, ari, ...
+    size: int | None
+    virtual_size: int | None
+    checksum: str | None
+    min_disk: int
+    min_ram: int
+    owner: str | None
+    visibility: str
+    protected: bool
+    properties: dict[str, Any]  # extra properties, e.g. kernel_id, ramdisk_id, os_distro
+    created_at: dt.datetime
+    updated_at: dt.datetime | None
+    path: Path | None  # absolute path of the active image's bytes in the store
+    os_hidden: bool = False
+    os_hash_algo: str | None = None
+    os_hash_value: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Image:
+        values = row._mapping
+        return cls(
+            id=values["id"], name=values["name"], status=values["status"],
+            disk_format=values["disk_format"], container_format=values["container_format"],
+            size=values["size"], virtual_size=values["virtual_size"],
+            checksum=values["checksum"], min_disk=values["min_disk"],
+            min_ram=values["min_ram"], owner=values["owner"], visibility=values["visibility"],
+            protected=bool(values["protected"]), properties=dict(values["properties"] or {}),
+            created_at=values["created_at"], updated_at=values["updated_at"],
+            path=Path(values["location"]) if values["location"] else None,
+            os_hidden=bool(values["os_hidden"]), os_hash_algo=values["os_hash_algo"],
+            os_hash_value=values["os_hash_value"], tags=tuple(values["tags"] or ()))
+
+
+def visible_to(image: Image, ctx: RequestContext) -> bool:
+    """Glance's rule: public and community images are everyone's; the rest the owner's."""
+    return (ctx.is_admin or image.visibility in ("public", "community")
+            or (image.owner is not None and image.owner == ctx.project_id))
+
+
+def _not_found(image_id: str) -> NotFound:
+    return NotFound(f"No image found with ID {image_id}")
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def find(conn: Connection, image_id: str) -> Image | None:
+    if not _is_uuid(image_id):
+        return None
+    row = conn.execute(sa.select(images).where(images.c.id == image_id)).first()
+    return Image.from_row(row) if row is not None else None
+
+
+def find_visible(conn: Connection, ctx: RequestContext, image_id: str) -> Image | None:
+    image = find(conn, image_id)
+    return image if image is not None and visible_to(image, ctx) else None
+
+
+def read_image(conn: Connection, ctx: RequestContext, image_id: str) -> Image:
+    image = find_visible(conn, ctx, image_id)
+    if image is None:
+        raise _not_found(image_id)
+    return image
+
+
+def _row_values(image: Image) -> dict[str, Any]:
+    """The settable attributes of ``image`` as they are stored."""
+    return {"name": image.name, "visibility": image.visibility, "protected": image.protected,
+            "os_hidden": image.os_hidden, "disk_format": image.disk_format,
+            "container_format": image.container_format, "min_disk": image.min_disk,
+            "min_ram": image.min_ram, "tags": list(image.tags),
+            "properties": dict(image.properties)}
+
+
+def _check_writable(name: str) -> None:
+    if name in RESERVED:
+        raise Forbidden(f"Attribute '{name}' is read-only.")
+
+
+def _authorize(ctx: RequestContext, action: str, owner: str | None) -> None:
+    # Glance's target is the image: its owner is the project a member must belong to.
+    if not policy.allowed(ctx, action, owner if owner is not None else ""):
+        raise Forbidden(f"You are not authorized to complete {action} action.")
+
+
+def _authorize_visibility(ctx: RequestContext, visibility: str, owner: str | None) -> None:
+    if visibility == "public":
+        _authorize(ctx, "publicize_image", owner)
+    elif visibility == "community":
+        _authorize(ctx, "communitize_image", owner)
+
+
+@dataclass(frozen=True, slots=True)
+class PatchOp:
+    """One JSON-patch operation on an attribute or extra property (already shape-checked)."""
+
+    op: str  # add, replace, remove
+    name: str
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageQuery:
+    """A list request, Glance's way: filters, sort keys, a marker image and a page size."""
+
+    limit: int
+    marker: str | None = None
+    sort: Sequence[tuple[str, str]] = (("created_at", "desc"), ("id", "desc"))
+    visibility: str | None = None  # None: Glance's default view (no community images)
+    filters: Mapping[str, Any] = field(default_factory=dict)  # column name -> value(s)
+    properties: Mapping[str, str] = field(default_factory=dict)
+    tags: Sequence[str] = ()
+    os_hidden: bool = False
+    size_min: int | None = None
+    size_max: int | None = None
+
+
+def _visibility_where(ctx: RequestContext, visibility: str | None) -> list[Any]:
+    """Which images a list shows: Glance's default is the caller's own and public ones."""
+    column = images.c.visibility
+    if ctx.is_admin:
+        return [] if visibility in (None, "all") else [column == visibility]
+    mine = images.c.owner == ctx.project_id
+    if visibility is None:
+        return [sa.or_(mine, column == "public")]
+    if visibility == "all":
+        return [sa.or_(mine, column.in_(("public", "community")))]
+    if visibility in ("public", "community"):
+        return [column == visibility]
+    return [column == visibility, mine]
+
+
+def _list_query(ctx: RequestContext, query: ImageQuery) -> ListQuery:
+    where = _visibility_where(ctx, query.visibility)
+    where.append(images.c.os_hidden == query.os_hidden)
+    for key, value in query.properties.items():
+        where.append(images.c.properties[key].as_string() == value)
+    if query.size_min is not None:
+        where.append(images.c.size >= query.size_min)
+    if query.size_max is not None:
+        where.append(images.c.size <= query.size_max)
+    for tag in query.tags:  # tags are stored as a JSON list of strings
+        where.append(sa.cast(images.c.tags, sa.Text).contains(json.dumps(tag), autoescape=True))
+    filters = [Filter(name, value) for name, value in query.filters.items()]
+    return ListQuery(project_id=None, limit=query.limit, marker=query.marker, sort=query.sort,
+                     filters=filters, where=where)
+
+
+class ImageService:
+    """What the Image API (and Compute's image proxy) may do with images."""
+
+    def __init__(self, db: Database, store: ImageStore) -> None:
+        self.db = db
+        self.store = store
+
+    # --- for other services and workers ---------------------------------------------------
+
+    @staticmethod
+    def find(conn: Connection, image_id: str) -> Image | None:
+        """The image, whoever owns it (no visibility check): for workers, in a unit of work."""
+        return find(conn, image_id)
+
+    @staticmethod
+    def find_visible(conn: Connection, ctx: RequestContext, image_id: str) -> Image | None:
+        """The image if ``ctx`` may see it, else None: inside a unit of work."""
+        return find_visible(conn, ctx, image_id)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    async def get(self, ctx: RequestContext, image_id: str) -> Image:
+        """The image if ``ctx`` may see it; else ``NotFound``."""
+        _authorize(ctx, "get_image", ctx.project_id)
+        return await self.db.read(read_image, ctx, image_id)
+
+    async def list(self, ctx: RequestContext, query: ImageQuery) -> list[Image]:
+        _authorize(ctx, "get_images", ctx.project_id)
+        return await self.db.read(self._list, ctx, query)
+
+    @staticmethod
+    def _list(conn: Connection, ctx: RequestContext, query: ImageQuery) -> list[Image]:
+        if query.marker is not None and find_visible(conn, ctx, query.marker) is None:
+            raise Invalid(f"Invalid marker. Image {query.marker} could not be found.")
+        try:
+            rows, _ = fetch_page(conn, images, _list_query(ctx, query))
+        except NotFound:  # the marker is visible but filtered out: Glance pages on anyway
+            raise Invalid(f"Invalid marker. Image {query.marker} could not be found.") from None
+        return [Image.from_row(row) for row in rows]
+
+    async def download(self, ctx: RequestContext,
+                       image_id: str) -> tuple[Image, AsyncIterator[bytes] | None]:
+        """The image and its bytes (None when it has no data yet)."""
+        image = await self.get(ctx, image_id)
+        _authorize(ctx, "download_image", ctx.project_id)
+        if image.status != "active" or image.path is None:
+            return image, None
+        if not image.path.exists():
+            raise NotFound(f"Image {image_id} has no data in the store.")
+        return image, self.store.read(image.path)
+
+    # --- changes ----------------------------------------------------------------------------
+
+    async def create(self, ctx: RequestContext, values: Mapping[str, Any]) -> Image:
+        """A new ``queued`` image from a create request (shape already checked)."""
+        values = dict(values)
+        image_id = values.pop("id", None) or str(uuid.uuid4())
+        owner = values.pop("owner", None) or ctx.project_id
+        row = {"name": None, "visibility": "shared", "protected": False, "os_hidden": False,
+               "disk_format": None, "container_format": None, "min_disk": 0, "min_ram": 0,
+               "tags": [], "properties": {}}
+        for name, value in values.items():
+            _check_writable(name)
+            if name in SETTABLE:
+                row[name] = value
+            else:
+                row["properties"][name] = value
+        row["tags"] = list(dict.fromkeys(row["tags"]))
+        _authorize(ctx, "add_image", owner)
+        _authorize_visibility(ctx, row["visibility"], owner)
+        return await self.db.run(self._create, image_id, owner, row)
+
+    @staticmethod
+    def _create(conn: Connection, image_id: str, owner: str, row: dict[str, Any]) -> Image:
+        if conn.execute(sa.select(images.c.id).where(images.c.id == image_id)).first():
+            raise Conflict(f"Image with identifier {image_id} already exists!")
+        conn.execute(images.insert().values(id=image_id, owner=owner, status="queued",
+                                            created_at=utcnow(), updated_at=utcnow(), **row))
+        image = find(conn, image_id)
+        assert image is not None
+        return image
+
+    async def update(self, ctx: RequestContext, image_id: str,
+                     ops: Sequence[PatchOp]) -> Image:
+        """Apply a JSON patch (attributes and extra properties) in one transaction."""
+        return await self.db.run(self._update, ctx, image_id, list(ops))
+
+    @staticmethod
+    def _update(conn: Connection, ctx: RequestContext, image_id: str,
+                ops: list[PatchOp]) -> Image:
+        image = read_image(conn, ctx, image_id)
+        _authorize(ctx, "modify_image", image.owner)
+        values = _row_values(image)
+        for op in ops:
+            _apply(values, op)
+        for name in ("disk_format", "container_format"):
+            if values[name] != getattr(image, name) and image.status != "queued":
+                raise Forbidden(f"Attribute {name} can be only replaced for a queued image.")
+        if values["visibility"] != image.visibility:
+            _authorize_visibility(ctx, values["visibility"], image.owner)
+        values["tags"] = list(dict.fromkeys(values["tags"]))
+        conn.execute(images.update().where(images.c.id == image.id)
+                     .values(updated_at=utcnow(), **values))
+        return read_image(conn, ctx, image_id)
+
+    async def set_tag(self, ctx: RequestContext, image_id: str, tag: str,
+                      present: bool) -> None:
+        """Add (or, with ``present`` False, remove) one tag."""
+        await self.db.run(self._set_tag, ctx, image_id, tag, present)
+
+    @staticmethod
+    def _set_tag(conn: Connection, ctx: RequestContext, image_id: str, tag: str,
+                 present: bool) -> None:
+        image = read_image(conn, ctx, image_id)
+        _authorize(ctx, "modify_image", image.owner)
+        tags = [t for t in image.tags if t != tag]
+        if present:
+            tags.append(tag)
+        elif len(tags) == len(image.tags):
+            raise NotFound(f"Tag {tag} not found")
+        conn.execute(images.update().where(images.c.id == image.id)
+                     .values(tags=tags, updated_at=utcnow()))
+
+    async def delete(self, ctx: RequestContext, image_id: str) -> None:
+        """Remove the record, then the bytes (a crash between leaves only an orphan file)."""
+        image = await self.db.run(self._delete, ctx, image_id)
+        await anyio.to_thread.run_sync(self.store.delete, image.id, image.path)
+
+    @staticmethod
+    def _delete(conn: Connection, ctx: RequestContext, image_id: str) -> Image:
+        image = read_image(conn, ctx, image_id)
+        _authorize(ctx, "delete_image", image.owner)
+        if image.protected:
+            raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+        conn.execute(images.delete().where(images.c.id == image.id))
+        return image
+
+    # --- data ---------------------------------------------------------------------------------
+
+    async def upload(self, ctx: RequestContext, image_id: str,
+                     chunks: AsyncIterable[bytes]) -> Image:
+        """Stream the image's bytes into the store: queued → saving → active.
+
+        A failure puts the image back to ``queued`` (it may be uploaded again) and removes
+        what was written; bytes that are not the declared disk format are refused the same way.
+        """
+        image = await self.db.run(self._start_upload, ctx, image_id)
+        try:
+            stored = await self.store.write(image.id, chunks, image.disk_format)
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await self.db.run(_move, image.id, "saving", {"status": "queued"})
+            if isinstance(exc, UnexpectedFormat):
+                raise Invalid(str(exc)) from None
+            raise
+        done = await self.db.run(_move, image.id, "saving", {
+            "status": "active", "size": stored.size, "virtual_size": stored.virtual_size,
+            "checksum": stored.checksum, "os_hash_algo": stored.hash_algo,
+            "os_hash_value": stored.hash_value, "location": str(stored.path)})
+        if not done:  # deleted while its bytes came in
+            await anyio.to_thread.run_sync(self.store.delete, image.id, stored.path)
+            raise Conflict(f"Image {image_id} was deleted during the upload.")
+        return await self.db.read(read_image, ctx, image_id)
+
+    @staticmethod
+    def _start_upload(conn: Connection, ctx: RequestContext, image_id: str) -> Image:
+        image = read_image(conn, ctx, image_id)
+        _authorize(ctx, "upload_image", image.owner)
+        if image.disk_format is None or image.container_format is None:
+            raise Invalid("Properties disk_format, container_format must be set prior to "
+                          "saving data.")
+        if not _move(conn, image.id, "queued", {"status": "saving"}):
+            raise Conflict(f"Image status transition from {image.status} to saving is not "
+                           f"allowed")
+        return image
+
+    def remove_leftovers(self) -> int:
+        """Start-up: clear temporary files of uploads a crash cut off."""
+        return self.store.remove_leftovers()
+
+
+def _move(conn: Connection, image_id: str, expected: str, values: dict[str, Any]) -> bool:
+    """Compare-and-swap the image's status; whether this call moved it."""
+    moved = conn.execute(images.update()
+                         .where(images.c.id == image_id, images.c.status == expected)
+                         .values(updated_at=utcnow(), **values))
+    return moved.rowcount == 1
+
+
+def _apply(values: dict[str, Any], op: PatchOp) -> None:
+    """One patch operation on an image's settable values (attributes and properties)."""
+    _check_writable(op.name)
+    props: dict[str, Any] = values["properties"]
+    if op.name in SETTABLE:
+        if op.op == "remove":
+            raise Forbidden(f"Properties {op.name} cannot be removed.")
+        values[op.name] = op.value
+        return
+    if op.op == "add":
+        props[op.name] = op.value
+    elif op.name not in props:
+        raise Conflict(f"Property {op.name} does not exist.")
+    elif op.op == "replace":
+        props[op.name] = op.value
+    else:
+        del props[op.name]

@@ -1,0 +1,149 @@
+"""RBD volumes in real guests: libvirt attaches them as network disks that QEMU's own librbd
+client opens with the cephx key libvirt holds in a secret (no kernel rbd, no host path).
+
+Needs a libvirt daemon (CI starts one) and Ceph (tests/ceph.py); skips where either is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from defusedxml.ElementTree import fromstring
+
+from stackvol.storage.rbd import SECRET_NAMESPACE
+from tests import libvirt_guest as lg
+from tests.ceph import CephCluster
+from tests.server import StackvolProcess, wait_for
+from tests.test_cinder_api import cinder, make_volume
+from tests.test_libvirt_e2e import (
+    BOOT,
+    DETACH_TIMEOUT,
+    attach,
+    delete_server,
+    detach,
+    new_volume,
+    running_guest,
+    volume_status,
+)
+from tests.test_rbd_api import parent_of
+
+
+@pytest.fixture(scope="module")
+def cloud(ceph: CephCluster, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[StackvolProcess]:
+    reason = lg.libvirt_missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI installs libvirt (.ci/run), yet: {reason}")
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("rbd-libvirt")
+    proc = StackvolProcess(root / "data", compute_driver="libvirt", libvirt_max_memory_mb=256,
+                           guest_image_dir=str(root / "guest-image"),
+                           libvirt_detach_timeout=DETACH_TIMEOUT, **ceph.stackvol_settings())
+    proc.start(timeout=120)
+    try:
+        yield proc
+    finally:
+        with proc.client("admin") as admin:
+            for server in admin.get("/servers").json().get("servers", []):
+                admin.delete(f"/servers/{server['id']}")
+            wait_for(lambda: admin.get("/servers").json()["servers"], lambda s: not s, 60)
+        proc.stop()
+        lg.destroy_domains_of(proc.data_dir)
+        _undefine_secrets(ceph.fsid)
+        lg.stop_started_daemons()
+
+
+def _undefine_secrets(fsid: str) -> None:
+    """The secrets this cluster's volumes made (one per cluster and user): the cluster is gone."""
+    wanted = str(uuid.uuid5(SECRET_NAMESPACE, f"{fsid}/client.stackvol"))
+    conn = lg.connection()
+    try:
+        for secret in conn.listAllSecrets(0):
+            if secret.UUIDString() == wanted:
+                secret.undefine()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def admin(cloud: StackvolProcess) -> Iterator[httpx.Client]:
+    with cloud.client("admin") as client:
+        yield client
+
+
+def rbd_disk_sources(server_id: str) -> list[dict[str, str]]:
+    """The live domain's rbd network disks: their source attributes and auth."""
+    conn = lg.connection()
+    try:
+        xml = fromstring(conn.lookupByName(f"stackvol-{server_id}").XMLDesc(0))
+    finally:
+        conn.close()
+    found = []
+    for disk in xml.iterfind("devices/disk[@type='network']"):
+        source = disk.find("source")
+        if source is not None and source.get("protocol") == "rbd":
+            secret = disk.find("auth/secret")
+            found.append({"name": source.get("name"), "user": disk.find("auth").get("username"),
+                          "secret": secret.get("uuid"), "host": source.find("host").get("port")})
+    return found
+
+
+def test_a_guest_writes_an_rbd_volume_and_reads_a_clone_of_its_snapshot(
+        ceph: CephCluster, cloud: StackvolProcess, admin: httpx.Client) -> None:
+    server_id = running_guest(admin, "rbd-writer")
+    volume_id = new_volume(admin)
+    image = f"volume-{volume_id}"
+    pattern = f"stackvol-rbd-{secrets.token_hex(12)}"
+
+    attach(admin, server_id, volume_id)
+    disks = rbd_disk_sources(server_id)
+    assert [d["name"] for d in disks] == [f"volumes/{image}"]
+    assert disks[0]["user"] == "stackvol" and disks[0]["host"] == str(ceph.mon_port)
+    disk = lg.disk_with_serial(server_id, volume_id)
+    assert disk, lg.guest(server_id, "ls /sys/block; cat /sys/block/*/serial")
+    lg.guest(server_id, f"printf '%s' {pattern} | dd of=/dev/{disk} bs=512 seek=4096 "
+                        f"conv=notrunc,fsync 2>/dev/null && sync")
+    # The guest's bytes are in Ceph, read back through librbd (not through the guest).
+    assert ceph.read(image, 4096 * 512, len(pattern)).decode() == pattern
+
+    detach(admin, server_id, volume_id)
+    assert rbd_disk_sources(server_id) == []
+    with cloud.client("admin", prefix="/v2.1") as nova:
+        resp = nova.post("/os-snapshots", json={"snapshot": {"volume_id": volume_id}})
+        assert resp.status_code == 200, resp.text
+        snapshot_id = resp.json()["snapshot"]["id"]
+        wait_for(lambda: nova.get(f"/os-snapshots/{snapshot_id}").json()["snapshot"]["status"],
+                 lambda s: s == "available")
+    ceph.write(image, 4096 * 512, b"X" * len(pattern))  # after the snapshot: not in the clone
+
+    # A volume made from the snapshot is a clone; the guest reads the snapshot's bytes in it.
+    with cinder(cloud, "admin") as volumes:
+        clone_id = make_volume(volumes, size=1, snapshot_id=snapshot_id)["id"]
+        attach(admin, server_id, clone_id)
+        clone_disk = lg.disk_with_serial(server_id, clone_id)
+        assert clone_disk
+        read = lg.guest(server_id, f"dd if=/dev/{clone_disk} bs=512 skip=4096 count=1 "
+                                   f"2>/dev/null | head -c {len(pattern)}")
+        assert read == pattern
+        # Deleting the snapshot flattens the clone while QEMU has it open (librbd hands the
+        # work to the lock owner); the guest still reads the same bytes.
+        assert volumes.delete(f"/snapshots/{snapshot_id}").status_code == 202
+        wait_for(lambda: volumes.get(f"/snapshots/{snapshot_id}").status_code,
+                 lambda c: c == 404)
+        assert parent_of(ceph, f"volume-{clone_id}") is None
+        lg.guest(server_id, "echo 3 > /proc/sys/vm/drop_caches")
+        read = lg.guest(server_id, f"dd if=/dev/{clone_disk} bs=512 skip=4096 count=1 "
+                                   f"2>/dev/null | head -c {len(pattern)}")
+        assert read == pattern
+        delete_server(admin, server_id)  # detaches the clone
+        volume_status(admin, clone_id, "available", timeout=BOOT)
+        for path in (f"/volumes/{clone_id}", f"/volumes/{volume_id}"):
+            assert volumes.delete(path).status_code == 202, path
+            wait_for(lambda p=path: volumes.get(p).status_code, lambda c: c == 404)
+    assert not {image, f"volume-{clone_id}"} & set(ceph.images())
