@@ -52,7 +52,7 @@ class StackvolProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0, **settings: Any) -> StackvolProcess:
+    def start(self, timeout: float = 60.0, **settings: Any) -> StackvolProcess:
         settings = {**self.settings, **settings}
         env = {**os.environ, "STACKVOL_PASSWORD_HASH_ROUNDS": "4"}
         if "database_url" not in settings:

@@ -31,12 +31,16 @@ import configparser
 import contextlib
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from stackvol.storage.base import ConnectionInfo, GiB, StorageDriver, StorageError
+
+# How long a delete waits for an image's last client to close it before giving up.
+BUSY_WAIT_SECONDS = 15.0
 
 # Ceph's default features, named so clones (layering) work whatever ceph.conf says; object-map
 # and fast-diff keep usage queries and deletes of big thin images quick.
@@ -190,12 +194,26 @@ class RbdDriver(StorageDriver):
                              features=self._features())
         return name
 
+    def _remove(self, ioctx: Any, name: str) -> None:
+        """Remove an image, waiting a while for watchers to go: a hypervisor that has just
+        let go of a detached disk closes the image a moment after the detach is confirmed."""
+        _, rbd = _bindings()
+        deadline = time.monotonic() + BUSY_WAIT_SECONDS
+        while True:
+            try:
+                rbd.RBD().remove(ioctx, name)
+                return
+            except rbd.ImageBusy:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.25)
+
     def delete_volume(self, volume_id: str, location: str | None) -> None:
         _, rbd = _bindings()
         name = location or volume_image(volume_id)
         with self._ioctx(f"cannot delete {name}") as ioctx:
             try:
-                rbd.RBD().remove(ioctx, name)
+                self._remove(ioctx, name)
             except rbd.ImageNotFound:
                 return
             except rbd.ImageHasSnapshots:

@@ -1,0 +1,186 @@
+"""Ceph across hosts: an RBD volume written by a guest on one compute host, snapshotted, cloned,
+and the clone read by a guest on another compute host.
+
+Four processes on one PostgreSQL stand in for four hosts, each with its own data directory: an
+API process, a volume worker for the ``ceph`` backend (host ``storage-1``), and two compute
+workers on libvirt (``host-a`` and ``host-b``). No host holds a volume's bytes: QEMU on each
+compute host opens the RBD image itself (librbd, cephx secret in libvirt), so a volume made
+anywhere attaches anywhere. Needs libvirt and Ceph (both started by CI); skips where either is
+missing locally.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import libvirt_guest as lg
+from tests import postgres
+from tests.ceph import CephCluster
+from tests.server import StackvolProcess, wait_for
+from tests.test_libvirt_e2e import BOOT, DETACH_TIMEOUT, FLAVOR, IMAGE
+from tests.test_rbd_libvirt import _undefine_secrets, rbd_disk_sources
+
+FAST = {"task_lease_seconds": 5, "task_poll_seconds": 0.2, "heartbeat_seconds": 0.5,
+        "service_down_seconds": 5}
+COMPUTE_HOSTS = ("host-a", "host-b")
+OFFSET = 8192 * 512  # where the guest writes its pattern
+
+
+@pytest.fixture(scope="module")
+def hosts(ceph: CephCluster, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[dict[str, StackvolProcess]]:
+    reason = lg.libvirt_missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI installs libvirt (.ci/run), yet: {reason}")
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("ceph-hosts")
+    common: dict[str, Any] = {
+        "database_url": postgres.shared_cluster().database(f"ceph_{uuid.uuid4().hex[:12]}"),
+        **FAST, **ceph.stackvol_settings(), "compute_driver": "libvirt",
+        "libvirt_max_memory_mb": 256, "guest_image_dir": str(root / "guest-image"),
+        "libvirt_detach_timeout": DETACH_TIMEOUT}
+    roles = {"api": {"role": "api"},
+             "storage-1": {"role": "volume", "storage_backend": "ceph",
+                           "compute_host": "storage-1"},
+             **{host: {"role": "compute", "compute_host": host} for host in COMPUTE_HOSTS}}
+    procs = {name: StackvolProcess(root / name, log_name=name, worker_name=name,
+                                   **common, **settings) for name, settings in roles.items()}
+    try:
+        procs["api"].start(timeout=120)  # the first start creates the schema and accounts
+        with concurrent.futures.ThreadPoolExecutor(len(procs)) as pool:
+            for started in [pool.submit(proc.start, timeout=180)
+                            for name, proc in procs.items() if name != "api"]:
+                started.result()
+        yield procs
+    finally:
+        with procs["api"].client("admin") as admin:
+            for server in admin.get("/servers").json().get("servers", []):
+                admin.delete(f"/servers/{server['id']}")
+            wait_for(lambda: admin.get("/servers").json()["servers"], lambda s: not s, 90)
+        for proc in procs.values():
+            proc.stop()
+        for host in COMPUTE_HOSTS:
+            lg.destroy_domains_of(procs[host].data_dir)
+        _undefine_secrets(ceph.fsid)
+        lg.stop_started_daemons()
+
+
+@pytest.fixture(scope="module")
+def nova(hosts: dict[str, StackvolProcess]) -> Iterator[httpx.Client]:
+    with hosts["api"].client("admin") as client:
+        client.headers["OpenStack-API-Version"] = "compute 2.35"  # os-snapshots, hosts shown
+        yield client
+
+
+def boot_on_next_host(nova: httpx.Client, name: str) -> tuple[str, str]:
+    """A running guest; the API places it on the compute host with the fewest servers."""
+    resp = nova.post("/servers", json={"server": {"name": name, "imageRef": IMAGE,
+                                                  "flavorRef": FLAVOR}})
+    assert resp.status_code == 202, resp.text
+    server_id = resp.json()["server"]["id"]
+    server = wait_for(lambda: nova.get(f"/servers/{server_id}").json()["server"],
+                      lambda s: s["status"] in ("ACTIVE", "ERROR"), BOOT, interval=0.2)
+    assert server["status"] == "ACTIVE", server
+    lg.wait_agent(server_id, BOOT)
+    return server_id, server["OS-EXT-SRV-ATTR:host"]
+
+
+def wait_status(nova: httpx.Client, path: str, key: str, wanted: str,
+                timeout: float = 60) -> dict[str, Any]:
+    found = wait_for(lambda: nova.get(path).json()[key],
+                     lambda item: item["status"] in (wanted, "error"), timeout, interval=0.1)
+    assert found["status"] == wanted, found
+    return found
+
+
+def volume(nova: httpx.Client, **extra: Any) -> str:
+    resp = nova.post("/os-volumes", json={"volume": {"size": 1, **extra}})
+    assert resp.status_code == 200, resp.text
+    volume_id = resp.json()["volume"]["id"]
+    wait_status(nova, f"/os-volumes/{volume_id}", "volume", "available")
+    return volume_id
+
+
+def attach(nova: httpx.Client, server_id: str, volume_id: str) -> str:
+    """Attach and return the guest's device for the volume (found by its serial)."""
+    resp = nova.post(f"/servers/{server_id}/os-volume_attachments",
+                     json={"volumeAttachment": {"volumeId": volume_id}})
+    assert resp.status_code == 200, resp.text
+    wait_status(nova, f"/os-volumes/{volume_id}", "volume", "in-use")
+    disk = lg.disk_with_serial(server_id, volume_id)
+    assert disk, lg.guest(server_id, "ls /sys/block; cat /sys/block/*/serial")
+    return disk
+
+
+def detach(nova: httpx.Client, server_id: str, volume_id: str) -> None:
+    resp = nova.delete(f"/servers/{server_id}/os-volume_attachments/{volume_id}")
+    assert resp.status_code == 202, resp.text
+    wait_status(nova, f"/os-volumes/{volume_id}", "volume", "available")
+
+
+def read_in_guest(server_id: str, disk: str, length: int) -> str:
+    return lg.guest(server_id, f"dd if=/dev/{disk} bs=512 skip={OFFSET // 512} count=1 "
+                               f"2>/dev/null | head -c {length}")
+
+
+def test_a_clone_of_a_snapshot_carries_the_bytes_to_a_guest_on_another_host(
+        ceph: CephCluster, hosts: dict[str, StackvolProcess], nova: httpx.Client) -> None:
+    writer, writer_host = boot_on_next_host(nova, "writer")
+    reader, reader_host = boot_on_next_host(nova, "reader")
+    assert {writer_host, reader_host} == set(COMPUTE_HOSTS)
+
+    # A thin RBD volume: the storage host made an image, no file exists anywhere.
+    volume_id = volume(nova)
+    image = f"volume-{volume_id}"
+    assert image in ceph.images()
+    assert not list(Path(hosts["storage-1"].data_dir).rglob(f"*{volume_id}*"))
+
+    pattern = f"stackvol-ceph-{secrets.token_hex(16)}"
+    disk = attach(nova, writer, volume_id)
+    assert [d["name"] for d in rbd_disk_sources(writer)] == [f"{ceph.pool}/{image}"]
+    lg.guest(writer, f"printf '%s' {pattern} | dd of=/dev/{disk} bs=512 seek={OFFSET // 512} "
+                     f"conv=notrunc,fsync 2>/dev/null && sync")
+    assert ceph.read(image, OFFSET, len(pattern)).decode() == pattern
+    detach(nova, writer, volume_id)
+
+    resp = nova.post("/os-snapshots", json={"snapshot": {"volume_id": volume_id,
+                                                         "display_name": "before"}})
+    assert resp.status_code == 200, resp.text
+    snapshot_id = resp.json()["snapshot"]["id"]
+    wait_status(nova, f"/os-snapshots/{snapshot_id}", "snapshot", "available")
+    # The original changes after the snapshot; the clone must not see it.
+    overwrite = attach(nova, writer, volume_id)
+    lg.guest(writer, f"printf '%s' {'X' * len(pattern)} | dd of=/dev/{overwrite} bs=512 "
+                     f"seek={OFFSET // 512} conv=notrunc,fsync 2>/dev/null && sync")
+    assert read_in_guest(writer, overwrite, len(pattern)) == "X" * len(pattern)
+
+    clone_id = volume(nova, snapshot_id=snapshot_id)
+    clone_disk = attach(nova, reader, clone_id)  # on the other compute host
+    assert [d["name"] for d in rbd_disk_sources(reader)] == [f"{ceph.pool}/volume-{clone_id}"]
+    assert read_in_guest(reader, clone_disk, len(pattern)) == pattern
+
+    # Everything goes, and nothing stays in the pool.
+    detach(nova, reader, clone_id)
+    detach(nova, writer, volume_id)
+    for server_id in (writer, reader):
+        assert nova.delete(f"/servers/{server_id}").status_code == 204
+    assert nova.delete(f"/os-volumes/{clone_id}").status_code == 202
+    assert nova.delete(f"/os-snapshots/{snapshot_id}").status_code == 202
+    assert wait_for(lambda: nova.get(f"/os-snapshots/{snapshot_id}").status_code,
+                    lambda c: c == 404) == 404
+    assert nova.delete(f"/os-volumes/{volume_id}").status_code == 202
+    for gone in (volume_id, clone_id):
+        found = wait_for(lambda g=gone: nova.get(f"/os-volumes/{g}"),
+                         lambda r: r.status_code == 404)
+        assert found.status_code == 404, found.text
+    assert not {image, f"volume-{clone_id}"} & set(ceph.images())
