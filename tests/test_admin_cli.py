@@ -136,9 +136,11 @@ def killed_while_attaching(tmp_path: Path) -> Iterator[tuple[StackvolProcess, st
             assert attach(client, server_id, volume_id).status_code == 200
             assert client.get(f"/os-volumes/{volume_id}").json()["volume"]["status"] \
                 == "attaching"
-        running = wait_for(lambda: rows(server.data_dir, "SELECT state FROM tasks"),
-                           lambda found: found == [("running",)])
-        assert running == [("running",)]  # the worker holds it, parked before the driver
+        # The backend's volume.initialize_connection step runs first, then the attach.
+        parked = [("attachment.attach", "running")]
+        running = wait_for(lambda: rows(server.data_dir, "SELECT kind, state FROM tasks"),
+                           lambda found: found == parked)
+        assert running == parked  # the worker holds it, parked before the driver
         server.kill()
         yield server, server_id, volume_id
     finally:

@@ -128,11 +128,12 @@ def test_compute_rejects_missing_and_bad_tokens(server: StackvolProcess) -> None
 
 
 def test_expired_token_is_401(tmp_path: Path) -> None:
-    with running(tmp_path / "data", token_ttl_seconds=1) as short:
+    # Long enough for the first call to be in time on a loaded machine.
+    with running(tmp_path / "data", token_ttl_seconds=4) as short:
         token_id, _ = short.token("admin")
         headers = {"X-Auth-Token": token_id}
         assert httpx.get(short.url + "/v2.1/os-volumes", headers=headers).status_code == 200
-        time.sleep(2.1)
+        time.sleep(4.5)
         resp = httpx.get(short.url + "/v2.1/os-volumes", headers=headers)
         assert resp.status_code == 401
         assert "unauthorized" in resp.json()
