@@ -31,6 +31,7 @@ from stackvol.http.middleware import PrefixDispatcher, RequestIdMiddleware
 from stackvol.http.volume.face import VolumeFace
 from stackvol.services import policy, power_sync
 from stackvol.services.attachments import AttachmentService
+from stackvol.services.connection_calls import ConnectionCalls
 from stackvol.services.flavors import FlavorService
 from stackvol.services.identity import BootstrapResult, IdentityService
 from stackvol.services.images import ImageService
@@ -152,13 +153,18 @@ def build_services(settings: Settings) -> Services:
     servers = ServerService(db, compute, worker, volumes, attachments,
                             availability_zones=(settings.availability_zone,), pause=pause,
                             place=place)
+    # Connection calls of backends this process does not run go to their workers.
+    calls = ConnectionCalls(db, backends, worker, role.serves, settings.rpc_response_timeout,
+                            pause)
+    volume_attach = VolumeAttachService(db, backends, calls)
     role.restrict(worker)
     return Services(settings=settings, db=db, worker=worker, identity=identity, volumes=volumes,
                     snapshots=snapshots, compute=compute, flavors=FlavorService(db),
                     servers=servers, attachments=attachments,
                     volume_types=VolumeTypeService(db), quotas=quotas,
-                    volume_attach=VolumeAttachService(db, backends), role=role,
-                    images=ImageService(db, ImageStore(image_dir(settings))),
+                    volume_attach=volume_attach, role=role,
+                    images=ImageService(db, ImageStore(image_dir(settings)), role.name,
+                                        settings.service_down_seconds),
                     heartbeat=Heartbeat(db, role, settings.heartbeat_seconds,
                                         settings.service_down_seconds))
 
@@ -208,6 +214,7 @@ async def start(services: Services) -> None:
         write_clouds_yaml(services.settings, fresh)
         await services.flavors.bootstrap()
         services.images.remove_leftovers()
+    await services.images.start()  # uploads a crash cut off go back to queued
     await services.identity.load_keys()
     if services.role.runs_compute:
         await services.servers.reconcile()  # after a crash, before any task resumes
@@ -238,6 +245,7 @@ def create_app(settings: Settings, services: Services | None = None) -> RequestI
         finally:
             await power_sync.stop(syncing)
             await services.heartbeat.stop()
+            await services.images.stop()
             await services.worker.stop()
             services.db.dispose()
 

@@ -72,6 +72,9 @@ class Settings:
     worker_concurrency: int = 8
     task_lease_seconds: int = 60
     task_poll_seconds: float = 1.0
+    # How long an API process waits for a backend's worker to answer a connection call
+    # (os-initialize_connection, attachments with a connector): Cinder's rpc_response_timeout.
+    rpc_response_timeout: float = 60.0
     sqlite_synchronous: str = "NORMAL"  # NORMAL survives process crashes; FULL survives power loss
     log_level: str = "INFO"
     access_log: bool = False

@@ -19,12 +19,10 @@ CI, which installs it.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -34,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tests import daemons
 from tests.server import free_port
 
 SETUP = Path(__file__).resolve().parents[1] / "scripts" / "ceph-setup"
@@ -272,11 +271,8 @@ keyring = {root}/$cluster.$name.keyring
             time.sleep(0.05)
 
     def _spawn(self, daemon: str, *args: str) -> None:
-        log = open(self.root / "log" / f"{daemon}.out", "ab")  # noqa: SIM115 - the child's
-        self.procs.append(subprocess.Popen(
-            [daemon, "-f", "-c", str(self.conf_path), *args], stdout=log,
-            stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True))
-        log.close()
+        self.procs.append(daemons.spawn([daemon, "-f", "-c", str(self.conf_path), *args],
+                                        self.root / "log" / f"{daemon}.out", cwd=self.root))
 
     def _check_alive(self) -> None:
         for proc in self.procs:
@@ -292,13 +288,7 @@ keyring = {root}/$cluster.$name.keyring
     def stop(self) -> None:
         """Stop the OSD, then the mon (each waited for), and remove everything."""
         for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            daemons.stop(proc)
         self.procs.clear()
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -338,9 +328,6 @@ def _mon_command(cluster: Any, command: dict[str, Any], inbuf: bytes = b"") -> s
     return out.decode()
 
 
-_shared: CephCluster | None = None
-
-
 def cluster_or_skip() -> CephCluster:
     """This run's cluster; skips the test where Ceph is not installed (fails under CI, whose
     ``.ci/run`` installs it)."""
@@ -354,18 +341,8 @@ def cluster_or_skip() -> CephCluster:
     return shared_cluster()
 
 
-def shared_cluster() -> CephCluster:
-    """The cluster of this test run, started on first use and stopped when Python exits."""
-    global _shared
-    if _shared is None:
-        _shared = CephCluster().start()
-        atexit.register(stop_shared_cluster)
-    return _shared
-
-
-def stop_shared_cluster() -> None:
-    global _shared
-    if _shared is not None:
-        _shared.stop()
-        _shared = None
+_shared = daemons.Shared(lambda: CephCluster().start())
+# The cluster of this test run, started on first use and stopped when Python exits.
+shared_cluster = _shared.get
+stop_shared_cluster = _shared.stop
 

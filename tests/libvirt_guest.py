@@ -10,13 +10,19 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from stackvol.compute.guest_image import agent_run
+from tests.server import StackvolProcess, wait_for
 
 URI = "qemu:///system"
 SETUP = Path(__file__).resolve().parents[1] / "scripts" / "libvirt-setup"
+DETACH_TIMEOUT = 8  # a guest unplugs a disk in well under a second
 
 
 STARTED: list[bool] = []  # set once this process started the daemons (stop them after)
@@ -39,6 +45,51 @@ def libvirt_missing() -> str | None:
     if reason:
         return f"no libvirt daemon at {URI} and none could be started: {reason}"
     return None
+
+
+def require_libvirt() -> None:
+    """Skip the test where no libvirt daemon can be had here; fail instead under CI, whose
+    ``.ci/run`` installs and starts one."""
+    reason = libvirt_missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI installs libvirt (.ci/run), yet: {reason}")
+        pytest.skip(reason)
+
+
+def libvirt_settings(root: Path) -> dict[str, Any]:
+    """Settings of a stackvol process on the libvirt driver booting the built-in guest (its
+    cache under ``root``) with the memory capped to what that guest needs."""
+    return {"compute_driver": "libvirt", "libvirt_max_memory_mb": 256,
+            "guest_image_dir": str(root / "guest-image"),
+            "libvirt_detach_timeout": DETACH_TIMEOUT}
+
+
+def delete_all_servers(api: StackvolProcess, timeout: float = 60) -> None:
+    """Delete whatever servers a (failed) test left, and wait until they are gone."""
+    with api.client("admin") as admin:
+        for server in admin.get("/servers").json().get("servers", []):
+            admin.delete(f"/servers/{server['id']}")
+        wait_for(lambda: admin.get("/servers").json()["servers"], lambda s: not s, timeout)
+
+
+@contextmanager
+def libvirt_cloud(root: Path, before_daemons_stop: Callable[[], None] | None = None,
+                  **settings: Any) -> Iterator[StackvolProcess]:
+    """A stackvol process on libvirt (data under ``root``) that leaves no guest behind, and
+    no libvirt daemon it started; skips (fails under CI) where libvirt cannot be had."""
+    require_libvirt()
+    proc = StackvolProcess(root / "data", **libvirt_settings(root), **settings)
+    proc.start(timeout=120)
+    try:
+        yield proc
+    finally:
+        delete_all_servers(proc)
+        proc.stop()
+        destroy_domains_of(proc.data_dir)  # even those a failed delete left behind
+        if before_daemons_stop is not None:
+            before_daemons_stop()
+        stop_started_daemons()
 
 
 def stop_started_daemons() -> None:
@@ -92,6 +143,13 @@ def guest(server_id: str, command: str, timeout: float = 60.0) -> str:
     status, output = agent_run(agent_socket(server_id), command, timeout)
     assert status == 0, f"guest command {command!r} failed ({status}): {output}"
     return output
+
+
+def read_disk(server_id: str, disk: str, offset: int, length: int) -> str:
+    """``length`` bytes (at most a sector) at byte ``offset`` (sector-aligned) of the guest's
+    ``/dev/DISK``, as the guest reads them."""
+    return guest(server_id, f"dd if=/dev/{disk} bs=512 skip={offset // 512} count=1 "
+                            f"2>/dev/null | head -c {length}")
 
 
 def wait_agent(server_id: str, timeout: float = 180.0) -> float:

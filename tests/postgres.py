@@ -9,7 +9,6 @@ of the machine. ``STACKVOL_TEST_DATABASE=postgresql`` makes every test server us
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
 import os
@@ -23,6 +22,7 @@ from typing import Any
 
 import psycopg
 
+from tests import daemons
 from tests.server import free_port
 
 MODE_ENV = "STACKVOL_TEST_DATABASE"
@@ -76,11 +76,8 @@ class PostgresCluster:
                     "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
                     "shared_buffers": "128MB"}
         options = [f"-c{key}={value}" for key, value in settings.items()]
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
-        self.proc = subprocess.Popen([str(self.bin / "postgres"), "-D", str(self.data), *options],
-                                     stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
-                                     start_new_session=True, **self._user)
-        log.close()
+        self.proc = daemons.spawn([str(self.bin / "postgres"), "-D", str(self.data), *options],
+                                  self.log_path, cwd=self.root, **self._user)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -110,13 +107,9 @@ class PostgresCluster:
         return self.url(name)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # "fast" shutdown: disconnect clients, stop
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            # SIGINT is PostgreSQL's "fast" shutdown: disconnect clients, stop.
+            daemons.stop(self.proc, signal.SIGINT, timeout=30)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> PostgresCluster:
@@ -126,23 +119,10 @@ class PostgresCluster:
         self.stop()
 
 
-_shared: PostgresCluster | None = None
-
-
-def shared_cluster() -> PostgresCluster:
-    """The cluster of this test run, started on first use and stopped when Python exits."""
-    global _shared
-    if _shared is None:
-        _shared = PostgresCluster().start()
-        atexit.register(stop_shared_cluster)
-    return _shared
-
-
-def stop_shared_cluster() -> None:
-    global _shared
-    if _shared is not None:
-        _shared.stop()
-        _shared = None
+_shared = daemons.Shared(lambda: PostgresCluster().start())
+# The cluster of this test run, started on first use and stopped when Python exits.
+shared_cluster = _shared.get
+stop_shared_cluster = _shared.stop
 
 
 def database_for(data_dir: Path) -> str:

@@ -20,7 +20,7 @@ import pytest
 from stackvol.config import load_settings
 from stackvol.storage.registry import Backends, UnknownBackend
 from tests import postgres
-from tests.server import StackvolProcess, wait_for
+from tests.server import StackvolProcess, running, wait_for
 from tests.test_cinder_api import cinder, make_server, wait_gone, wait_volume
 
 BACKENDS = {"fast": ("FAST", "qcow2"), "slow": ("SLOW", "raw")}
@@ -106,11 +106,8 @@ def test_backends_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monke
 @pytest.fixture(scope="module")
 def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackvolProcess]:
     root = tmp_path_factory.mktemp("backends")
-    proc = StackvolProcess(root / "data", config=write_config(root)).start()
-    try:
+    with running(root / "data", config=write_config(root)) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ boots a server; the guest's ``/proc/cmdline`` shows which way it came up.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -260,26 +259,8 @@ def test_boot_from_volume_made_from_image(server: StackvolProcess, demo: httpx.C
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackvolProcess]:
-    reason = lg.libvirt_missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI installs libvirt (.ci/run), yet: {reason}")
-        pytest.skip(reason)
-    root = tmp_path_factory.mktemp("libvirt-images")
-    proc = StackvolProcess(root / "data", compute_driver="libvirt",
-                           libvirt_max_memory_mb=256, guest_image_dir=str(root / "guest-image"),
-                           libvirt_detach_timeout=8)
-    proc.start(timeout=120)
-    try:
+    with lg.libvirt_cloud(tmp_path_factory.mktemp("libvirt-images")) as proc:
         yield proc
-    finally:
-        with proc.client("admin") as admin:
-            for found in admin.get("/servers").json().get("servers", []):
-                admin.delete(f"/servers/{found['id']}")
-            wait_for(lambda: admin.get("/servers").json()["servers"], lambda s: not s, 60)
-        proc.stop()
-        lg.destroy_domains_of(proc.data_dir)
-        lg.stop_started_daemons()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ missing locally.
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from tests import libvirt_guest as lg
 from tests import postgres
 from tests.ceph import CephCluster
 from tests.server import StackvolProcess, wait_for
-from tests.test_libvirt_e2e import BOOT, DETACH_TIMEOUT, FLAVOR, IMAGE
+from tests.test_libvirt_e2e import BOOT, FLAVOR, IMAGE
 from tests.test_rbd_libvirt import _undefine_secrets, rbd_disk_sources
 
 FAST = {"task_lease_seconds": 5, "task_poll_seconds": 0.2, "heartbeat_seconds": 0.5,
@@ -38,17 +37,11 @@ OFFSET = 8192 * 512  # where the guest writes its pattern
 @pytest.fixture(scope="module")
 def hosts(ceph: CephCluster, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[dict[str, StackvolProcess]]:
-    reason = lg.libvirt_missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI installs libvirt (.ci/run), yet: {reason}")
-        pytest.skip(reason)
+    lg.require_libvirt()
     root = tmp_path_factory.mktemp("ceph-hosts")
     common: dict[str, Any] = {
         "database_url": postgres.shared_cluster().database(f"ceph_{uuid.uuid4().hex[:12]}"),
-        **FAST, **ceph.stackvol_settings(), "compute_driver": "libvirt",
-        "libvirt_max_memory_mb": 256, "guest_image_dir": str(root / "guest-image"),
-        "libvirt_detach_timeout": DETACH_TIMEOUT}
+        **FAST, **ceph.stackvol_settings(), **lg.libvirt_settings(root)}
     roles = {"api": {"role": "api"},
              "storage-1": {"role": "volume", "storage_backend": "ceph",
                            "compute_host": "storage-1"},
@@ -63,10 +56,7 @@ def hosts(ceph: CephCluster, tmp_path_factory: pytest.TempPathFactory
                 started.result()
         yield procs
     finally:
-        with procs["api"].client("admin") as admin:
-            for server in admin.get("/servers").json().get("servers", []):
-                admin.delete(f"/servers/{server['id']}")
-            wait_for(lambda: admin.get("/servers").json()["servers"], lambda s: not s, 90)
+        lg.delete_all_servers(procs["api"], timeout=90)
         for proc in procs.values():
             proc.stop()
         for host in COMPUTE_HOSTS:
@@ -128,11 +118,6 @@ def detach(nova: httpx.Client, server_id: str, volume_id: str) -> None:
     wait_status(nova, f"/os-volumes/{volume_id}", "volume", "available")
 
 
-def read_in_guest(server_id: str, disk: str, length: int) -> str:
-    return lg.guest(server_id, f"dd if=/dev/{disk} bs=512 skip={OFFSET // 512} count=1 "
-                               f"2>/dev/null | head -c {length}")
-
-
 def test_a_clone_of_a_snapshot_carries_the_bytes_to_a_guest_on_another_host(
         ceph: CephCluster, hosts: dict[str, StackvolProcess], nova: httpx.Client) -> None:
     writer, writer_host = boot_on_next_host(nova, "writer")
@@ -162,12 +147,12 @@ def test_a_clone_of_a_snapshot_carries_the_bytes_to_a_guest_on_another_host(
     overwrite = attach(nova, writer, volume_id)
     lg.guest(writer, f"printf '%s' {'X' * len(pattern)} | dd of=/dev/{overwrite} bs=512 "
                      f"seek={OFFSET // 512} conv=notrunc,fsync 2>/dev/null && sync")
-    assert read_in_guest(writer, overwrite, len(pattern)) == "X" * len(pattern)
+    assert lg.read_disk(writer, overwrite, OFFSET, len(pattern)) == "X" * len(pattern)
 
     clone_id = volume(nova, snapshot_id=snapshot_id)
     clone_disk = attach(nova, reader, clone_id)  # on the other compute host
     assert [d["name"] for d in rbd_disk_sources(reader)] == [f"{ceph.pool}/volume-{clone_id}"]
-    assert read_in_guest(reader, clone_disk, len(pattern)) == pattern
+    assert lg.read_disk(reader, clone_disk, OFFSET, len(pattern)) == pattern
 
     # Everything goes, and nothing stays in the pool.
     detach(nova, reader, clone_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import novaclient
@@ -111,15 +112,23 @@ def test_novaclient_at_its_maximum_microversion(server: StackvolProcess) -> None
 # --- openstacksdk ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cloud(server: StackvolProcess,
-          monkeypatch: pytest.MonkeyPatch) -> Iterator[openstack.connection.Connection]:
+@contextmanager
+def sdk_connection(server: StackvolProcess, monkeypatch: pytest.MonkeyPatch,
+                   user: str = "admin") -> Iterator[openstack.connection.Connection]:
+    """openstacksdk as ``user``, from the server's own ``clouds.yaml``; closed after."""
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(server.clouds_yaml))
-    conn = openstack.connect(cloud="stackvol-admin")
+    conn = openstack.connect(cloud=f"stackvol-{user}")
     try:
         yield conn
     finally:
         conn.close()
+
+
+@pytest.fixture
+def cloud(server: StackvolProcess,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[openstack.connection.Connection]:
+    with sdk_connection(server, monkeypatch) as conn:
+        yield conn
 
 
 def test_openstacksdk_flavors(cloud: openstack.connection.Connection) -> None:

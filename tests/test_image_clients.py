@@ -12,12 +12,11 @@ from pathlib import Path
 
 import openstack
 import pytest
-from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import v3
-from novaclient import client as nova_client
 
 from tests.server import StackvolProcess
 from tests.test_cinder_clients import osc
+from tests.test_clients_compute import nova as nova_client
+from tests.test_clients_compute import sdk_connection
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None,
                                 reason="qemu-img (qemu-utils) is not installed")
@@ -39,12 +38,8 @@ def sha256(path: Path) -> str:
 @pytest.fixture
 def cloud(server: StackvolProcess,
           monkeypatch: pytest.MonkeyPatch) -> Iterator[openstack.connection.Connection]:
-    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(server.clouds_yaml))
-    conn = openstack.connect(cloud="stackvol-demo")
-    try:
+    with sdk_connection(server, monkeypatch, "demo") as conn:
         yield conn
-    finally:
-        conn.close()
 
 
 def test_openstackclient_image_lifecycle(server: StackvolProcess, tmp_path: Path) -> None:
@@ -112,11 +107,7 @@ def test_novaclient_sees_images_through_both_services(server: StackvolProcess,
     name = f"nova-img-{uuid.uuid4().hex[:6]}"
     image = cloud.create_image(name, filename=str(qcow2(tmp_path / "n.qcow2")),
                                disk_format="qcow2", container_format="bare", wait=True)
-    creds = server.credentials()["demo"]
-    auth = v3.Password(auth_url=server.url + "/identity", username="demo",
-                       password=creds["password"], project_name=creds["project"],
-                       user_domain_name="Default", project_domain_name="Default")
-    nova = nova_client.Client("2.35", session=ks_session.Session(auth=auth))
+    nova = nova_client(server, "2.35")
     assert nova.glance.find_image(name).id == image.id  # novaclient asks the Image service
     assert nova.glance.find_image(image.id).name == name
     cloud.image.delete_image(image)

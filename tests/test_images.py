@@ -8,6 +8,8 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import postgres
 from tests.identity_helpers import Account, identity, make_account
-from tests.server import StackvolProcess, wait_for
+from tests.server import StackvolProcess, query, query_url, wait_for
 
 OCTET = {"Content-Type": "application/octet-stream"}
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
@@ -420,3 +423,108 @@ def test_compute_image_proxy(server: StackvolProcess, glance: httpx.Client,
     with server.client("admin", microversion="2.36") as nova:
         assert nova.get("/images").status_code == 404
         assert nova.get(f"/images/{image['id']}").status_code == 404
+
+
+# --- uploads a dead process left ------------------------------------------------------------
+
+
+class SlowUpload:
+    """A streamed (chunked) upload whose body trickles in from a thread, as from a slow
+    client, until the server goes away under it."""
+
+    def __init__(self, server: StackvolProcess, image_id: str, token: str) -> None:
+        self.sent = 0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._put, args=(
+            f"{server.url}/image/v2/images/{image_id}/file", token), daemon=True)
+        self.thread.start()
+
+    def _body(self) -> Iterator[bytes]:
+        for _ in range(600):  # a minute at most
+            yield os.urandom(64 * 1024)
+            self.sent += 1
+            time.sleep(0.1)
+
+    def _put(self, url: str, token: str) -> None:
+        try:
+            httpx.put(url, content=self._body(), timeout=120,
+                      headers={**OCTET, "X-Auth-Token": token})
+        except httpx.HTTPError as exc:
+            self.error = exc
+
+
+def upload_record(server: StackvolProcess, image_id: str) -> tuple[Any, ...]:
+    """What the image's row says of its upload (on the server's own database)."""
+    sql = "SELECT status, upload_owner, upload_started_at FROM images WHERE id = ?"
+    url = server.settings.get("database_url")
+    return (query_url(url, sql, image_id) if url else query(server.data_dir, sql, image_id))[0]
+
+
+def temp_files(store: Path, image_id: str) -> list[str]:
+    return [p.name for p in store.glob(f".upload-{image_id}-*")]
+
+
+def kill_mid_upload(proc: StackvolProcess, store: Path, owner: str) -> str:
+    """An image whose upload into ``proc`` is under way when ``proc`` gets ``kill -9``."""
+    token, _ = proc.token("admin")
+    with image_client(proc, token) as client:
+        image_id = create(client, disk_format="raw")["id"]
+        upload = SlowUpload(proc, image_id, token)
+        wait_for(lambda: temp_files(store, image_id) and upload.sent, bool)
+        status, recorded_owner, started_at = upload_record(proc, image_id)
+        assert (status, recorded_owner) == ("saving", owner) and started_at is not None
+    proc.kill()
+    upload.thread.join(30)
+    assert upload.error is not None  # the client saw the server go
+    assert temp_files(store, image_id)  # the partial bytes are still there
+    return image_id
+
+
+def test_an_upload_cut_off_by_kill_9_is_queued_again_at_restart(tmp_path: Path) -> None:
+    proc = StackvolProcess(tmp_path / "data", worker_name="images-1").start()
+    try:
+        store = proc.data_dir / "images"
+        image_id = kill_mid_upload(proc, store, "images-1")
+        proc.start()
+        token, _ = proc.token("admin")
+        with image_client(proc, token) as client:
+            shown = client.get(f"/v2/images/{image_id}").json()
+            assert shown["status"] == "queued" and shown["size"] is None
+            assert upload_record(proc, image_id) == ("queued", None, None)
+            assert temp_files(store, image_id) == []
+            data = os.urandom(3 * MiB)
+            assert upload(client, image_id, data).status_code == 204
+            shown = client.get(f"/v2/images/{image_id}").json()
+            assert (shown["status"], shown["size"]) == ("active", len(data))
+            assert client.get(f"/v2/images/{image_id}/file").content == data
+        assert store_files(proc) == [image_id]
+    finally:
+        proc.stop()
+
+
+def test_another_process_queues_an_upload_whose_process_stays_down(tmp_path: Path) -> None:
+    url = postgres.shared_cluster().database(f"images_{uuid.uuid4().hex[:12]}")
+    store = tmp_path / "image-store"  # shared, as between API processes behind one name
+    common = {"database_url": url, "image_dir": str(store), "role": "api",
+              "heartbeat_seconds": 0.5, "service_down_seconds": 4}
+    first = StackvolProcess(tmp_path / "a", worker_name="images-a", **common).start()
+    second = StackvolProcess(tmp_path / "b", worker_name="images-b", **common)
+    try:
+        second.start()
+        token, _ = first.token("admin")  # the first start bootstrapped the accounts
+        image_id = kill_mid_upload(first, store, "images-a")
+        with image_client(second, token) as client:
+            shown = wait_for(lambda: client.get(f"/v2/images/{image_id}").json(),
+                             lambda body: body["status"] == "queued", timeout=30)
+            assert shown["status"] == "queued"
+            assert temp_files(store, image_id) == []
+            # Not before the dead process's last heartbeat was service_down_seconds old.
+            (silent_for,) = query_url(url, "SELECT i.updated_at - s.heartbeat_at FROM images i, "
+                                           "services s WHERE i.id = ? AND s.name = ?",
+                                      image_id, "images-a")[0]
+            assert silent_for.total_seconds() >= common["service_down_seconds"]
+            assert upload(client, image_id, b"whole").status_code == 204
+            assert client.get(f"/v2/images/{image_id}").json()["status"] == "active"
+    finally:
+        second.stop()
+        first.stop()

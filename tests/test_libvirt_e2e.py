@@ -25,31 +25,13 @@ from tests.server import StackvolProcess, running, wait_for
 IMAGE = "70a599e0-31e7-49b7-b260-868f441e862b"
 FLAVOR = "1"  # m1.tiny; memory capped for the built-in guest below
 BOOT = 180.0  # generous: TCG on a busy 2-core machine
-DETACH_TIMEOUT = 8  # a guest unplugs a disk in well under a second
+DETACH_TIMEOUT = lg.DETACH_TIMEOUT
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackvolProcess]:
-    reason = lg.libvirt_missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI installs libvirt (.ci/run), yet: {reason}")
-        pytest.skip(reason)
-    root = tmp_path_factory.mktemp("libvirt")
-    proc = StackvolProcess(root / "data", compute_driver="libvirt",
-                           libvirt_max_memory_mb=256, guest_image_dir=str(root / "guest-image"),
-                           libvirt_detach_timeout=DETACH_TIMEOUT)
-    proc.start(timeout=120)
-    try:
+    with lg.libvirt_cloud(tmp_path_factory.mktemp("libvirt")) as proc:
         yield proc
-    finally:
-        with proc.client("admin") as admin:  # whatever a failed test left: no guest survives
-            for server in admin.get("/servers").json().get("servers", []):
-                admin.delete(f"/servers/{server['id']}")
-            wait_for(lambda: admin.get("/servers").json()["servers"], lambda s: not s, 60)
-        proc.stop()
-        lg.destroy_domains_of(proc.data_dir)  # even those a failed delete left behind
-        lg.stop_started_daemons()
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +126,7 @@ def test_a_volume_carries_its_bytes_from_one_guest_to_another(cloud: StackvolPro
     attach(admin, second, volume_id)
     disk = lg.disk_with_serial(second, volume_id)
     assert disk
-    read = lg.guest(second, f"dd if=/dev/{disk} bs=512 skip=4096 count=1 2>/dev/null "
-                            f"| head -c {len(pattern)}")
-    assert read == pattern
+    assert lg.read_disk(second, disk, offset, len(pattern)) == pattern
 
     console = admin.post(f"/servers/{first}/action", json={"os-getConsoleOutput": {"length": 50}})
     assert console.status_code == 200, console.text

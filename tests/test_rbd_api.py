@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.ceph import CephCluster
-from tests.server import StackvolProcess, wait_for
+from tests.server import StackvolProcess, running, wait_for
 from tests.test_cinder_api import cinder, make_volume, wait_gone, wait_volume
 
 GiB = 1024**3
@@ -23,12 +23,8 @@ GiB = 1024**3
 @pytest.fixture(scope="module")
 def cloud(ceph: CephCluster, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[StackvolProcess]:
-    proc = StackvolProcess(tmp_path_factory.mktemp("rbd") / "data", **ceph.stackvol_settings())
-    proc.start(timeout=60)
-    try:
+    with running(tmp_path_factory.mktemp("rbd") / "data", **ceph.stackvol_settings()) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")

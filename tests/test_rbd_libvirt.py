@@ -6,7 +6,6 @@ Needs a libvirt daemon (CI starts one) and Ceph (tests/ceph.py); skips where eit
 
 from __future__ import annotations
 
-import os
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ from tests.server import StackvolProcess, wait_for
 from tests.test_cinder_api import cinder, make_volume
 from tests.test_libvirt_e2e import (
     BOOT,
-    DETACH_TIMEOUT,
     attach,
     delete_server,
     detach,
@@ -36,27 +34,10 @@ from tests.test_rbd_api import parent_of
 @pytest.fixture(scope="module")
 def cloud(ceph: CephCluster, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[StackvolProcess]:
-    reason = lg.libvirt_missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI installs libvirt (.ci/run), yet: {reason}")
-        pytest.skip(reason)
-    root = tmp_path_factory.mktemp("rbd-libvirt")
-    proc = StackvolProcess(root / "data", compute_driver="libvirt", libvirt_max_memory_mb=256,
-                           guest_image_dir=str(root / "guest-image"),
-                           libvirt_detach_timeout=DETACH_TIMEOUT, **ceph.stackvol_settings())
-    proc.start(timeout=120)
-    try:
+    with lg.libvirt_cloud(tmp_path_factory.mktemp("rbd-libvirt"),
+                          before_daemons_stop=lambda: _undefine_secrets(ceph.fsid),
+                          **ceph.stackvol_settings()) as proc:
         yield proc
-    finally:
-        with proc.client("admin") as admin:
-            for server in admin.get("/servers").json().get("servers", []):
-                admin.delete(f"/servers/{server['id']}")
-            wait_for(lambda: admin.get("/servers").json()["servers"], lambda s: not s, 60)
-        proc.stop()
-        lg.destroy_domains_of(proc.data_dir)
-        _undefine_secrets(ceph.fsid)
-        lg.stop_started_daemons()
 
 
 def _undefine_secrets(fsid: str) -> None:
@@ -128,9 +109,7 @@ def test_a_guest_writes_an_rbd_volume_and_reads_a_clone_of_its_snapshot(
         attach(admin, server_id, clone_id)
         clone_disk = lg.disk_with_serial(server_id, clone_id)
         assert clone_disk
-        read = lg.guest(server_id, f"dd if=/dev/{clone_disk} bs=512 skip=4096 count=1 "
-                                   f"2>/dev/null | head -c {len(pattern)}")
-        assert read == pattern
+        assert lg.read_disk(server_id, clone_disk, 4096 * 512, len(pattern)) == pattern
         # Deleting the snapshot flattens the clone while QEMU has it open (librbd hands the
         # work to the lock owner); the guest still reads the same bytes.
         assert volumes.delete(f"/snapshots/{snapshot_id}").status_code == 202
@@ -138,9 +117,7 @@ def test_a_guest_writes_an_rbd_volume_and_reads_a_clone_of_its_snapshot(
                  lambda c: c == 404)
         assert parent_of(ceph, f"volume-{clone_id}") is None
         lg.guest(server_id, "echo 3 > /proc/sys/vm/drop_caches")
-        read = lg.guest(server_id, f"dd if=/dev/{clone_disk} bs=512 skip=4096 count=1 "
-                                   f"2>/dev/null | head -c {len(pattern)}")
-        assert read == pattern
+        assert lg.read_disk(server_id, clone_disk, 4096 * 512, len(pattern)) == pattern
         delete_server(admin, server_id)  # detaches the clone
         volume_status(admin, clone_id, "available", timeout=BOOT)
         for path in (f"/volumes/{clone_id}", f"/volumes/{volume_id}"):

@@ -328,11 +328,7 @@ def test_restored_export_and_delete_on_termination(hosts: Hosts, cloud: Cloud) -
 
 @pytest.fixture
 def libvirt_hosts(tmp_path: Path) -> Iterator[Hosts]:
-    reason = lg.libvirt_missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI installs libvirt (.ci/run), yet: {reason}")
-        pytest.skip(reason)
+    lg.require_libvirt()
     url = postgres.shared_cluster().database(f"remote_{uuid.uuid4().hex[:12]}")
     hosts = Hosts(tmp_path, url)
     try:
@@ -369,3 +365,194 @@ def test_a_guest_on_another_host_writes_to_an_nbd_volume(libvirt_hosts: Hosts) -
     volume_file = hosts.root / "storage" / "volumes" / f"volume-{volume_id}.raw"
     assert volume_file.read_bytes()[:len(pattern)] == pattern.encode()
     assert not list(hosts.exports_dir.glob("*.json"))
+
+
+# --- the Cinder connection API answered by an API process that runs no backend ---------------
+
+
+class Cinder:
+    """Block Storage v3 on the API process (admin, microversion 3.54)."""
+
+    def __init__(self, hosts: Hosts) -> None:
+        token, body = hosts.procs["api"].token("admin")
+        self.hosts = hosts
+        self.http = httpx.Client(
+            base_url=f"{hosts.procs['api'].url}/volume/v3/{body['project']['id']}", timeout=60,
+            headers={"X-Auth-Token": token, "OpenStack-API-Version": "volume 3.54"})
+
+    def action(self, volume_id: str, body: dict[str, Any]) -> httpx.Response:
+        return self.http.post(f"/volumes/{volume_id}/action", json=body)
+
+    def initialize(self, volume_id: str, host: str) -> dict[str, Any]:
+        started = time.monotonic()
+        resp = self.action(volume_id, {"os-initialize_connection": {"connector": {
+            "host": host, "initiator": "iqn.1993-08.org.debian:01:x"}}})
+        assert resp.status_code == 200, resp.text
+        print(f"\nos-initialize_connection for {host} via the API process: "
+              f"{time.monotonic() - started:.3f} s")
+        return resp.json()["connection_info"]
+
+    def status(self, volume_id: str) -> str:
+        return self.http.get(f"/volumes/{volume_id}").json()["volume"]["status"]
+
+    def attachment(self, volume_id: str, connector: dict[str, Any] | None) -> httpx.Response:
+        body: dict[str, Any] = {"volume_uuid": volume_id, "instance_uuid": str(uuid.uuid4())}
+        if connector:
+            body["connector"] = connector
+        return self.http.post("/attachments", json={"attachment": body})
+
+
+@pytest.fixture
+def cinder(hosts: Hosts) -> Iterator[Cinder]:
+    cinder = Cinder(hosts)
+    yield cinder
+    cinder.http.close()
+
+
+def assert_served_by_storage(hosts: Hosts, volume_id: str, info: dict[str, Any],
+                             holder: str) -> dict[str, Any]:
+    """An NBD export of the storage host's process: its record under the storage host's data
+    dir, and bytes written over it land in the storage host's file."""
+    assert info["driver_volume_type"] == "nbd", info
+    data = info["data"]
+    assert (data["exporter"], data["volume_id"], data["access_mode"]) == (
+        "storage-1", volume_id, "rw")
+    export = hosts.export(volume_id)
+    assert export is not None and (export["port"], export["name"]) == (data["port"],
+                                                                        data["export"])
+    assert holder in export["holders"] and daemon_alive(export["pid"])
+    assert not list((hosts.root / "api").rglob(f"{volume_id}.json"))  # no export on the API
+    pattern = 0x30 + len(export["holders"]) + int(time.monotonic()) % 64
+    qemu_io(nbd_url(data), f"write -P {pattern} 65536 4096")
+    volume_file = hosts.root / "storage" / "volumes" / f"volume-{volume_id}.raw"
+    with open(volume_file, "rb") as fh:
+        fh.seek(65536)
+        assert fh.read(4096) == bytes([pattern]) * 4096
+    return export
+
+
+def test_cinder_connection_api_on_an_api_process(hosts: Hosts, cloud: Cloud,
+                                                 cinder: Cinder) -> None:
+    volume_id = cloud.volume()
+
+    # Legacy actions: an export for another host, the file's path for the storage host.
+    info = cinder.initialize(volume_id, "host-b")
+    export = assert_served_by_storage(hosts, volume_id, info, "host-b")
+    assert cinder.initialize(volume_id, "host-b")["data"]["port"] == info["data"]["port"]
+    local = cinder.initialize(volume_id, "storage-1")
+    assert local["driver_volume_type"] == "file"
+    assert local["data"]["device_path"] == str(
+        hosts.root / "storage" / "volumes" / f"volume-{volume_id}.raw")
+    resp = cinder.action(volume_id, {"os-terminate_connection": {"connector": {
+        "host": "host-b"}}})
+    assert resp.status_code == 202, resp.text
+    assert_export_gone(hosts, volume_id, info, export["pid"])
+    assert cinder.status(volume_id) == "available"
+    assert hosts.query("SELECT kind FROM tasks") == []
+    assert hosts.query("SELECT kind FROM connection_calls") == []
+
+    # Attachments API: created with a connector (3.54), the storage host connects it at once.
+    resp = cinder.attachment(volume_id, {"host": "host-b", "mode": "rw"})
+    assert resp.status_code == 200, resp.text
+    att = resp.json()["attachment"]
+    assert (att["status"], att["attach_mode"]) == ("attaching", "rw")
+    export = assert_served_by_storage(hosts, volume_id, att["connection_info"], att["id"])
+    assert cinder.status(volume_id) == "attaching"
+    assert cinder.http.delete(f"/attachments/{att['id']}").json() == {"attachments": []}
+    assert cinder.status(volume_id) == "available"
+    wait_for(lambda: hosts.export(volume_id), lambda e: e is None, timeout=30)
+    assert_export_gone(hosts, volume_id, att["connection_info"], export["pid"])
+
+    # Reserved, then updated with a connector, completed and deleted.
+    resp = cinder.attachment(volume_id, None)
+    att = resp.json()["attachment"]
+    assert (resp.status_code, att["status"]) == (200, "reserved"), resp.text
+    resp = cinder.http.put(f"/attachments/{att['id']}", json={"attachment": {"connector": {
+        "host": "host-b", "mountpoint": "/dev/vdc"}}})
+    assert resp.status_code == 200, resp.text
+    updated = resp.json()["attachment"]
+    assert updated["status"] == "attaching" and cinder.status(volume_id) == "attaching"
+    export = assert_served_by_storage(hosts, volume_id, updated["connection_info"], att["id"])
+    assert cinder.http.post(f"/attachments/{att['id']}/action",
+                            json={"os-complete": {}}).status_code == 204
+    assert cinder.status(volume_id) == "in-use"
+    assert cinder.http.delete(f"/attachments/{att['id']}").status_code == 200
+    wait_for(lambda: hosts.export(volume_id), lambda e: e is None, timeout=30)
+    assert_export_gone(hosts, volume_id, updated["connection_info"], export["pid"])
+    assert cinder.status(volume_id) == "available"
+    assert wait_for(lambda: hosts.query("SELECT kind FROM tasks"), lambda t: t == [],
+                    timeout=30) == []
+    assert hosts.query("SELECT kind FROM connection_calls") == []
+
+
+def test_cinder_connection_call_times_out_without_a_storage_worker(
+        hosts: Hosts, cloud: Cloud) -> None:
+    volume_id = cloud.volume()
+    hosts.procs["api"].stop()
+    hosts.start("api", role="api", rpc_response_timeout=2)
+    hosts.procs["storage"].stop()
+    cinder = Cinder(hosts)
+    fault = {"computeFault": {"code": 500, "message": "The server has either erred or is "
+                              "incapable of performing the requested operation."}}
+
+    def timed(call: Any) -> httpx.Response:
+        started = time.monotonic()
+        resp = call()
+        took = time.monotonic() - started
+        assert 2 <= took < 5, took
+        return resp
+
+    resp = timed(lambda: cinder.action(volume_id, {"os-initialize_connection": {
+        "connector": {"host": "host-b"}}}))
+    assert (resp.status_code, resp.json()) == (500, fault)
+    resp = timed(lambda: cinder.action(volume_id, {"os-terminate_connection": {
+        "connector": {"host": "host-b"}}}))
+    assert (resp.status_code, resp.json()) == (500, fault)
+    resp = timed(lambda: cinder.attachment(volume_id, {"host": "host-b"}))
+    assert (resp.status_code, resp.json()["computeFault"]["message"]) == (
+        500, "Unable to create attachment for volume.")
+    assert cinder.status(volume_id) == "available"
+    assert cinder.http.get("/attachments").json()["attachments"] == []
+    att = cinder.attachment(volume_id, None).json()["attachment"]
+    resp = timed(lambda: cinder.http.put(f"/attachments/{att['id']}", json={
+        "attachment": {"connector": {"host": "host-b"}}}))
+    assert (resp.status_code, resp.json()["computeFault"]["message"]) == (
+        500, "Unable to update the attachment.")
+    shown = cinder.http.get(f"/attachments/{att['id']}").json()["attachment"]
+    assert (shown["status"], shown["connection_info"]) == ("reserved", None)
+    assert cinder.status(volume_id) == "reserved"
+    # Nothing half-done: no call or task left for the storage host to act on once back.
+    assert hosts.query("SELECT kind FROM tasks") == []
+    assert hosts.query("SELECT kind FROM connection_calls") == []
+    hosts.start("storage", **STORAGE)
+    time.sleep(1)
+    assert hosts.export(volume_id) is None
+    cinder.http.close()
+
+
+def test_storage_worker_killed_mid_call_answers_once_back(hosts: Hosts, cloud: Cloud) -> None:
+    """Killed after starting the export but before answering: the restarted worker runs the
+    call again, reuses that export (no second daemon) and the waiting API answers."""
+    volume_id = cloud.volume()
+    point = "volume.call.initialize_connection:made"
+    hosts.procs["storage"].stop()
+    hosts.start("storage", **STORAGE, pause_at=point)
+    cinder = Cinder(hosts)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(cinder.initialize, volume_id, "host-b")
+        made = wait_for(lambda: hosts.export(volume_id), bool, timeout=30)
+        kill_storage_at(hosts, "volume.call.initialize_connection")
+        assert daemon_alive(made["pid"]) and not answer.done()
+        hosts.start("storage", **STORAGE, pause_at="")
+        info = answer.result(timeout=60)
+    export = assert_served_by_storage(hosts, volume_id, info, "host-b")
+    assert (export["pid"], export["port"]) == (made["pid"], made["port"])
+    daemons = subprocess.run(["pgrep", "-f", export["name"]], capture_output=True, text=True,
+                             check=False).stdout.split()
+    assert daemons == [str(made["pid"])]
+    assert cinder.action(volume_id, {"os-terminate_connection": {"connector": {
+        "host": "host-b"}}}).status_code == 202
+    assert_export_gone(hosts, volume_id, info, made["pid"])
+    assert hosts.query("SELECT kind FROM tasks") == []
+    assert hosts.query("SELECT kind FROM connection_calls") == []
+    cinder.http.close()

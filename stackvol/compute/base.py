@@ -11,10 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackvol.services.status import PowerState
-
-# Glance disk formats QEMU reads, by QEMU's name for them.
-QEMU_FORMATS = {"qcow2": "qcow2", "raw": "raw", "vmdk": "vmdk", "vdi": "vdi", "vhd": "vpc",
-                "vhdx": "vhdx"}
+from stackvol.storage.qemu_img import QEMU_FORMATS
 
 
 class ComputeError(Exception):

@@ -354,7 +354,32 @@ images = sa.Table(
     sa.Column("location", sa.Text, nullable=True),
     sa.Column("properties", sa.JSON, nullable=True),  # NULL reads as {}
     sa.Column("tags", sa.JSON, nullable=True),  # NULL reads as []
+    # While ``saving``: the process (``services.name``) the bytes stream into, and since when
+    # (added by 0010), so an upload its process died in is put back to ``queued``.
+    sa.Column("upload_owner", sa.String(255), nullable=True),
+    sa.Column("upload_started_at", sa.DateTime, nullable=True),
     *_timestamps(),
     sa.Index(None, "created_at", "id"),
     sa.Index(None, "owner", "created_at"),
+)
+
+# --- connection calls (added by 0009) -----------------------------------------------------
+
+# A Cinder connection call (os-initialize_connection, attachments with a connector...) carried
+# from an API process to the volume's backend worker: the API waits for ``state`` to leave
+# ``waiting`` (services/connection_calls). A legacy initialize that made an export stays ``done``
+# as the record of which storage host (``result.data.exporter``) serves ``host``, until its
+# terminate.
+connection_calls = sa.Table(
+    "connection_calls",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # initialize | terminate
+    sa.Column("volume_id", UUID, nullable=False),
+    sa.Column("attachment_id", UUID, nullable=True),  # attachments API: the row it connects
+    sa.Column("host", sa.String(255), nullable=True),  # the connector's host
+    sa.Column("state", sa.String(16), nullable=False),  # waiting | done | failed | abandoned
+    sa.Column("result", sa.JSON, nullable=True),  # connection info, or {"error": reason}
+    *_timestamps(),
+    sa.Index(None, "volume_id"),
 )

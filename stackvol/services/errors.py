@@ -33,3 +33,7 @@ class NotAuthenticated(ServiceError):
 
 class OverQuota(ServiceError):
     """The project would exceed a quota."""
+
+
+class Unanswered(ServiceError):
+    """Another process did not answer in time (Cinder's RPC timeout: a 500 fault)."""

@@ -5,12 +5,20 @@ stream into the store and to ``active`` once they are complete, checked and rena
 Each move is a compare-and-swap on the status, so two uploads never both win, and an upload that
 fails or is cut off puts the image back to ``queued`` (or ``killed`` when the bytes are not what
 the image claims to be); the store never leaves a partial file under an image's name.
+
+An upload records the process it streams into (``upload_owner``, a ``services`` name) and
+since when. One whose process died is put back to ``queued``, its partial file removed, as
+tasks are taken back: by that process at its next start, or by any process once the owner's
+heartbeat is older than ``service_down_seconds``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,10 +31,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import images
+from stackvol.db.schema import images, services
 from stackvol.services import policy
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import Conflict, Forbidden, Invalid, NotFound
+from stackvol.services.ids import is_uuid
 from stackvol.services.listing import Filter, ListQuery, fetch_page
 from stackvol.storage.images import ImageStore, UnexpectedFormat
 from stackvol.timeutils import utcnow
@@ -42,6 +51,8 @@ SETTABLE = ("name", "visibility", "protected", "os_hidden", "disk_format", "cont
 RESERVED = ("id", "status", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
             "owner", "created_at", "updated_at", "self", "file", "schema", "location",
             "locations", "direct_url", "deleted", "deleted_at", "os_glance_import_task")
+log = logging.getLogger(__name__)
+
 SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "virtual_size",
              "id", "created_at", "updated_at", "min_disk", "min_ram", "visibility", "owner")
 
@@ -96,16 +107,8 @@ def _not_found(image_id: str) -> NotFound:
     return NotFound(f"No image found with ID {image_id}")
 
 
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
 def find(conn: Connection, image_id: str) -> Image | None:
-    if not _is_uuid(image_id):
+    if not is_uuid(image_id):
         return None
     row = conn.execute(sa.select(images).where(images.c.id == image_id)).first()
     return Image.from_row(row) if row is not None else None
@@ -209,9 +212,13 @@ def _list_query(ctx: RequestContext, query: ImageQuery) -> ListQuery:
 class ImageService:
     """What the Image API (and Compute's image proxy) may do with images."""
 
-    def __init__(self, db: Database, store: ImageStore) -> None:
+    def __init__(self, db: Database, store: ImageStore, owner: str = "",
+                 down_after: float = 60.0) -> None:
         self.db = db
         self.store = store
+        self.owner = owner  # this process's name: the uploads it runs are recorded under it
+        self.down_after = down_after
+        self._watch: asyncio.Task[None] | None = None
 
     # --- for other services and workers ---------------------------------------------------
 
@@ -352,47 +359,124 @@ class ImageService:
         A failure puts the image back to ``queued`` (it may be uploaded again) and removes
         what was written; bytes that are not the declared disk format are refused the same way.
         """
-        image = await self.db.run(self._start_upload, ctx, image_id)
+        image = await self.db.run(self._start_upload, ctx, image_id, self.owner)
         try:
-            stored = await self.store.write(image.id, chunks, image.disk_format)
+            stored = await self.store.write(image.id, chunks, image.disk_format,
+                                            owner=self.owner)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
-                await self.db.run(_move, image.id, "saving", {"status": "queued"})
+                await self.db.run(_end_upload, image.id, self.owner, {"status": "queued"})
             if isinstance(exc, UnexpectedFormat):
                 raise Invalid(str(exc)) from None
             raise
-        done = await self.db.run(_move, image.id, "saving", {
+        done = await self.db.run(_end_upload, image.id, self.owner, {
             "status": "active", "size": stored.size, "virtual_size": stored.virtual_size,
             "checksum": stored.checksum, "os_hash_algo": stored.hash_algo,
             "os_hash_value": stored.hash_value, "location": str(stored.path)})
-        if not done:  # deleted while its bytes came in
+        if not done:  # deleted (or taken for dead and reset) while its bytes came in
             await anyio.to_thread.run_sync(self.store.delete, image.id, stored.path)
             raise Conflict(f"Image {image_id} was deleted during the upload.")
         return await self.db.read(read_image, ctx, image_id)
 
     @staticmethod
-    def _start_upload(conn: Connection, ctx: RequestContext, image_id: str) -> Image:
+    def _start_upload(conn: Connection, ctx: RequestContext, image_id: str,
+                      owner: str) -> Image:
         image = read_image(conn, ctx, image_id)
         _authorize(ctx, "upload_image", image.owner)
         if image.disk_format is None or image.container_format is None:
             raise Invalid("Properties disk_format, container_format must be set prior to "
                           "saving data.")
-        if not _move(conn, image.id, "queued", {"status": "saving"}):
+        if not _move(conn, image.id, "queued", {"status": "saving", "upload_owner": owner,
+                                                "upload_started_at": utcnow()}):
             raise Conflict(f"Image status transition from {image.status} to saving is not "
                            f"allowed")
         return image
+
+    # --- uploads a dead process left -----------------------------------------------------------
 
     def remove_leftovers(self) -> int:
         """Start-up: clear temporary files of uploads a crash cut off."""
         return self.store.remove_leftovers()
 
+    async def reset_own_uploads(self) -> list[str]:
+        """Start-up, before serving: this process's previous incarnation died mid-upload in
+        the images still ``saving`` under its name; put them back to ``queued``."""
+        return await self._reset(images.c.upload_owner == self.owner)
 
-def _move(conn: Connection, image_id: str, expected: str, values: dict[str, Any]) -> bool:
+    async def reset_orphaned_uploads(self) -> list[str]:
+        """Put back to ``queued`` the uploads whose process has been silent (no heartbeat)
+        for ``down_after`` seconds: it died, and will not finish them."""
+        return await self._reset(_orphaned(self.down_after))
+
+    async def _reset(self, which: sa.ColumnElement[bool]) -> list[str]:
+        found = await self.db.run(_reset_uploads, which)
+        for image_id, owner in found:
+            log.warning("image %s: its upload was cut off (process %s died); back to queued",
+                        image_id, owner)
+            if owner is not None:
+                await anyio.to_thread.run_sync(self.store.discard_upload, image_id, owner)
+        return [image_id for image_id, _ in found]
+
+    async def start(self) -> None:
+        """Take back this process's cut-off uploads, then watch for other dead owners'."""
+        await self.reset_own_uploads()
+        self._watch = asyncio.create_task(self._watch_orphans(), name="image-uploads")
+
+    async def _watch_orphans(self) -> None:
+        while True:
+            try:
+                await self.reset_orphaned_uploads()
+            except Exception:  # must outlive a database hiccup; tried again next round
+                log.exception("resetting orphaned image uploads failed; retrying")
+            await asyncio.sleep(max(self.down_after / 4, 0.5))
+
+    async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+
+
+def _move(conn: Connection, image_id: str, expected: str, values: dict[str, Any],
+          *where: sa.ColumnElement[bool]) -> bool:
     """Compare-and-swap the image's status; whether this call moved it."""
     moved = conn.execute(images.update()
-                         .where(images.c.id == image_id, images.c.status == expected)
+                         .where(images.c.id == image_id, images.c.status == expected, *where)
                          .values(updated_at=utcnow(), **values))
     return moved.rowcount == 1
+
+
+def _end_upload(conn: Connection, image_id: str, owner: str | None,
+                values: dict[str, Any]) -> bool:
+    """Move ``owner``'s upload out of ``saving``; False if it is not (any longer) theirs."""
+    mine = (images.c.upload_owner.is_(None) if owner is None
+            else images.c.upload_owner == owner)
+    return _move(conn, image_id, "saving",
+                 {"upload_owner": None, "upload_started_at": None, **values}, mine)
+
+
+def _orphaned(down_after: float) -> sa.ColumnElement[bool]:
+    """Uploads whose process has no heartbeat newer than ``down_after`` seconds (one
+    recorded before owners were, idle that long, counts too)."""
+    cutoff = utcnow() - dt.timedelta(seconds=down_after)
+    alive = sa.select(services.c.name).where(services.c.heartbeat_at >= cutoff)
+    return sa.or_(sa.and_(images.c.upload_owner.is_(None), images.c.updated_at < cutoff),
+                  images.c.upload_owner.not_in(alive))
+
+
+def _reset_uploads(conn: Connection,
+                   which: sa.ColumnElement[bool]) -> list[tuple[str, str | None]]:
+    """Put the ``saving`` images matching ``which`` back to ``queued``; their ids and the
+    processes their uploads ran in."""
+    saving = sa.and_(images.c.status == "saving", which)
+    found = [(row.id, row.upload_owner) for row in
+             conn.execute(sa.select(images.c.id, images.c.upload_owner).where(saving))]
+    if found:
+        conn.execute(images.update()
+                     .where(saving, images.c.id.in_([image_id for image_id, _ in found]))
+                     .values(status="queued", upload_owner=None, upload_started_at=None,
+                             updated_at=utcnow()))
+    return found
 
 
 def _apply(values: dict[str, Any], op: PatchOp) -> None:

@@ -86,6 +86,10 @@ class ProcessRole:
             return [self.host]
         return None if self.role == "all" else []
 
+    def serves(self, backend: str) -> bool:
+        """Whether this process runs ``backend``'s driver as its storage host."""
+        return self.role == "all" or (self.role == "volume" and backend == self.backend)
+
     def handles(self, kind: str) -> bool:
         return self.role == "all" or kind.startswith(_KINDS[self.role])
 

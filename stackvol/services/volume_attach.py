@@ -12,7 +12,10 @@ volume actions: os-reserve / os-unreserve (available ⇄ attaching), os-attach (
     os-detach (row removed), os-initialize_connection / os-terminate_connection.
 
 Here the caller (a hypervisor manager that is not our compute face) makes the connection, as
-Nova does against Cinder, so no compute driver is called.
+Nova does against Cinder, so no compute driver is called. The storage driver makes it in this
+process when it runs the volume's backend (role ``all``); otherwise the backend's worker makes
+it and this process waits for the answer (services/connection_calls), as Cinder's API calls
+cinder-volume.
 """
 
 from __future__ import annotations
@@ -29,6 +32,15 @@ from stackvol.db.engine import Database
 from stackvol.db.schema import snapshots, volume_attachments, volumes
 from stackvol.services import policy
 from stackvol.services.attachments import release_connection
+from stackvol.services.connection_calls import (
+    ATTACH_MODES,
+    ConnectionCalls,
+    Pending,
+    call_initialize,
+    call_terminate,
+    connection_info,
+    made_for,
+)
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import Invalid, NotFound
 from stackvol.services.records import Attachment, Volume
@@ -38,7 +50,6 @@ from stackvol.storage.base import StorageError
 from stackvol.storage.registry import Backends
 from stackvol.timeutils import utcnow
 
-ATTACH_MODES = ("rw", "ro")
 # Rows that hold the volume, reserved ones included.
 HOLDING = (AttachmentStatus.RESERVED, AttachmentStatus.ATTACHING, AttachmentStatus.ATTACHED,
            AttachmentStatus.DETACHING)
@@ -59,9 +70,10 @@ def attach_mode(attachment: Attachment) -> str:
 
 
 class VolumeAttachService:
-    def __init__(self, db: Database, backends: Backends) -> None:
+    def __init__(self, db: Database, backends: Backends, calls: ConnectionCalls) -> None:
         self.db = db
         self.backends = backends
+        self.calls = calls
 
     # --- lookups --------------------------------------------------------------------------
 
@@ -90,18 +102,18 @@ class VolumeAttachService:
                          connector: Mapping[str, Any] | None = None,
                          attachment_id: str | None = None) -> dict[str, Any]:
         """Connection info for the connector's host (an export where it cannot reach the
-        bytes), made here: this process must be the backend's storage host (role all)."""
-        made_for = ({"host": connector["host"], "attachment_id": attachment_id}
-                    if connector and connector.get("host") else None)
-        try:
-            info = self.backends.get(volume.backend).initialize_connection(
-                volume.id, volume.provider_location or "", made_for).as_dict()
-        except StorageError as exc:  # e.g. a backend no longer configured
-            raise Invalid(f"Invalid volume: cannot connect volume {volume.id}: {exc}") from exc
-        info["data"]["access_mode"] = mode if mode in ATTACH_MODES else "rw"
-        if made_for:  # kept for whoever ends the attachment (as Nova keeps it)
-            info["connector"] = made_for
-        return info
+        bytes), made here: for a backend this process runs (see ``_remote``)."""
+        return connection_info(self.backends, volume.backend, volume.id,
+                               volume.provider_location or "", mode,
+                               made_for(connector, attachment_id))
+
+    def _remote(self, volume: Volume, connector: Mapping[str, Any] | None) -> bool:
+        """Whether the connection for ``connector`` must be made by the backend's worker."""
+        return bool(connector and connector.get("host")) and self.calls.remote(volume.backend)
+
+    async def _answer(self, found: Any) -> Any:
+        """A transaction's result, or the answer of the connection call it committed."""
+        return await self.calls.wait(found) if isinstance(found, Pending) else found
 
     @staticmethod
     def _check_not_copying(conn: Connection, volume_id: str) -> None:
@@ -170,18 +182,26 @@ class VolumeAttachService:
                      connector: Mapping[str, Any] | None = None,
                      mode: str | None = None) -> Attachment:
         """Reserve the volume for an instance (and connect it at once with a connector)."""
-        return await self.db.run(self._create, ctx, volume_id, instance_id, connector, mode)
+        found = await self.db.run(self._create, ctx, volume_id, instance_id, connector, mode)
+        if isinstance(found, tuple):  # reserved; the backend's worker connects it
+            attachment, pending = found
+            await self.calls.wait(pending)
+            return await self.db.read(_reload, attachment)
+        return found
 
     def _create(self, conn: Connection, ctx: RequestContext, volume_id: str,
                 instance_id: str | None, connector: Mapping[str, Any] | None,
-                mode: str | None) -> Attachment:
+                mode: str | None) -> Attachment | tuple[Attachment, Pending]:
         volume = read_volume(conn, ctx, volume_id)
         policy.authorize(ctx, "attachment:create", volume.project_id)
-        target = VolumeStatus.ATTACHING if connector else VolumeStatus.RESERVED
+        remote = self._remote(volume, connector)
+        target = VolumeStatus.ATTACHING if connector and not remote else VolumeStatus.RESERVED
         if not cas_status(conn, volumes, volume_id, [VolumeStatus.AVAILABLE], target):
             raise Invalid(f"Invalid volume: Volume {volume_id} status must be available to "
                           f"reserve, but the current status is {volume.status}.")
         self._check_not_copying(conn, volume_id)
+        if connector and remote:
+            return self._call_create(conn, volume, instance_id, connector, mode)
         if connector:
             return self._insert(conn, volume_id, instance_id, connector.get("mountpoint"),
                                 AttachmentStatus.ATTACHING,
@@ -190,20 +210,43 @@ class VolumeAttachService:
         info = {"access_mode": mode} if mode in ATTACH_MODES else None
         return self._insert(conn, volume_id, instance_id, None, AttachmentStatus.RESERVED, info)
 
+    def _call_create(self, conn: Connection, volume: Volume, instance_id: str | None,
+                     connector: Mapping[str, Any],
+                     mode: str | None) -> tuple[Attachment, Pending]:
+        """A reserved row, connected by the backend's worker; gone again if that fails."""
+        reserved = self._insert(conn, volume.id, instance_id, None, AttachmentStatus.RESERVED,
+                                None)
+        call_id = call_initialize(conn, volume.id, volume.backend, connector,
+                                  mode or connector.get("mode"), reserved.id,
+                                  connector.get("mountpoint"))
+
+        def undo(conn: Connection) -> None:
+            self._release(conn, reserved)
+
+        return reserved, Pending(call_id, "Unable to create attachment for volume.", undo)
+
     async def update(self, ctx: RequestContext, attachment_id: str,
                      connector: Mapping[str, Any]) -> Attachment:
         """Give a reserved attachment its connector; answer with the connection info."""
-        return await self.db.run(self._update, ctx, attachment_id, connector)
+        found = await self.db.run(self._update, ctx, attachment_id, connector)
+        if isinstance(found, Pending):  # the backend's worker connects it
+            await self.calls.wait(found)
+            return await self.db.read(_reload, attachment_id)
+        return found
 
     def _update(self, conn: Connection, ctx: RequestContext, attachment_id: str,
-                connector: Mapping[str, Any]) -> Attachment:
+                connector: Mapping[str, Any]) -> Attachment | Pending:
         attachment, volume = self._load(conn, ctx, attachment_id, "attachment:update")
         if attachment.status not in (AttachmentStatus.RESERVED, AttachmentStatus.ATTACHING):
             raise Invalid(f"Invalid volume: Attachment {attachment_id} is {attachment.status}; "
                           f"only a reserved attachment can be updated.")
         mode = connector.get("mode") or (attachment.connection_info or {}).get("access_mode")
-        info = self._connection_info(volume, mode, connector, attachment_id)
         device = connector.get("mountpoint") or attachment.device
+        if self._remote(volume, connector):
+            return Pending(call_initialize(conn, volume.id, volume.backend, connector, mode,
+                                           attachment_id, device),
+                           "Unable to update the attachment.")
+        info = self._connection_info(volume, mode, connector, attachment_id)
         cas_status(conn, volume_attachments, attachment_id, [attachment.status],
                    AttachmentStatus.ATTACHING, connection_info=info, device=device)
         cas_status(conn, volumes, volume.id, [VolumeStatus.RESERVED], VolumeStatus.ATTACHING)
@@ -238,7 +281,8 @@ class VolumeAttachService:
     async def action(self, ctx: RequestContext, volume_id: str, name: str,
                      **args: Any) -> dict[str, Any] | None:
         """Run one of the legacy attach actions (``reserve``, ``attach``...) on a volume."""
-        return await self.db.run(getattr(self, f"_{name}"), ctx, volume_id, **args)
+        return await self._answer(await self.db.run(getattr(self, f"_{name}"), ctx, volume_id,
+                                                    **args))
 
     def _volume(self, conn: Connection, ctx: RequestContext, volume_id: str) -> Volume:
         volume = read_volume(conn, ctx, volume_id)
@@ -304,16 +348,21 @@ class VolumeAttachService:
         cas_status(conn, volumes, volume_id, [VolumeStatus.DETACHING], VolumeStatus.IN_USE)
 
     def _initialize_connection(self, conn: Connection, ctx: RequestContext, volume_id: str,
-                               connector: Mapping[str, Any]) -> dict[str, Any]:
+                               connector: Mapping[str, Any]) -> dict[str, Any] | Pending:
         volume = self._volume(conn, ctx, volume_id)
         if not volume.provider_location:
             raise Invalid(f"Invalid volume: Volume {volume_id} has no data yet (status "
                           f"{volume.status}).")
+        if self._remote(volume, connector):
+            return Pending(call_initialize(conn, volume.id, volume.backend, connector,
+                                           connector.get("mode")))
         return self._connection_info(volume, connector.get("mode"), connector)
 
     def _terminate_connection(self, conn: Connection, ctx: RequestContext, volume_id: str,
-                              connector: Mapping[str, Any]) -> None:
+                              connector: Mapping[str, Any]) -> Pending | None:
         volume = self._volume(conn, ctx, volume_id)
+        if volume.backend and self._remote(volume, connector):
+            return Pending(call_terminate(conn, volume.id, volume.backend, connector["host"]))
         if connector.get("host") and volume.backend:  # what os-initialize_connection made
             try:
                 self.backends.get(volume.backend).terminate_connection(
@@ -322,3 +371,13 @@ class VolumeAttachService:
             except StorageError as exc:
                 raise Invalid(f"Invalid volume: cannot disconnect volume {volume.id}: "
                               f"{exc}") from exc
+
+
+def _reload(conn: Connection, attachment: Attachment | str) -> Attachment:
+    """An attachment as its connection call left it."""
+    attachment_id = attachment if isinstance(attachment, str) else attachment.id
+    row = conn.execute(sa.select(volume_attachments).where(
+        volume_attachments.c.id == attachment_id)).first()
+    if row is None:
+        raise NotFound(f"VolumeAttachment {attachment_id} could not be found.")
+    return Attachment.from_row(row)

@@ -20,6 +20,7 @@ from stackvol.db.schema import quota_limits, volume_types, volumes
 from stackvol.services import policy
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import Conflict, Invalid, NotFound
+from stackvol.services.ids import is_uuid
 from stackvol.storage.registry import Backends, wanted_backend_name
 from stackvol.timeutils import utcnow
 
@@ -46,24 +47,16 @@ def _admin(ctx: RequestContext) -> None:
     policy.authorize(ctx, "volume_type:manage")
 
 
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
 def resolve(conn: Connection, ctx: RequestContext, name_or_id: str) -> VolumeType:
     """The type named or numbered ``name_or_id`` that ``ctx`` may use; else ``NotFound``."""
     query = sa.select(volume_types)
     row = None
-    if _is_uuid(name_or_id):
+    if is_uuid(name_or_id):
         row = conn.execute(query.where(volume_types.c.id == name_or_id)).first()
     if row is None:
         row = conn.execute(query.where(volume_types.c.name == name_or_id)).first()
     if row is None or (not row.is_public and not ctx.is_admin):
-        if _is_uuid(name_or_id):
+        if is_uuid(name_or_id):
             raise NotFound(f"Volume type {name_or_id} could not be found.")
         raise NotFound(f"Volume type with name {name_or_id} could not be found.")
     return VolumeType.from_row(row)

@@ -19,13 +19,14 @@ import contextlib
 import errno
 import fcntl
 import os
-import subprocess
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from stackvol.storage.base import ConnectionInfo, GiB, StorageDriver, StorageError
 from stackvol.storage.exports import NbdExports
+from stackvol.storage.files import fsync_path, publish
+from stackvol.storage.qemu_img import qemu_img
 
 FORMATS = ("raw", "qcow2")
 # linux/fs.h FICLONE: make the target share the source's extents, copy-on-write, in one call.
@@ -95,7 +96,7 @@ class FileDriver(StorageDriver):
             if self.format == "raw":
                 self._create_sparse(path, size_gb * GiB)
             else:
-                self._qemu_img("create", "-q", "-f", "qcow2", str(path), f"{size_gb}G")
+                qemu_img("create", "-q", "-f", "qcow2", str(path), f"{size_gb}G")
         except OSError as exc:
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -156,7 +157,7 @@ class FileDriver(StorageDriver):
             raise StorageError(f"cannot extend {path.name}: it does not exist")
         try:
             self._grow(path, new_size_gb, _format_of(path))
-            _fsync(path)
+            fsync_path(path)
         except OSError as exc:
             raise StorageError(f"cannot extend {path.name}: {exc.strerror or exc}") from exc
 
@@ -201,8 +202,8 @@ class FileDriver(StorageDriver):
         target = self.path_for(volume_id)
 
         def fill(tmp: Path) -> None:
-            self._qemu_img("convert", "-q", "-f", image_format, "-O", self.format, image_path,
-                           str(tmp))
+            qemu_img("convert", "-q", "-f", image_format, "-O", self.format, image_path,
+                     str(tmp))
             self._grow(tmp, size_gb, self.format)
 
         if not target.exists():
@@ -216,9 +217,7 @@ class FileDriver(StorageDriver):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()  # left by a run that crashed
             fill(tmp)
-            _fsync(tmp)
-            os.replace(tmp, target)
-            _fsync(target.parent)
+            publish(tmp, target)
         except BaseException as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -232,8 +231,8 @@ class FileDriver(StorageDriver):
             _clone_or_copy_extents(source, target)
         else:
             # convert writes a flat image (no backing file) and skips unallocated clusters.
-            self._qemu_img("convert", "-q", "-f", source_format, "-O", target_format,
-                           str(source), str(target))
+            qemu_img("convert", "-q", "-f", source_format, "-O", target_format,
+                     str(source), str(target))
 
     def _grow(self, path: Path, size_gb: int, volume_format: str) -> None:
         """Grow (never shrink) the file to ``size_gb``; the new space stays unallocated."""
@@ -242,18 +241,8 @@ class FileDriver(StorageDriver):
                 if os.fstat(fh.fileno()).st_size < size_gb * GiB:
                     os.ftruncate(fh.fileno(), size_gb * GiB)
         else:
-            self._qemu_img("resize", "-q", "-f", "qcow2", str(path), f"{size_gb}G")
+            qemu_img("resize", "-q", "-f", "qcow2", str(path), f"{size_gb}G")
 
-    @staticmethod
-    def _qemu_img(*args: str) -> str:
-        try:
-            done = subprocess.run(["qemu-img", *args], capture_output=True, text=True,
-                                  check=False, timeout=600)
-        except FileNotFoundError as exc:
-            raise StorageError("qemu-img is not installed (apt-get install qemu-utils)") from exc
-        if done.returncode != 0:
-            raise StorageError(f"qemu-img {args[0]} failed: {done.stderr.strip()}")
-        return done.stdout
 
 
 def _holder(connector: Mapping[str, Any] | None) -> str:
@@ -268,14 +257,6 @@ def _format_of(path: Path) -> str:
 
 def _temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.part")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _clone_or_copy_extents(source: Path, target: Path) -> None:

@@ -3,35 +3,33 @@
 Uploads stream into a temporary file beside the final one while their checksums are computed;
 the file is checked for the disk format it claims (``qemu-img info``, as Glance's format
 inspector does), synced and only then renamed to the image's name. So the final name only ever
-holds complete, verified bytes, and a crash mid-upload leaves a temporary file that
-``remove_leftovers`` clears on the next start.
+holds complete, verified bytes. A crash mid-upload leaves a temporary file named by the image
+and the uploading process, removed when the upload is reset (``discard_upload``), or by
+``remove_leftovers`` once idle for long.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
-import subprocess
 import time
-import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio.to_thread
 
+from stackvol.storage import qemu_img
 from stackvol.storage.base import StorageError
+from stackvol.storage.files import publish
+from stackvol.storage.qemu_img import QEMU_FORMATS
 
 HASH_ALGO = "sha512"
 # Writes and hashes go to a thread in batches this big: the event loop never waits on a disk.
 _BATCH = 4 * 1024 * 1024
 READ_CHUNK = 1024 * 1024
 _TEMP_PREFIX = ".upload-"
-# The formats qemu-img recognises, by Glance's disk_format name (qemu calls VHD "vpc").
-_QEMU_NAMES = {"qcow2": "qcow2", "raw": "raw", "vmdk": "vmdk", "vhd": "vpc", "vhdx": "vhdx",
-               "vdi": "vdi"}
 
 
 class UnexpectedFormat(StorageError):
@@ -53,7 +51,9 @@ class _Upload:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Truncated, not exclusive: one image streams into one owner's file at a time, and a
+        # file of this name is the leftover of that owner's own cut-off upload.
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self.size = 0
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.multihash = hashlib.new(HASH_ALGO)
@@ -67,8 +67,7 @@ class _Upload:
         self.size += len(data)
 
     def finish(self) -> None:
-        os.fsync(self.fd)
-        os.close(self.fd)
+        os.close(self.fd)  # synced as it is published
         self.fd = -1
 
     def discard(self) -> None:
@@ -89,10 +88,23 @@ class ImageStore:
     def path_for(self, image_id: str) -> Path:
         return self.root / image_id
 
+    def upload_path(self, image_id: str, owner: str) -> Path:
+        """Where ``owner`` (a process name) streams ``image_id``'s bytes before they are
+        complete: known from the database row alone, so whoever resets the upload removes it."""
+        digest = hashlib.sha1(owner.encode(), usedforsecurity=False).hexdigest()[:12]
+        return self.root / f"{_TEMP_PREFIX}{image_id}-{digest}"
+
+    def discard_upload(self, image_id: str, owner: str) -> None:
+        """Remove what an interrupted upload of ``owner`` wrote (if this store holds it)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.upload_path(image_id, owner).unlink()
+
     async def write(self, image_id: str, chunks: AsyncIterable[bytes],
-                    disk_format: str | None, max_size: int | None = None) -> StoredImage:
-        """Stream ``chunks`` in as ``image_id``'s bytes; nothing stays behind if it fails."""
-        upload = _Upload(self.root / f"{_TEMP_PREFIX}{image_id}-{uuid.uuid4().hex[:8]}")
+                    disk_format: str | None, max_size: int | None = None,
+                    owner: str = "") -> StoredImage:
+        """Stream ``chunks`` in as ``image_id``'s bytes (through ``owner``'s temporary
+        file); nothing stays behind if it fails."""
+        upload = _Upload(self.upload_path(image_id, owner))
         try:
             pending: list[bytes] = []
             queued = 0
@@ -109,8 +121,7 @@ class ImageStore:
             virtual_size = await anyio.to_thread.run_sync(inspect, upload.path, disk_format,
                                                           upload.size)
             final = self.path_for(image_id)
-            os.replace(upload.path, final)
-            _fsync_dir(self.root)
+            await anyio.to_thread.run_sync(publish, upload.path, final)
         except BaseException:
             # Shielded: a cancelled (cut-off) upload still removes its temporary file.
             with anyio.CancelScope(shield=True):
@@ -155,10 +166,13 @@ def inspect(path: Path, disk_format: str | None, size: int) -> int | None:
     format's header (a qcow2 in disguise could point at host files), and no image may name a
     backing or external data file. Kernels, ramdisks and others are taken as they are.
     """
-    expected = _QEMU_NAMES.get(disk_format or "")
+    expected = QEMU_FORMATS.get(disk_format or "")
     if expected is None or size == 0:
         return None
-    info = _qemu_info(path)
+    try:
+        info = qemu_img.info(path)
+    except qemu_img.QemuImgFailed as exc:
+        raise UnexpectedFormat(f"Image content is not a valid disk image: {exc.stderr}") from None
     detected = info.get("format")
     if detected != expected:
         raise UnexpectedFormat(f"Image content does not match disk_format {disk_format}: "
@@ -170,23 +184,3 @@ def inspect(path: Path, disk_format: str | None, size: int) -> int | None:
         return size  # qemu-img rounds up to whole sectors; a raw image is its bytes
     virtual = info.get("virtual-size")
     return int(virtual) if virtual is not None else None
-
-
-def _qemu_info(path: Path) -> dict:
-    try:
-        done = subprocess.run(["qemu-img", "info", "--output=json", str(path)],
-                              capture_output=True, text=True, check=False, timeout=120)
-    except FileNotFoundError as exc:
-        raise StorageError("qemu-img is not installed (apt-get install qemu-utils)") from exc
-    if done.returncode != 0:
-        raise UnexpectedFormat(f"Image content is not a valid disk image: "
-                               f"{done.stderr.strip()}")
-    return json.loads(done.stdout)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

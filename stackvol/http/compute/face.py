@@ -4,7 +4,7 @@ project id in the path, microversion negotiation, authentication, then the resou
 from __future__ import annotations
 
 from starlette.datastructures import Headers
-from starlette.routing import Route, Router
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from stackvol.http.auth import Authenticator
@@ -21,8 +21,9 @@ from stackvol.http.compute import (
     volumes_boot,
 )
 from stackvol.http.compute.versions import COMPUTE_VERSIONS, version_document, versions_document
+from stackvol.http.face import Face, base_url
 from stackvol.http.faults import Fault, compute_fault_response
-from stackvol.http.middleware import FaultMiddleware, add_response_headers
+from stackvol.http.middleware import add_response_headers
 from stackvol.http.responses import json_response
 
 VERSION_PREFIX = "v2.1"
@@ -43,37 +44,22 @@ ROUTES: list[Route] = [
 TOP_LEVEL = {route.path.strip("/").split("/")[0] for route in ROUTES}
 
 
-async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
-    raise Fault(404)
-
-
-class ComputeFace:
+class ComputeFace(Face):
     """ASGI app for everything below its mount point (the root, or ``/compute``)."""
 
     def __init__(self, authenticator: Authenticator) -> None:
-        self.authenticator = authenticator
-        self.router = Router(routes=ROUTES, default=_not_found, redirect_slashes=False)
-        self.app = FaultMiddleware(self._dispatch, compute_fault_response)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-
-    def _face_base(self, scope: Scope) -> str:
-        headers = Headers(scope=scope)
-        host = headers.get("host") or f"{scope['server'][0]}:{scope['server'][1]}"
-        return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}"
+        super().__init__(authenticator, ROUTES, compute_fault_response)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         rest = scope["path"][len(scope.get("root_path", "")):]
         parts = rest.strip("/").split("/", 2)
         if rest in ("", "/"):
-            await json_response(versions_document(self._face_base(scope)))(scope, receive, send)
+            await json_response(versions_document(base_url(scope)))(scope, receive, send)
             return
         if parts[0] != VERSION_PREFIX:
             raise Fault(404)
         if len(parts) == 1 or parts[1] == "":
-            body = version_document(self._face_base(scope))
-            await json_response(body)(scope, receive, send)
+            await json_response(version_document(base_url(scope)))(scope, receive, send)
             return
         await self._api(scope, receive, send, parts[1:])
 
@@ -96,5 +82,4 @@ class ComputeFace:
             root = f"{root}/{project_id}"
         state["context"] = ctx
         state["api_version"] = api_version
-        path = scope["path"].rstrip("/")  # Nova answers "/servers/" as "/servers"
-        await self.router({**scope, "root_path": root, "path": path}, receive, send)
+        await self._to_routes(scope, receive, send, root)  # "/servers/" is "/servers"

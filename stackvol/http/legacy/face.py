@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 
 from starlette.datastructures import Headers
-from starlette.routing import Route, Router
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from stackvol.http.auth import Authenticator
+from stackvol.http.face import Face, base_url
 from stackvol.http.faults import Fault
 from stackvol.http.legacy import (
     auth,
@@ -29,7 +30,6 @@ from stackvol.http.legacy import (
 from stackvol.http.legacy.negotiation import negotiate
 from stackvol.http.legacy.rendering import fault_response
 from stackvol.http.microversion import v
-from stackvol.http.middleware import FaultMiddleware
 
 PREFIXES = ("/v1.0", "/v1.1", "/v2")
 ROUTES: list[Route] = [
@@ -42,26 +42,11 @@ ROUTES: list[Route] = [
 V2_1 = v("2.1")
 
 
-async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
-    raise Fault(404)
-
-
-def _face_base(scope: Scope, mount: str) -> str:
-    headers = Headers(scope=scope)
-    host = headers.get("host") or f"{scope['server'][0]}:{scope['server'][1]}"
-    return f"{scope.get('scheme', 'http')}://{host}{mount}"
-
-
-class LegacyFace:
+class LegacyFace(Face):
     """ASGI app mounted at each of ``PREFIXES`` (the prefix is the end of ``root_path``)."""
 
     def __init__(self, authenticator: Authenticator) -> None:
-        self.authenticator = authenticator
-        self.router = Router(routes=ROUTES, default=_not_found, redirect_slashes=False)
-        self.app = FaultMiddleware(self._dispatch, fault_response)  # type: ignore[arg-type]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+        super().__init__(authenticator, ROUTES, fault_response)  # type: ignore[arg-type]
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         root: str = scope.get("root_path", "")
@@ -72,12 +57,12 @@ class LegacyFace:
             if rest.strip("/"):
                 raise Fault(404)
             response = await auth.sign_in(self.authenticator.identity, headers,
-                                          _face_base(scope, mount))
+                                          base_url(scope, mount))
             await response(scope, receive, send)
             return
         tenant, _, tail = rest.strip("/").partition("/")
         if not tenant:
-            await versions.document(api, _face_base(scope, mount))(scope, receive, send)
+            await versions.document(api, base_url(scope, mount))(scope, receive, send)
             return
         state = scope.setdefault("state", {})
         ctx = await self.authenticator.context(headers, state.get("request_id"))

@@ -4,13 +4,14 @@ id in the path (optional, as Cinder accepts from 3.67), microversions, authentic
 from __future__ import annotations
 
 from starlette.datastructures import Headers
-from starlette.routing import Route, Router
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from stackvol.http.auth import Authenticator
+from stackvol.http.face import Face, base_url, path_segments
 from stackvol.http.faults import COMPUTE_CODES, Fault, compute_fault_response
 from stackvol.http.microversion import APIVersion
-from stackvol.http.middleware import FaultMiddleware, add_response_headers
+from stackvol.http.middleware import add_response_headers
 from stackvol.http.responses import json_response
 from stackvol.http.volume import (
     actions,
@@ -42,33 +43,16 @@ TOP_LEVEL = {route.path.strip("/").split("/")[0] for route in ROUTES}
 CINDER_CODES: dict[type[errors.ServiceError], int] = {**COMPUTE_CODES, errors.OverQuota: 413}
 
 
-async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
-    raise Fault(404)
-
-
-class VolumeFace:
+class VolumeFace(Face):
     """ASGI app for everything below ``/volume``."""
 
     def __init__(self, authenticator: Authenticator) -> None:
-        self.authenticator = authenticator
-        self.router = Router(routes=ROUTES, default=_not_found, redirect_slashes=False)
-        self.app = FaultMiddleware(self._dispatch, compute_fault_response, CINDER_CODES)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-
-    @staticmethod
-    def _face_base(scope: Scope) -> str:
-        headers = Headers(scope=scope)
-        host = headers.get("host") or f"{scope['server'][0]}:{scope['server'][1]}"
-        return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}"
+        super().__init__(authenticator, ROUTES, compute_fault_response, CINDER_CODES)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rest = scope["path"][len(scope.get("root_path", "")):]
-        parts = [p for p in rest.strip("/").split("/") if p]
+        parts = path_segments(scope)
         if not parts:
-            body = versions_document(self._face_base(scope))
-            await json_response(body, 300)(scope, receive, send)
+            await json_response(versions_document(base_url(scope)), 300)(scope, receive, send)
             return
         if parts[0] != VERSION_PREFIX:
             raise Fault(404)
@@ -88,8 +72,7 @@ class VolumeFace:
         root = f"{scope.get('root_path', '')}/{VERSION_PREFIX}"
         if not segments or (len(segments) == 1 and segments[0] not in TOP_LEVEL):
             # /v3/ (and /v3/{project_id}, where discovery may look) describe the version.
-            body = versions_document(self._face_base(scope))
-            await json_response(body)(scope, receive, send)
+            await json_response(versions_document(base_url(scope)))(scope, receive, send)
             return
         state = scope.setdefault("state", {})
         ctx = await self.authenticator.context(headers, state.get("request_id"))
@@ -99,5 +82,4 @@ class VolumeFace:
             root = f"{root}/{segments[0]}"
         state["context"] = ctx
         state["api_version"] = api_version
-        path = scope["path"].rstrip("/")
-        await self.router({**scope, "root_path": root, "path": path}, receive, send)
+        await self._to_routes(scope, receive, send, root)
