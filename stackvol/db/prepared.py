@@ -22,8 +22,22 @@ Processor = Callable[[Any], Any] | None
 class _Compiled:
     sql: str
     order: tuple[str, ...] | None  # parameter names in order, for positional paramstyles
-    processors: tuple[Processor, ...]
+    convert: Callable[[Sequence[Any]], tuple] | None  # a fetched row to decoded values
     defaults: dict[str, Any]  # values of the statement's own literals (e.g. status = 'x')
+
+
+def _converter(processors: Sequence[Processor]) -> Callable[[Sequence[Any]], tuple] | None:
+    """One function decoding a whole row, its columns unrolled: a list of 1,000 wide rows is
+    decoded several times faster than by looping over the processors for each value. NULL
+    stays NULL without a call (every result processor maps None to None)."""
+    if not any(processors):
+        return None
+    cells = [f"r[{i}]" if proc is None else f"(None if r[{i}] is None else p{i}(r[{i}]))"
+             for i, proc in enumerate(processors)]
+    namespace = {f"p{i}": proc for i, proc in enumerate(processors) if proc is not None}
+    source = f"def convert(r):\n    return ({', '.join(cells)},)\n"
+    exec(source, namespace)  # the source is built above from column positions only
+    return namespace["convert"]
 
 
 class PreparedSelect:
@@ -44,7 +58,7 @@ class PreparedSelect:
             order = tuple(compiled.positiontup) if compiled.positional else None
             defaults = {name: bind.value for name, bind in compiled.binds.items()
                         if bind.value is not None}
-            found = _Compiled(str(compiled), order, processors, defaults)
+            found = _Compiled(str(compiled), order, _converter(processors), defaults)
             self._by_dialect[dialect.name] = found
         return found
 
@@ -59,12 +73,10 @@ class PreparedSelect:
             fetched = cursor.fetchall()
         finally:
             cursor.close()
-        processors = compiled.processors
-        if not any(processors):
+        convert = compiled.convert
+        if convert is None:
             return [tuple(row) for row in fetched]
-        return [tuple(proc(value) if proc else value
-                      for proc, value in zip(processors, row, strict=True))
-                for row in fetched]
+        return [convert(row) for row in fetched]
 
 
 class RawReader:
