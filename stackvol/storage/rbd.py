@@ -194,26 +194,14 @@ class RbdDriver(StorageDriver):
                              features=self._features())
         return name
 
-    def _remove(self, ioctx: Any, name: str) -> None:
-        """Remove an image, waiting a while for watchers to go: a hypervisor that has just
-        let go of a detached disk closes the image a moment after the detach is confirmed."""
-        _, rbd = _bindings()
-        deadline = time.monotonic() + BUSY_WAIT_SECONDS
-        while True:
-            try:
-                rbd.RBD().remove(ioctx, name)
-                return
-            except rbd.ImageBusy:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.25)
-
     def delete_volume(self, volume_id: str, location: str | None) -> None:
         _, rbd = _bindings()
         name = location or volume_image(volume_id)
         with self._ioctx(f"cannot delete {name}") as ioctx:
             try:
-                self._remove(ioctx, name)
+                # A hypervisor that has just let go of a detached disk closes the image a
+                # moment after the detach is confirmed.
+                _while_busy(rbd.RBD().remove, ioctx, name)
             except rbd.ImageNotFound:
                 return
             except rbd.ImageHasSnapshots:
@@ -271,15 +259,17 @@ class RbdDriver(StorageDriver):
             if name is None:
                 return
             try:
-                with rbd.Image(ioctx, name) as image:
-                    if snap not in {s["name"] for s in image.list_snaps()}:
-                        return
-                    self._flatten_children(ioctx, name, snap)
-                    if image.is_protected_snap(snap):
-                        image.unprotect_snap(snap)
-                    image.remove_snap(snap)
+                image = rbd.Image(ioctx, name)
             except rbd.ImageNotFound:
                 return  # the volume is gone, and its snapshots with it
+            with image:
+                if snap not in {s["name"] for s in image.list_snaps()}:
+                    return
+                self._flatten_children(ioctx, name, snap)
+                if image.is_protected_snap(snap):
+                    # A clone being deleted at this moment keeps it busy for a little while.
+                    _while_busy(image.unprotect_snap, snap)
+                image.remove_snap(snap)
 
     def _flatten_children(self, ioctx: Any, name: str, snap: str) -> None:
         """Make every clone of ``name@snap`` independent of it (copying the shared blocks)."""
@@ -289,7 +279,11 @@ class RbdDriver(StorageDriver):
         for child in children:
             with self.client().open_ioctx(child["pool"]) as child_ioctx:
                 child_ioctx.set_namespace(child.get("pool_namespace") or "")
-                with rbd.Image(child_ioctx, image_id=child["id"]) as image:
+                try:
+                    image = rbd.Image(child_ioctx, image_id=child["id"])
+                except rbd.ImageNotFound:
+                    continue  # a clone deleted meanwhile needs no flattening
+                with image:
                     image.flatten()
 
     def _owner_of(self, ioctx: Any, snap: str) -> str | None:
@@ -413,3 +407,17 @@ def _parent_spec(image: Any) -> dict[str, Any] | None:
         return dict(image.get_parent_image_spec())
     except rbd.ImageNotFound:  # no parent
         return None
+
+
+def _while_busy(call: Any, *args: Any) -> None:
+    """Call, retrying for up to ``BUSY_WAIT_SECONDS`` while Ceph says the image is busy."""
+    _, rbd = _bindings()
+    deadline = time.monotonic() + BUSY_WAIT_SECONDS
+    while True:
+        try:
+            call(*args)
+            return
+        except rbd.ImageBusy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)
