@@ -26,7 +26,7 @@ from tests import postgres
 from tests.ceph import CephCluster
 from tests.server import StackvolProcess, wait_for
 from tests.test_libvirt_e2e import BOOT, FLAVOR, IMAGE
-from tests.test_rbd_libvirt import _undefine_secrets, rbd_disk_sources
+from tests.test_rbd_libvirt import _undefine_secrets, assert_in_ceph, rbd_disk_sources
 
 FAST = {"task_lease_seconds": 5, "task_poll_seconds": 0.2, "heartbeat_seconds": 0.5,
         "service_down_seconds": 5}
@@ -135,7 +135,7 @@ def test_a_clone_of_a_snapshot_carries_the_bytes_to_a_guest_on_another_host(
     assert [d["name"] for d in rbd_disk_sources(writer)] == [f"{ceph.pool}/{image}"]
     lg.guest(writer, f"printf '%s' {pattern} | dd of=/dev/{disk} bs=512 seek={OFFSET // 512} "
                      f"conv=notrunc,fsync 2>/dev/null && sync")
-    assert ceph.read(image, OFFSET, len(pattern)).decode() == pattern
+    assert_in_ceph(ceph, image, OFFSET, pattern, writer, disk)
     detach(nova, writer, volume_id)
 
     resp = nova.post("/os-snapshots", json={"snapshot": {"volume_id": volume_id,

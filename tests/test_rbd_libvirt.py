@@ -75,6 +75,17 @@ def rbd_disk_sources(server_id: str) -> list[dict[str, str]]:
     return found
 
 
+def assert_in_ceph(ceph: CephCluster, image: str, offset: int, pattern: str,
+                   server_id: str, disk: str) -> None:
+    """What the guest wrote (and flushed) is what librbd reads from the cluster; on failure,
+    say what the guest itself reads there, to tell a lost write from a wrong read."""
+    seen = wait_for(lambda: ceph.read(image, offset, len(pattern)),
+                    lambda data: data == pattern.encode(), timeout=10, interval=0.2)
+    assert seen == pattern.encode(), (
+        f"librbd reads {seen!r} at {offset} of {image}; the guest reads "
+        f"{lg.read_disk(server_id, disk, offset, len(pattern))!r} on /dev/{disk}")
+
+
 def test_a_guest_writes_an_rbd_volume_and_reads_a_clone_of_its_snapshot(
         ceph: CephCluster, cloud: StackvolProcess, admin: httpx.Client) -> None:
     server_id = running_guest(admin, "rbd-writer")
@@ -91,7 +102,7 @@ def test_a_guest_writes_an_rbd_volume_and_reads_a_clone_of_its_snapshot(
     lg.guest(server_id, f"printf '%s' {pattern} | dd of=/dev/{disk} bs=512 seek=4096 "
                         f"conv=notrunc,fsync 2>/dev/null && sync")
     # The guest's bytes are in Ceph, read back through librbd (not through the guest).
-    assert ceph.read(image, 4096 * 512, len(pattern)).decode() == pattern
+    assert_in_ceph(ceph, image, 4096 * 512, pattern, server_id, disk)
 
     detach(admin, server_id, volume_id)
     assert rbd_disk_sources(server_id) == []
