@@ -279,7 +279,9 @@ def vadmin(cloud: StackvolProcess) -> Iterator[httpx.Client]:
 
 def cmdline(server_id: str) -> str:
     lg.wait_agent(server_id, BOOT)
-    return lg.guest(server_id, "cat /proc/cmdline")
+    # The agent can answer a first command with nothing while the guest is still settling.
+    return wait_for(lambda: lg.guest(server_id, "cat /proc/cmdline"), lambda out: out.strip(),
+                    timeout=30, interval=0.5)
 
 
 def overlay_of(cloud: StackvolProcess, server_id: str) -> Path:
