@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import os
 import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,31 @@ def list_services(conn: Connection, down_after: float) -> list[ServiceRecord]:
     rows = conn.execute(sa.select(services).order_by(services.c.role, services.c.host,
                                                      services.c.name))
     return [ServiceRecord(**row._mapping, up=row.heartbeat_at >= cutoff) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRow:
+    """One service as Nova and Cinder list them: a binary on a host."""
+
+    binary: str
+    host: str
+    up: bool
+    seen: dt.datetime
+
+
+def service_rows(processes: Iterable[ServiceRecord],
+                 keys_of: Callable[[ServiceRecord], Iterable[tuple[str, str]]],
+                 host: str | None = None, binary: str | None = None) -> list[ServiceRow]:
+    """Processes grouped by the (binary, host) pairs ``keys_of`` names for each: one row per
+    pair, up if any of its processes is, seen at the newest heartbeat; sorted, and filtered
+    by ``host``/``binary`` when given (the APIs' query parameters)."""
+    rows: dict[tuple[str, str], tuple[bool, dt.datetime]] = {}
+    for proc in processes:
+        for key in keys_of(proc):
+            up, seen = rows.get(key, (False, proc.heartbeat_at))
+            rows[key] = (up or proc.up, max(seen, proc.heartbeat_at))
+    return [ServiceRow(b, h, up, seen) for (b, h), (up, seen) in sorted(rows.items())
+            if host in (None, h) and binary in (None, b)]
 
 
 def pick_compute_host(conn: Connection, down_after: float, fallback: str) -> str:

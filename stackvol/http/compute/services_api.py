@@ -8,7 +8,6 @@ share a host and binary are one row, up if any of them is.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -21,7 +20,7 @@ from stackvol.http.compute.views.volumes import isotime
 from stackvol.http.faults import Fault
 from stackvol.http.microversion import v
 from stackvol.http.responses import json_response
-from stackvol.services.process_roles import ServiceRecord
+from stackvol.services.process_roles import ServiceRecord, ServiceRow, service_rows
 
 FORCED_DOWN = v("2.11")
 UUID_IDS = v("2.53")
@@ -30,32 +29,22 @@ INTERNAL_ZONE = "internal"  # Nova's zone for services that are not compute host
 _ID_NAMESPACE = uuid.UUID("5b0b8f5e-5e55-4e0c-9a52-2d3c1b0f6a11")
 
 
-def _binaries(proc: ServiceRecord) -> list[str]:
-    found = ["nova-conductor", "nova-scheduler"] if proc.role in ("all", "api") else []
+def _keys(proc: ServiceRecord) -> list[tuple[str, str]]:
+    binaries = ["nova-conductor", "nova-scheduler"] if proc.role in ("all", "api") else []
     if proc.role in ("all", "compute"):
-        found.append("nova-compute")
-    return found
+        binaries.append("nova-compute")
+    return [(binary, proc.host) for binary in binaries]
 
 
-def _rows(processes: list[ServiceRecord]) -> dict[tuple[str, str], tuple[bool, dt.datetime]]:
-    rows: dict[tuple[str, str], tuple[bool, dt.datetime]] = {}
-    for proc in processes:
-        for binary in _binaries(proc):
-            up, seen = rows.get((binary, proc.host), (False, proc.heartbeat_at))
-            rows[(binary, proc.host)] = (up or proc.up, max(seen, proc.heartbeat_at))
-    return rows
-
-
-def _view(request: Request, number: int, binary: str, host: str, up: bool,
-          seen: dt.datetime) -> dict[str, Any]:
+def _view(request: Request, number: int, row: ServiceRow) -> dict[str, Any]:
     zone = services(request).settings.availability_zone
     body: dict[str, Any] = {
-        "id": str(uuid.uuid5(_ID_NAMESPACE, f"{binary}@{host}"))
+        "id": str(uuid.uuid5(_ID_NAMESPACE, f"{row.binary}@{row.host}"))
         if version(request) >= UUID_IDS else number,
-        "binary": binary, "host": host,
-        "zone": zone if binary == "nova-compute" else INTERNAL_ZONE,
-        "status": "enabled", "state": "up" if up else "down", "updated_at": isotime(seen),
-        "disabled_reason": None,
+        "binary": row.binary, "host": row.host,
+        "zone": zone if row.binary == "nova-compute" else INTERNAL_ZONE,
+        "status": "enabled", "state": "up" if row.up else "down",
+        "updated_at": isotime(row.seen), "disabled_reason": None,
     }
     if version(request) >= FORCED_DOWN:
         body["forced_down"] = False
@@ -69,13 +58,11 @@ def _require_admin(request: Request, rule: str) -> None:
 
 async def list_services(request: Request) -> Response:
     _require_admin(request, "os_compute_api:os-services:list")
-    rows = _rows(await services(request).heartbeat.directory())
-    found = [_view(request, number, binary, host, up, seen)
-             for number, ((binary, host), (up, seen)) in enumerate(sorted(rows.items()), 1)]
     params = request.query_params
-    found = [s for s in found if params.get("host") in (None, s["host"])
-             and params.get("binary") in (None, s["binary"])]
-    return json_response({"services": found})
+    rows = service_rows(await services(request).heartbeat.directory(), _keys,
+                        params.get("host"), params.get("binary"))
+    return json_response({"services": [_view(request, number, row)
+                                       for number, row in enumerate(rows, 1)]})
 
 
 async def availability_zones(request: Request) -> Response:
@@ -88,12 +75,11 @@ async def availability_zones_detail(request: Request) -> Response:
     """Zones with their hosts and each host's services (admins), as Nova shows them."""
     _require_admin(request, "os_compute_api:os-availability-zone:detail")
     zones: dict[str, dict[str, dict[str, Any]]] = {}
-    for (binary, host), (up, seen) in sorted(_rows(
-            await services(request).heartbeat.directory()).items()):
-        zone = (services(request).settings.availability_zone if binary == "nova-compute"
+    for row in service_rows(await services(request).heartbeat.directory(), _keys):
+        zone = (services(request).settings.availability_zone if row.binary == "nova-compute"
                 else INTERNAL_ZONE)
-        zones.setdefault(zone, {}).setdefault(host, {})[binary] = {
-            "available": up, "active": True, "updated_at": isotime(seen)}
+        zones.setdefault(zone, {}).setdefault(row.host, {})[row.binary] = {
+            "available": row.up, "active": True, "updated_at": isotime(row.seen)}
     return json_response({"availabilityZoneInfo": [
         {"zoneName": zone, "zoneState": {"available": True}, "hosts": hosts}
         for zone, hosts in sorted(zones.items())]})

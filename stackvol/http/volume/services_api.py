@@ -15,6 +15,7 @@ from stackvol.http.responses import json_response
 from stackvol.http.state import services
 from stackvol.http.volume.common import at_least, context, parse_bool
 from stackvol.http.volume.views.volumes import HOST
+from stackvol.services.process_roles import ServiceRecord, service_rows
 from stackvol.timeutils import utcnow
 
 
@@ -50,19 +51,17 @@ async def list_services(request: Request) -> Response:
     # workers serve host@backend (an ``all`` process every enabled backend); processes
     # sharing a Cinder host are one row, up if any is.
     enabled = services(request).volumes.backends.names
-    rows: dict[tuple[str, str], tuple[bool, dt.datetime]] = {}
-    for proc in await services(request).heartbeat.directory():
+
+    def keys_of(proc: ServiceRecord) -> list[tuple[str, str]]:
         keys = [("cinder-scheduler", proc.host)] if proc.role in ("all", "api") else []
         served = enabled if proc.role == "all" else [proc.backend] if proc.role == "volume" else []
         keys.extend(("cinder-volume", f"{proc.host}@{backend}") for backend in served)
-        for key in keys:
-            up, seen = rows.get(key, (False, proc.heartbeat_at))
-            rows[key] = (up or proc.up, max(seen, proc.heartbeat_at))
-    found = [_service(request, binary, host, up, seen)
-             for (binary, host), (up, seen) in sorted(rows.items())]
+        return keys
+
     params = request.query_params
-    found = [s for s in found if params.get("host") in (None, s["host"])
-             and params.get("binary") in (None, s["binary"])]
+    rows = service_rows(await services(request).heartbeat.directory(), keys_of,
+                        params.get("host"), params.get("binary"))
+    found = [_service(request, row.binary, row.host, row.up, row.seen) for row in rows]
     return json_response({"services": found})
 
 
