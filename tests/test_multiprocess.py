@@ -124,17 +124,19 @@ def create_and_attach(client: httpx.Client, server_id: str) -> tuple[str, str]:
     return volume_id, resp.json()["volumeAttachment"]["device"]
 
 
-def running_tasks(fleet: Fleet, owner: str) -> list[str]:
-    return [r[0] for r in fleet.query("SELECT resource_id FROM tasks "
-                                "WHERE owner = ? AND state = 'running'", owner)]
+def running_tasks(fleet: Fleet, owner: str, kind: str) -> list[str]:
+    return [r[0] for r in fleet.query("SELECT resource_id FROM tasks WHERE owner = ? "
+                                      "AND kind = ? AND state = 'running'", owner, kind)]
 
 
-def kill_with_work_in_hand(fleet: Fleet, name: str) -> list[str]:
-    """Wait until the (parked) worker holds tasks, then ``kill -9`` it; the tasks it held."""
-    held = wait_for(lambda: running_tasks(fleet, name), bool, timeout=60)
-    assert held, f"{name} never claimed a task"
+def kill_with_work_in_hand(fleet: Fleet, name: str, kind: str) -> list[str]:
+    """Wait until the worker holds tasks of the ``kind`` it is parked at, then ``kill -9``
+    it; those tasks' resources. (A volume worker also runs attach chains' connection steps,
+    whose resource is an attachment, not a volume.)"""
+    held = wait_for(lambda: running_tasks(fleet, name, kind), bool, timeout=60)
+    assert held, f"{name} never claimed a {kind} task"
     time.sleep(0.5)  # let it claim what else it will
-    held = running_tasks(fleet, name)
+    held = running_tasks(fleet, name, kind)
     fleet.procs[name].kill()
     return held
 
@@ -170,8 +172,8 @@ def _run(fleet: Fleet, clients: list[httpx.Client]) -> None:
                    for i in range(VOLUMES)}
         early = next(concurrent.futures.as_completed(futures))  # a broken story fails fast
         assert early.exception() is None, early.exception()
-        parked_creates = kill_with_work_in_hand(fleet, "volume-1")
-        parked_attaches = kill_with_work_in_hand(fleet, "compute-a")
+        parked_creates = kill_with_work_in_hand(fleet, "volume-1", "volume.create")
+        parked_attaches = kill_with_work_in_hand(fleet, "compute-a", "attachment.attach")
         # host-a comes back as a new process (another name): it takes the dead one's attaches
         # over once their leases expire.
         fleet.start("compute-a2", "host-a", role="compute", compute_host="host-a")
