@@ -220,18 +220,6 @@ class ImageService:
         self.down_after = down_after
         self._watch: asyncio.Task[None] | None = None
 
-    # --- for other services and workers ---------------------------------------------------
-
-    @staticmethod
-    def find(conn: Connection, image_id: str) -> Image | None:
-        """The image, whoever owns it (no visibility check): for workers, in a unit of work."""
-        return find(conn, image_id)
-
-    @staticmethod
-    def find_visible(conn: Connection, ctx: RequestContext, image_id: str) -> Image | None:
-        """The image if ``ctx`` may see it, else None: inside a unit of work."""
-        return find_visible(conn, ctx, image_id)
-
     # --- reads ------------------------------------------------------------------------------
 
     async def get(self, ctx: RequestContext, image_id: str) -> Image:
