@@ -36,12 +36,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import shutil
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -58,6 +56,8 @@ from stackvol.compute.base import BootImage, ComputeDriver, ComputeError, ImageF
 from stackvol.compute.libvirt_disks import ALIAS_PREFIX, disk_xml, ensure_secret
 from stackvol.compute.libvirt_disks import sub as _sub
 from stackvol.services.status import PowerState
+from stackvol.storage import qemu_img
+from stackvol.storage.base import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -236,10 +236,15 @@ class LibvirtDriver(ComputeDriver):
         fmt = image.disk.qemu_format
         overlay = self.server_dir(spec.server_id) / ROOT_DISK
         if not overlay.exists():
-            size = max(spec.disk_gb * GiB, image.virtual_size, _virtual_size(base, fmt))
             tmp = overlay.with_name(f".{ROOT_DISK}.part")
-            _qemu_img("create", "-q", "-f", "qcow2", "-F", fmt, "-b", str(base), str(tmp),
-                      str(size))
+            try:
+                base_size = int(qemu_img.info(base, fmt, force_share=True)["virtual-size"])
+                size = max(spec.disk_gb * GiB, image.virtual_size, base_size)
+                qemu_img.qemu_img("create", "-q", "-f", "qcow2", "-F", fmt, "-b", str(base),
+                                  str(tmp), str(size))
+            except StorageError as exc:
+                raise ComputeError(f"cannot make server {spec.server_id}'s root disk: "
+                                   f"{exc}") from exc
             tmp.replace(overlay)
         disk = ET.Element("disk", type="file", device="disk")
         _sub(disk, "driver", name="qemu", type="qcow2")
@@ -485,22 +490,6 @@ class LibvirtDriver(ComputeDriver):
         with contextlib.suppress(FileNotFoundError, ValueError):
             return int(path.read_text().strip())
         return None
-
-
-def _qemu_img(*args: str) -> str:
-    try:
-        done = subprocess.run(["qemu-img", *args], capture_output=True, text=True, check=False,
-                              timeout=600)
-    except FileNotFoundError as exc:
-        raise ComputeError("qemu-img is not installed (apt-get install qemu-utils)") from exc
-    if done.returncode != 0:
-        raise ComputeError(f"qemu-img {args[0]} failed: {done.stderr.strip()[-500:]}")
-    return done.stdout
-
-
-def _virtual_size(path: Path, fmt: str) -> int:
-    info = json.loads(_qemu_img("info", "-U", "-f", fmt, "--output=json", str(path)))
-    return int(info["virtual-size"])
 
 
 def _disks(domain: ET.Element) -> dict[str, str]:

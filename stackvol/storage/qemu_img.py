@@ -34,6 +34,9 @@ def qemu_img(*args: str, timeout: float = 600) -> str:
     return done.stdout
 
 
-def info(path: Path, timeout: float = 120) -> dict[str, Any]:
-    """What ``qemu-img info`` detects in the file at ``path``."""
-    return json.loads(qemu_img("info", "--output=json", str(path), timeout=timeout))
+def info(path: Path, fmt: str | None = None, force_share: bool = False,
+         timeout: float = 120) -> dict[str, Any]:
+    """What ``qemu-img info`` reads in the file at ``path`` (as ``fmt`` if given, else what it
+    detects; ``force_share``: even while a running QEMU has it open)."""
+    args = [*(["-f", fmt] if fmt else []), *(["-U"] if force_share else [])]
+    return json.loads(qemu_img("info", *args, "--output=json", str(path), timeout=timeout))
