@@ -58,6 +58,7 @@ from stackvol.compute.libvirt_disks import sub as _sub
 from stackvol.services.status import PowerState
 from stackvol.storage import qemu_img
 from stackvol.storage.base import StorageError
+from stackvol.storage.files import publish
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +274,7 @@ class LibvirtDriver(ComputeDriver):
                     raise ComputeError(f"cannot copy image {image.id} from the image store: "
                                        f"{exc.strerror or exc}") from exc
                 tmp.chmod(0o444)  # a base is never written: overlays write their own file
-                tmp.replace(target)
+                publish(tmp, target)  # a crash never leaves a partial base under its name
         return target
 
     def _domain_xml(self, spec: InstanceSpec, boot: _Boot) -> ET.Element:

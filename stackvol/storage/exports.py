@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from stackvol.storage.base import StorageError
+from stackvol.storage.files import publish
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class NbdExports:
         path = self._record(export.volume_id)
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps(asdict(export), sort_keys=True))
-        os.replace(tmp, path)
+        publish(tmp, path)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
