@@ -111,6 +111,7 @@ class IdentityService:
         self.rounds = password_hash_rounds
         self._fernet: MultiFernet | None = None
         self._cache: dict[str, tuple[float, Token]] = {}
+        self._absent_hash: str | None = None
         self.directory = DirectoryService(db, password_hash_rounds, self.ttl, self.forget)
 
     # --- set-up ---------------------------------------------------------------------------
@@ -157,12 +158,22 @@ class IdentityService:
     ) -> Token:
         """Check a password and issue a token scoped to the requested (or default) project."""
         user = await self.db.read(_find_user, user_id, user_name, domain)
-        ok = user is not None and await asyncio.to_thread(check_secret, password,
-                                                          user.password_hash)
-        if not ok or not user.enabled:
+        ok = await self._verify(password, user.password_hash if user is not None else None)
+        if not ok or user is None or not user.enabled:
             raise NotAuthenticated(_UNAUTHENTICATED)
         return await self._issue(user.id, ("password",), project_id, project_name,
                                  project_domain, default_project=user.default_project_id)
+
+    async def _verify(self, secret: str, hashed: str | None) -> bool:
+        """Check a secret off the event loop. With no hash (no such user) a stand-in hash is
+        checked all the same, so the answer takes as long and tells nothing of who exists."""
+        if not hashed:
+            if self._absent_hash is None:
+                self._absent_hash = await asyncio.to_thread(
+                    hash_secret, secrets.token_urlsafe(18), self.rounds)
+            await asyncio.to_thread(check_secret, secret, self._absent_hash)
+            return False
+        return await asyncio.to_thread(check_secret, secret, hashed)
 
     async def authenticate_token(self, token: str, project_id: str | None = None,
                                  project_name: str | None = None,
@@ -191,8 +202,8 @@ class IdentityService:
             user = await self.db.read(_find_user, None, user_name, domain)
             user_id = user.id if user is not None else None
         row = await self.db.read(directory.app_credential_for_auth, credential_id, name, user_id)
-        ok = row is not None and await asyncio.to_thread(check_secret, secret, row.secret_hash)
-        if not ok:
+        ok = await self._verify(secret, row.secret_hash if row is not None else None)
+        if not ok or row is None:
             raise NotAuthenticated(_UNAUTHENTICATED)
         if row.expires_at is not None and row.expires_at <= utcnow():
             raise NotAuthenticated("The application credential has expired.")

@@ -9,7 +9,9 @@ that cannot be deleted, a password change or a disabled user revokes the user's 
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
@@ -39,12 +41,27 @@ DEFAULT_DOMAIN_ID = "default"
 BUILTIN_ROLES = ("admin", "member", "reader")
 
 
+# bcrypt reads at most 72 bytes (and bcrypt 5 refuses more), so secrets are digested first:
+# any length hashes, and two long secrets sharing a prefix never match. Hashes made before the
+# digest (no prefix) still verify their (short) secrets.
+DIGESTED = "$sha256$"
+
+
+def _digest(secret: str) -> bytes:
+    return base64.b64encode(hashlib.sha256(secret.encode()).digest())
+
+
 def hash_secret(secret: str, rounds: int) -> str:
-    return bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds)).decode()
+    return DIGESTED + bcrypt.hashpw(_digest(secret), bcrypt.gensalt(rounds)).decode()
 
 
 def check_secret(secret: str, hashed: str | None) -> bool:
-    return bool(hashed) and bcrypt.checkpw(secret.encode(), hashed.encode())  # type: ignore[union-attr]
+    if not hashed:
+        return False
+    if hashed.startswith(DIGESTED):
+        return bcrypt.checkpw(_digest(secret), hashed[len(DIGESTED):].encode())
+    raw = secret.encode()
+    return len(raw) <= 72 and bcrypt.checkpw(raw, hashed.encode())
 
 
 # --- records ------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import snapshots, volume_attachments, volumes
+from stackvol.db.schema import servers, snapshots, volume_attachments, volumes
 from stackvol.services import policy
 from stackvol.services.attachments import release_connection
 from stackvol.services.connection_calls import (
@@ -125,6 +125,18 @@ class VolumeAttachService:
                           f"attach it when the snapshot is available.")
 
     @staticmethod
+    def _check_instance(conn: Connection, ctx: RequestContext, instance_id: str | None) -> None:
+        """A named server of ours must be one the caller may see: otherwise another project
+        could put its volume on that server. A uuid naming no server of ours stays allowed
+        (a consumer that is not our compute service, as Cinder allows)."""
+        if not instance_id:
+            return
+        owner = conn.execute(sa.select(servers.c.project_id).where(
+            servers.c.id == instance_id)).scalar()
+        if owner is not None and not ctx.is_admin and owner != ctx.project_id:
+            raise NotFound(f"Instance {instance_id} could not be found.")
+
+    @staticmethod
     def _insert(conn: Connection, volume_id: str, server_id: str | None, device: str | None,
                 status: str, info: dict[str, Any] | None) -> Attachment:
         values = {
@@ -194,6 +206,7 @@ class VolumeAttachService:
                 mode: str | None) -> Attachment | tuple[Attachment, Pending]:
         volume = read_volume(conn, ctx, volume_id)
         policy.authorize(ctx, "attachment:create", volume.project_id)
+        self._check_instance(conn, ctx, instance_id)
         remote = self._remote(volume, connector)
         target = VolumeStatus.ATTACHING if connector and not remote else VolumeStatus.RESERVED
         if not cas_status(conn, volumes, volume_id, [VolumeStatus.AVAILABLE], target):
@@ -309,6 +322,7 @@ class VolumeAttachService:
         volume = self._volume(conn, ctx, volume_id)
         if not instance_uuid and not host_name:
             raise Invalid("Invalid request to attach volume to an invalid target")
+        self._check_instance(conn, ctx, instance_uuid)
         if mode not in ATTACH_MODES:
             raise Invalid("Invalid request to attach volume with an invalid mode. Attaching "
                           "mode should be 'rw' or 'ro'")

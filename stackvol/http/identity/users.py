@@ -16,8 +16,11 @@ from stackvol.http.state import services
 from stackvol.http.validation import Schema
 from stackvol.services.identity_directory import DEFAULT_DOMAIN_ID, User
 
+# Keystone's max_password_length: longer passwords are refused where they are set.
+MAX_PASSWORD = 4096
 _FIELDS = {"name": {"type": "string", "minLength": 1, "maxLength": 255},
-           "password": {"type": ["string", "null"]}, "enabled": {"type": "boolean"},
+           "password": {"type": ["string", "null"], "maxLength": MAX_PASSWORD},
+           "enabled": {"type": "boolean"},
            "domain_id": {"type": ["string", "null"]},
            "default_project_id": {"type": ["string", "null"]},
            "description": {"type": ["string", "null"]}, "email": {"type": ["string", "null"]},
@@ -25,7 +28,7 @@ _FIELDS = {"name": {"type": "string", "minLength": 1, "maxLength": 255},
 CREATE = Schema({"type": "object", "required": ["name"], "properties": _FIELDS})
 UPDATE = Schema({"type": "object", "properties": _FIELDS})
 PASSWORD = Schema({"type": "object", "required": ["password", "original_password"],
-                   "properties": {"password": {"type": "string"},
+                   "properties": {"password": {"type": "string", "maxLength": MAX_PASSWORD},
                                   "original_password": {"type": "string"}}})
 _EXTRA_SKIP = {"name", "password", "enabled", "domain_id", "default_project_id", "options"}
 
