@@ -77,6 +77,8 @@ class Settings:
     rpc_response_timeout: float = 60.0
     sqlite_synchronous: str = "NORMAL"  # NORMAL survives process crashes; FULL survives power loss
     log_level: str = "INFO"
+    # text (oslo.log's line), json (one object a line) or auto: text on a terminal, else json.
+    log_format: str = "auto"
     access_log: bool = False
     # Policy overrides: a YAML or JSON file of rule name -> rule (defaults in services/policy).
     policy_file: str = ""
