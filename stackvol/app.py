@@ -40,6 +40,7 @@ from stackvol.services.quotas import QuotaService
 from stackvol.services.servers import ServerService
 from stackvol.services.snapshots import SnapshotService
 from stackvol.services.tasks import PauseHook, Worker
+from stackvol.services.transfers import TransferService
 from stackvol.services.volume_attach import VolumeAttachService
 from stackvol.services.volume_types import VolumeTypeService
 from stackvol.services.volumes import VolumeService
@@ -69,6 +70,7 @@ class Services:
     quotas: QuotaService
     volume_attach: VolumeAttachService
     images: ImageService
+    transfers: TransferService
     role: ProcessRole
     heartbeat: Heartbeat
 
@@ -163,6 +165,7 @@ def build_services(settings: Settings) -> Services:
                     servers=servers, attachments=attachments,
                     volume_types=VolumeTypeService(db), quotas=quotas,
                     volume_attach=volume_attach, role=role,
+                    transfers=TransferService(db, quotas),
                     images=ImageService(db, ImageStore(image_dir(settings)), role.name,
                                         settings.service_down_seconds),
                     heartbeat=Heartbeat(db, role, settings.heartbeat_seconds,

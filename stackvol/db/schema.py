@@ -383,3 +383,24 @@ connection_calls = sa.Table(
     *_timestamps(),
     sa.Index(None, "volume_id"),
 )
+
+# --- volume transfers (added by 0014) -----------------------------------------------------
+
+# A volume offered to another project (Cinder's transfers): ``project_id`` is the giver's. The
+# row goes when the transfer is accepted or cancelled; the auth key is kept only as a salted
+# HMAC (``salt``, ``crypt_hash``).
+transfers = sa.Table(
+    "transfers",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("volume_id", UUID, nullable=False),
+    sa.Column("project_id", ProjectId, nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("display_name", sa.String(255), nullable=True),
+    sa.Column("salt", sa.String(255), nullable=False),
+    sa.Column("crypt_hash", sa.String(255), nullable=False),
+    sa.Column("no_snapshots", sa.Boolean, nullable=False, server_default=sa.false()),
+    *_timestamps(),
+    sa.Index(None, "project_id", "created_at", "id"),
+    sa.Index(None, "volume_id"),
+)

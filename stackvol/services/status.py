@@ -17,6 +17,8 @@ class VolumeStatus(StrEnum):
     EXTENDING = "extending"
     ERROR_EXTENDING = "error_extending"
     RESERVED = "reserved"
+    AWAITING_TRANSFER = "awaiting-transfer"  # offered to another project (a transfer)
+    UPLOADING = "uploading"  # its bytes being copied into an image
 
 
 class SnapshotStatus(StrEnum):

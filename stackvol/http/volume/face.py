@@ -20,6 +20,7 @@ from stackvol.http.volume import (
     quotas,
     services_api,
     snapshots,
+    transfers,
     types,
     volumes,
 )
@@ -36,6 +37,7 @@ ROUTES: list[Route] = [
     *quotas.routes,
     *limits.routes,
     *services_api.routes,
+    *transfers.routes,
 ]
 # First path segments that are collections, never a project id.
 TOP_LEVEL = {route.path.strip("/").split("/")[0] for route in ROUTES}
