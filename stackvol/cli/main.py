@@ -8,7 +8,7 @@ from pathlib import Path
 
 from stackvol.cli import admin
 from stackvol.config import Settings, load_settings
-from stackvol.logs import configure_logging
+from stackvol.logs import LOG_FORMATS, configure_logging, resolve_format
 from stackvol.services import policy
 from stackvol.services.process_roles import ROLES
 from stackvol.storage.base import StorageError
@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="auto, libvirt or simulated (default auto: libvirt when a "
                             "libvirt daemon answers, else simulated)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING, ...")
+    serve.add_argument("--log-format", choices=LOG_FORMATS,
+                       help="text (oslo.log's line), json (one object a line) or auto "
+                            "(default: text on a terminal, else json)")
     serve.add_argument("--access-log", action="store_true", default=None,
                        help="log every request (structured)")
     serve.add_argument("--policy-file", help="YAML/JSON policy overrides")
@@ -56,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     names = ("data_dir", "database_url", "host", "port", "public_url", "noauth",
-             "compute_driver", "log_level", "access_log", "policy_file",
+             "compute_driver", "log_level", "log_format", "access_log", "policy_file",
              "storage_backend", "compute_host")
     overrides = {n: getattr(args, n, None) for n in names}
     overrides["role"] = getattr(args, "process_role", None)  # admin's --role is another thing
@@ -113,10 +116,14 @@ def main(argv: list[str] | None = None) -> int:
         backend_configs(settings)  # storage backends: names, drivers, default
         if settings.policy_file:
             policy.configure(settings.policy_file)  # a broken file stops us here, clearly
+        log_format = resolve_format(settings.log_format, sys.stderr)
     except (ValueError, OSError) as exc:
         print(f"stackvol: bad settings: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    level = settings.log_level
+    if args.command == "admin" and level.upper() != "DEBUG":
+        level = "WARNING"  # a command for people: its output is what it prints, not progress
+    configure_logging(level, log_format)
     if args.command == "serve":
         return serve(settings)
     if args.command == "admin":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 
 from stackvol.http.faults import Fault
+from stackvol.logs import note_caller
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import NotAuthenticated
 from stackvol.services.identity import IdentityService
@@ -33,6 +34,7 @@ class Authenticator:
             token = await self.identity.validate(token_id)
         except NotAuthenticated as exc:
             raise self._unauthorized(exc.message) from None
+        note_caller(token.user_id, token.project_id)
         return RequestContext(user_id=token.user_id, project_id=token.project_id,
                               roles=token.role_names, request_id=request_id,
                               user_name=token.user_name, project_name=token.project_name)
@@ -45,5 +47,6 @@ class Authenticator:
         names = {r.strip() for r in headers.get("x-roles", "").split(",") if r.strip()}
         if not names:
             names = {"admin"} if user == "admin" else {"member"}
+        note_caller(user, project)
         return RequestContext(user_id=user, project_id=project, roles=expand_roles(names),
                               request_id=request_id)

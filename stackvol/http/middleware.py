@@ -6,6 +6,7 @@ Written as plain ASGI callables (not ``BaseHTTPMiddleware``) to keep per-request
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -15,15 +16,31 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stackvol.http.faults import COMPUTE_CODES, Fault, from_service_error
-from stackvol.logs import request_id_var
+from stackvol.logs import Caller, caller_var, request_id_var
 from stackvol.services.errors import ServiceError
 
 log = logging.getLogger("stackvol.http")
 access_log = logging.getLogger("stackvol.access")
 
 
+# oslo.middleware's request_id accepts an inbound id only in this shape: "req-" and a UUID.
+_INBOUND_ID = re.compile(rb"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
 def new_request_id() -> str:
     return f"req-{uuid.uuid4()}"
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's well-formed ``X-OpenStack-Request-ID``, else a new id.
+
+    Honouring the caller's id lets a client (or a proxy in front) follow one request through
+    every log line; anything else in that header is ignored, so logs never carry it.
+    """
+    for name, value in scope.get("headers", ()):
+        if name == b"x-openstack-request-id" and _INBOUND_ID.match(value):
+            return value.decode()
+    return new_request_id()
 
 
 def add_response_headers(scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
@@ -40,7 +57,8 @@ def response_started(scope: Scope) -> bool:
 
 
 class RequestIdMiddleware:
-    """Gives every request an id, puts it in the logs' context and on every response.
+    """Gives every request an id (the caller's own when well-formed), puts it in the logs'
+    context and on every response.
 
     ``extra_header_for(path)`` names an additional header for the id (Nova's
     ``x-compute-request-id`` on compute paths), or ``None``.
@@ -56,9 +74,10 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = new_request_id()
+        request_id = request_id_of(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
+        caller_token = caller_var.set(Caller())  # filled in by authentication
         rid = request_id.encode()
         extra = self.extra_header_for(scope["path"])
         status = 0
@@ -86,6 +105,7 @@ class RequestIdMiddleware:
                     "method": scope["method"], "path": scope["path"], "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
             request_id_var.reset(token)
+            caller_var.reset(caller_token)
 
 
 class FaultMiddleware:

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from stackvol.http.faults import Fault
 from stackvol.http.state import services
 from stackvol.http.validation import Schema, read_json
+from stackvol.logs import note_caller
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import NotAuthenticated
 from stackvol.services.identity import Token
@@ -48,6 +49,7 @@ async def caller_token(request: Request) -> Token:
 
 
 def context_of(request: Request, token: Token) -> RequestContext:
+    note_caller(token.user_id, token.project_id)
     return RequestContext(user_id=token.user_id, project_id=token.project_id,
                           roles=token.role_names,
                           request_id=request.scope.get("state", {}).get("request_id"),
