@@ -35,6 +35,7 @@ from stackvol.services.connection_calls import ConnectionCalls
 from stackvol.services.flavors import FlavorService
 from stackvol.services.identity import BootstrapResult, IdentityService
 from stackvol.services.images import ImageService
+from stackvol.services.keypairs import KeyPairService
 from stackvol.services.process_roles import Heartbeat, ProcessRole, pick_compute_host
 from stackvol.services.quotas import QuotaService
 from stackvol.services.servers import ServerService
@@ -70,6 +71,7 @@ class Services:
     quotas: QuotaService
     volume_attach: VolumeAttachService
     images: ImageService
+    keypairs: KeyPairService
     transfers: TransferService
     role: ProcessRole
     heartbeat: Heartbeat
@@ -165,6 +167,7 @@ def build_services(settings: Settings) -> Services:
                     servers=servers, attachments=attachments,
                     volume_types=VolumeTypeService(db), quotas=quotas,
                     volume_attach=volume_attach, role=role,
+                    keypairs=KeyPairService(db, quotas),
                     transfers=TransferService(db, quotas),
                     images=ImageService(db, ImageStore(image_dir(settings)), role.name,
                                         settings.service_down_seconds),

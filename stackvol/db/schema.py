@@ -184,6 +184,21 @@ servers = sa.Table(
     sa.Index(None, "host"),  # added by 0005
 )
 
+# Keypairs (added by 0011): Nova's ``os-keypairs``, named per user. The unique (user_id, name)
+# index serves the lookups and the name-ordered pages of a user's list.
+key_pairs = sa.Table(
+    "key_pairs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False, server_default="ssh"),  # ssh | x509
+    sa.Column("public_key", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.String(255), nullable=False),
+    *_timestamps(),
+    sa.UniqueConstraint("user_id", "name"),
+)
+
 # --- block storage ------------------------------------------------------------------------
 
 volumes = sa.Table(

@@ -3,7 +3,7 @@ face's fault shape, the face's public base URL, and handing a request on to its 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -35,6 +35,23 @@ def path_segments(scope: Scope) -> list[str]:
     return [part for part in rest.strip("/").split("/") if part]
 
 
+def project_prefix(segments: list[str], collections: Collection[str], project_id: str,
+                   mismatch: Fault) -> str | None:
+    """The project id a path starts with (``/{project_id}/servers``), or ``None`` when it
+    starts with one of the face's ``collections`` (both forms are accepted).
+
+    Another project's id before a known collection is the caller's mistake (``mismatch``);
+    any other first segment is not ours at all: 404, as Nova's and Cinder's routers answer.
+    """
+    if segments[0] in collections:
+        return None
+    if segments[0] == project_id:
+        return project_id
+    if len(segments) > 1 and segments[1] in collections:
+        raise mismatch
+    raise Fault(404)
+
+
 class Face:
     """Base of an API face: ``_dispatch`` (a subclass's) sees each request inside the face's
     ``FaultMiddleware``; ``_to_routes`` hands it to the face's router."""
@@ -53,7 +70,7 @@ class Face:
         raise NotImplementedError
 
     async def _to_routes(self, scope: Scope, receive: Receive, send: Send, root: str) -> None:
-        """Route below ``root`` (the prefix the routes do not name); a trailing slash is
-        ignored, as Nova and Cinder ignore it."""
-        path = scope["path"].rstrip("/")
-        await self.router({**scope, "root_path": root, "path": path}, receive, send)
+        """Route below ``root`` (the prefix the routes do not name). A trailing slash is
+        not dropped: Nova's, Cinder's and Glance's routers read ``volumes/`` as a member with
+        an empty id, which is no route (404), never the collection."""
+        await self.router({**scope, "root_path": root}, receive, send)

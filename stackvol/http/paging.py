@@ -11,13 +11,14 @@ from starlette.requests import Request
 
 
 def next_links(request: Request, root: str, collection: str, found: Sequence[Any],
-               limit: int) -> list[dict[str, str]]:
+               limit: int, marker: str = "id") -> list[dict[str, str]]:
     """A ``next`` link whenever the page is full (so the last full page has one too), keeping
-    the caller's filters; ``root`` is the face's root URL as the caller reached it."""
+    the caller's filters; ``root`` is the face's root URL as the caller reached it, and
+    ``marker`` the attribute that marks an item (keypairs are marked by name)."""
     if not found or len(found) != limit:
         return []
     params = dict(request.query_params)
-    params["marker"] = found[-1].id
+    params["marker"] = getattr(found[-1], marker)
     return [{"href": f"{root}/{collection}?{urlencode(params)}", "rel": "next"}]
 
 

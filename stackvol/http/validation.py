@@ -57,6 +57,13 @@ def _is_uuid(value: object) -> bool:
     return not isinstance(value, str) or bool(uuid.UUID(value))
 
 
+class InvalidName(ValueError):
+    """What a name format check raises: its message is the whole 400 (Nova's InvalidName)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"An invalid 'name' value was provided. The name must be: {reason}")
+
+
 class Schema:
     """A compiled request schema; ``validate`` raises a 400 fault with Nova's message."""
 
@@ -68,6 +75,8 @@ class Schema:
         error = jsonschema.exceptions.best_match(self._validator.iter_errors(body))
         if error is None:
             return
+        if isinstance(error.cause, InvalidName):  # Nova answers with the reason alone
+            raise Fault(400, str(error.cause))
         if not error.path:
             raise Fault(400, error.message)
         # Nova names only the innermost field and prints the value as Python would.

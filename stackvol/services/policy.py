@@ -104,6 +104,12 @@ DEFAULT_RULES: dict[str, str] = {
     "quota:delete": ADMIN,
     # --- Image (Glance's names and defaults; the target's project is the image's owner) ---
     "get_images": READ,
+    "limits:other_project": ADMIN,  # Nova's limits ?tenant_id= of another project
+    # Keypairs are a user's: its own, or any user's for an admin (Nova's defaults).
+    "keypair:list": OWNER,
+    "keypair:show": OWNER,
+    "keypair:create": OWNER,
+    "keypair:delete": OWNER,
     "get_image": READ,
     "download_image": READ,
     "add_image": WRITE,

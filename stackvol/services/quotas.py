@@ -392,6 +392,20 @@ class QuotaService:
         found, _ = await self.db.read(server_usage, project_id)
         return found
 
+    async def compute_limits(self, ctx: RequestContext,
+                             project_id: str) -> tuple[dict[str, int], dict[str, int]]:
+        """Nova's ``limits``: a project's compute limits and what its servers use. Another
+        project's only for admins; one Keystone does not know reads as the defaults, as Nova
+        (which asks no one) answers."""
+        if project_id != ctx.project_id:
+            policy.authorize(ctx, "limits:other_project", project_id)
+        return await self.db.read(self._compute_limits, project_id)
+
+    def _compute_limits(self, conn: Connection,
+                        project_id: str) -> tuple[dict[str, int], dict[str, int]]:
+        limits = project_limits(conn, project_id, self.defaults, COMPUTE)
+        return limits, server_usage(conn, project_id)[0]
+
     async def update(self, ctx: RequestContext, project_id: str, values: Mapping[str, int],
                      scope: str = VOLUME, force: bool = True) -> dict[str, int]:
         """Set limits; unless ``force``, a counted limit may not go below what is in use."""

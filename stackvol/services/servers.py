@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 from stackvol.compute.base import BootImage, ComputeDriver, InstanceSpec
 from stackvol.db.engine import Database
 from stackvol.db.schema import servers, snapshots, volume_attachments, volumes
-from stackvol.services import image_boot, policy, recovery
+from stackvol.services import image_boot, keypairs, policy, recovery
 from stackvol.services import tasks as taskq
 from stackvol.services.attachments import (
     DEVICE_RE,
@@ -416,6 +416,7 @@ class ServerService:
         except NotFound as exc:
             raise Invalid(exc.message) from None
         _check_root_device(conn, ctx, devices)
+        keypairs.check_key_name(conn, ctx.user_id, spec.key_name)
         if spec.image_ref:
             image_boot.check_server_image(conn, ctx, spec.image_ref, flavor,
                                           volume_backed=any(d.is_root for d in devices))

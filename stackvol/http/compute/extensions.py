@@ -22,6 +22,7 @@ _PROVIDED = [
     ("os-extended-volumes", "ExtendedVolumes", "Extended Volumes support."),
     ("os-flavor-rxtx", "FlavorRxtx", "Support to show the rxtx status of a flavor."),
     ("os-flavor-swap", "FlavorSwap", "Support to show the swap status of a flavor."),
+    ("os-keypairs", "Keypairs", "Keypair Support."),
     ("os-server-start-stop", "ServerStartStop", "Start/Stop instance compute API support."),
     ("os-volume-attachment-update", "VolumeAttachmentUpdate",
      "Support for updating a volume attachment."),

@@ -12,6 +12,8 @@ from stackvol.http.compute import (
     extensions,
     flavors,
     images,
+    keypairs,
+    limits,
     quota_sets,
     servers,
     services_api,
@@ -21,7 +23,7 @@ from stackvol.http.compute import (
     volumes_boot,
 )
 from stackvol.http.compute.versions import COMPUTE_VERSIONS, version_document, versions_document
-from stackvol.http.face import Face, base_url
+from stackvol.http.face import Face, base_url, path_segments, project_prefix
 from stackvol.http.faults import Fault, compute_fault_response
 from stackvol.http.middleware import add_response_headers
 from stackvol.http.responses import json_response
@@ -40,6 +42,8 @@ ROUTES: list[Route] = [
     *images.routes,
     *quota_sets.routes,
     *services_api.routes,
+    *limits.routes,
+    *keypairs.routes,
 ]
 TOP_LEVEL = {route.path.strip("/").split("/")[0] for route in ROUTES}
 
@@ -51,14 +55,13 @@ class ComputeFace(Face):
         super().__init__(authenticator, ROUTES, compute_fault_response)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rest = scope["path"][len(scope.get("root_path", "")):]
-        parts = rest.strip("/").split("/", 2)
-        if rest in ("", "/"):
+        parts = path_segments(scope)
+        if not parts:
             await json_response(versions_document(base_url(scope)))(scope, receive, send)
             return
         if parts[0] != VERSION_PREFIX:
             raise Fault(404)
-        if len(parts) == 1 or parts[1] == "":
+        if len(parts) == 1:
             await json_response(version_document(base_url(scope)))(scope, receive, send)
             return
         await self._api(scope, receive, send, parts[1:])
@@ -74,12 +77,11 @@ class ComputeFace(Face):
         state = scope.setdefault("state", {})
         ctx = await self.authenticator.context(headers, state.get("request_id"))
         root = f"{scope.get('root_path', '')}/{VERSION_PREFIX}"
-        if segments[0] not in TOP_LEVEL:
-            project_id = segments[0]
-            if project_id != ctx.project_id:
-                raise Fault(400, f"Malformed request URL: URL's project_id '{project_id}' "
-                                 f"doesn't match Context's project_id '{ctx.project_id}'")
+        mismatch = Fault(400, f"Malformed request URL: URL's project_id '{segments[0]}' "
+                              f"doesn't match Context's project_id '{ctx.project_id}'")
+        project_id = project_prefix(segments, TOP_LEVEL, ctx.project_id, mismatch)
+        if project_id is not None:
             root = f"{root}/{project_id}"
         state["context"] = ctx
         state["api_version"] = api_version
-        await self._to_routes(scope, receive, send, root)  # "/servers/" is "/servers"
+        await self._to_routes(scope, receive, send, root)

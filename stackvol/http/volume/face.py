@@ -8,7 +8,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from stackvol.http.auth import Authenticator
-from stackvol.http.face import Face, base_url, path_segments
+from stackvol.http.face import Face, base_url, path_segments, project_prefix
 from stackvol.http.faults import COMPUTE_CODES, Fault, compute_fault_response
 from stackvol.http.microversion import APIVersion
 from stackvol.http.middleware import add_response_headers
@@ -78,10 +78,10 @@ class VolumeFace(Face):
             return
         state = scope.setdefault("state", {})
         ctx = await self.authenticator.context(headers, state.get("request_id"))
-        if segments[0] not in TOP_LEVEL:
-            if segments[0] != ctx.project_id:
-                raise Fault(400, "Malformed request url")
-            root = f"{root}/{segments[0]}"
+        project_id = project_prefix(segments, TOP_LEVEL, ctx.project_id,
+                                    Fault(400, "Malformed request url"))
+        if project_id is not None:
+            root = f"{root}/{project_id}"
         state["context"] = ctx
         state["api_version"] = api_version
         await self._to_routes(scope, receive, send, root)
