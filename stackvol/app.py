@@ -44,6 +44,7 @@ from stackvol.services.tasks import PauseHook, Worker
 from stackvol.services.transfers import TransferService
 from stackvol.services.volume_attach import VolumeAttachService
 from stackvol.services.volume_types import VolumeTypeService
+from stackvol.services.volume_uploads import VolumeUploadService
 from stackvol.services.volumes import VolumeService
 from stackvol.storage.images import ImageStore
 from stackvol.storage.registry import Backends
@@ -73,6 +74,7 @@ class Services:
     images: ImageService
     keypairs: KeyPairService
     transfers: TransferService
+    volume_uploads: VolumeUploadService
     role: ProcessRole
     heartbeat: Heartbeat
 
@@ -161,6 +163,8 @@ def build_services(settings: Settings) -> Services:
     calls = ConnectionCalls(db, backends, worker, role.serves, settings.rpc_response_timeout,
                             pause)
     volume_attach = VolumeAttachService(db, backends, calls)
+    image_store = ImageStore(image_dir(settings))
+    volume_uploads = VolumeUploadService(db, backends, worker, image_store, pause)
     role.restrict(worker)
     return Services(settings=settings, db=db, worker=worker, identity=identity, volumes=volumes,
                     snapshots=snapshots, compute=compute, flavors=FlavorService(db),
@@ -168,8 +172,8 @@ def build_services(settings: Settings) -> Services:
                     volume_types=VolumeTypeService(db), quotas=quotas,
                     volume_attach=volume_attach, role=role,
                     keypairs=KeyPairService(db, quotas),
-                    transfers=TransferService(db, quotas),
-                    images=ImageService(db, ImageStore(image_dir(settings)), role.name,
+                    transfers=TransferService(db, quotas), volume_uploads=volume_uploads,
+                    images=ImageService(db, image_store, role.name,
                                         settings.service_down_seconds),
                     heartbeat=Heartbeat(db, role, settings.heartbeat_seconds,
                                         settings.service_down_seconds))

@@ -99,3 +99,9 @@ class StorageDriver(ABC):
         """Create a volume of ``size_gb`` GiB holding an image's bytes (``image_format`` as
         QEMU names it: raw, qcow2, ...), converted to the volume's format; its location."""
         raise StorageError(f"{self.name} backend cannot create volumes from images")
+
+    def copy_volume_to_image(self, volume_id: str, location: str, target: str,
+                             image_format: str) -> None:
+        """Write the volume's bytes to the file ``target`` as an image of ``image_format`` (as
+        QEMU names it); the volume may be attached (a forced upload), so read it shared."""
+        raise StorageError(f"{self.name} backend cannot copy volumes to images")

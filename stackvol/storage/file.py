@@ -210,6 +210,14 @@ class FileDriver(StorageDriver):
             self._build(target, fill)
         return str(target)
 
+    def copy_volume_to_image(self, volume_id: str, location: str, target: str,
+                             image_format: str) -> None:
+        """``qemu-img convert`` the volume's file (``-U``: a guest may hold it open) into
+        ``target``; zeros stay holes in a raw image and are left out of a qcow2."""
+        source = Path(location) if location else self.path_for(volume_id)
+        qemu_img("convert", "-q", "-U", "-f", _format_of(source), "-O", image_format,
+                 str(source), target)
+
     def _build(self, target: Path, fill: Callable[[Path], None]) -> None:
         """Make ``target`` by filling a temporary file, then renaming it into place durably."""
         tmp = _temp_name(target)

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +130,26 @@ class ImageStore:
         return StoredImage(final, upload.size, upload.md5.hexdigest(), HASH_ALGO,
                            upload.multihash.hexdigest(), virtual_size)
 
+    def fill(self, image_id: str, owner: str, disk_format: str | None,
+             make: Callable[[Path], None]) -> StoredImage:
+        """Blocking: ``make`` writes ``image_id``'s bytes into ``owner``'s temporary file (an
+        upload made here, e.g. from a volume); checked, hashed and published as ``write``
+        does. Nothing stays behind if it fails."""
+        path = self.upload_path(image_id, owner)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # left by a run that was cut off
+            make(path)
+            size, md5, multihash = _digests(path)
+            virtual_size = inspect(path, disk_format, size)
+            final = self.path_for(image_id)
+            publish(path, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            raise
+        return StoredImage(final, size, md5, HASH_ALGO, multihash, virtual_size)
+
     async def read(self, path: Path, chunk_size: int = READ_CHUNK) -> AsyncIterator[bytes]:
         """The bytes of a stored image, a chunk at a time."""
         handle = await anyio.open_file(path, "rb")
@@ -157,6 +177,17 @@ class ImageStore:
                     leftover.unlink()
                     count += 1
         return count
+
+
+def _digests(path: Path) -> tuple[int, str, str]:
+    """A written file's size, md5 (Glance's ``checksum``) and multihash."""
+    md5, multihash, size = hashlib.md5(usedforsecurity=False), hashlib.new(HASH_ALGO), 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_BATCH):
+            md5.update(chunk)
+            multihash.update(chunk)
+            size += len(chunk)
+    return size, md5.hexdigest(), multihash.hexdigest()
 
 
 def inspect(path: Path, disk_format: str | None, size: int) -> int | None:

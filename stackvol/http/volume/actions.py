@@ -14,6 +14,7 @@ from stackvol.http.faults import Fault
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
 from stackvol.http.validation import read_json
+from stackvol.http.volume import upload_image
 from stackvol.http.volume.common import at_least, context, parse_bool
 from stackvol.http.volume.schemas.actions import SCHEMAS
 from stackvol.services.status import VolumeStatus
@@ -111,6 +112,7 @@ ACTIONS: dict[str, Action] = {
     "os-terminate_connection": _terminate,
     "os-extend_volume_completion": _extend_completion,
     "os-reimage": _reimage,
+    upload_image.ACTION: upload_image.upload_image,
 }
 # Actions that appeared with a microversion.
 SINCE = {"os-extend_volume_completion": "3.71", "os-reimage": "3.68"}
