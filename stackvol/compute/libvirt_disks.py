@@ -3,7 +3,8 @@
 Each ``driver_volume_type`` (Cinder's name for how a volume is reached) has a source builder
 here: ``file``, ``nbd`` and ``rbd`` (QEMU's own userspace clients) today; iscsi adds its own to
 ``SOURCES``. A disk's ``<serial>`` is the volume id as virtio keeps it and its user alias
-``ua-<volume id>``, so the domain itself records which volume each disk is.
+``ua-<volume id>``, so the domain itself records which volume each disk is. Connection info
+with ``access_mode`` ``ro`` gives a ``<readonly/>`` disk, as Nova does.
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ def disk_xml(connection_info: dict[str, Any], target: str) -> ET.Element:
     disk = ET.Element("disk", device="disk")
     SOURCES[kind](disk, data)
     sub(disk, "target", dev=target, bus="virtio")
+    if data.get("access_mode") == "ro":  # a read-only volume (Cinder's readonly flag)
+        sub(disk, "readonly")
     sub(disk, "serial", volume_id[:SERIAL_MAX])
     sub(disk, "alias", name=ALIAS_PREFIX + volume_id)
     return disk

@@ -120,7 +120,10 @@ class SimulatedDriver(ComputeDriver):
             _open_nbd(connection_info.get("data") or {})
         with self._lock:
             state = self._require(server_id)
-            entry = {"device": device, "connection_info": connection_info}
+            # ``readonly``: what a hypervisor would enforce for access_mode ro.
+            mode = (connection_info.get("data") or {}).get("access_mode")
+            entry = {"device": device, "connection_info": connection_info,
+                     "readonly": mode == "ro"}
             if state["volumes"].get(volume_id) != entry:
                 state["volumes"][volume_id] = entry
                 self._write(server_id, state)

@@ -224,6 +224,10 @@ volumes = sa.Table(
     *_timestamps(),
     # Added by 0008: the image it was made from (Cinder's volume_image_metadata), else NULL.
     sa.Column("image_metadata", sa.JSON, nullable=True),
+    # Added by 0013: Cinder's admin metadata (``readonly``), and the migration status an admin
+    # may reset (stackvol never migrates; NULL is Cinder's none).
+    sa.Column("admin_metadata", sa.JSON, nullable=True),
+    sa.Column("migration_status", sa.String(32), nullable=True),
     sa.Index(None, "project_id", "created_at", "id"),
     sa.Index(None, "created_at", "id"),
     sa.Index(None, "status"),
@@ -264,6 +268,8 @@ snapshots = sa.Table(
     sa.Column("provider_location", sa.String(1024), nullable=True),
     sa.Column("error_reason", sa.Text, nullable=True),
     *_timestamps(),
+    # Added by 0013: what os-update_snapshot_status said ("80%"); NULL: follow the status.
+    sa.Column("progress", sa.String(8), nullable=True),
     sa.Index(None, "project_id", "created_at", "id"),
     sa.Index(None, "volume_id"),
 )

@@ -41,7 +41,7 @@ from stackvol.services.errors import Conflict, Forbidden, Invalid, NotFound
 from stackvol.services.records import Attachment, Page
 from stackvol.services.status import AttachmentStatus, SnapshotStatus, VmState, VolumeStatus
 from stackvol.services.tasks import Handler, PauseHook, Task, Worker
-from stackvol.services.volumes import cas_status
+from stackvol.services.volumes import cas_status, read_volume
 from stackvol.storage.registry import Backends
 from stackvol.timeutils import utcnow
 
@@ -53,6 +53,9 @@ SHELVED_VM_STATES = ("shelved", "shelved_offloaded")
 DEVICE_RE = re.compile(r"^/dev/x?[a-z]?d?([a-z]+)[0-9]*$")
 # Every attachment row that holds (or is getting) a device on its server.
 HOLDING = (AttachmentStatus.ATTACHING, AttachmentStatus.ATTACHED, AttachmentStatus.DETACHING)
+# Volume statuses a force detach rolls back to available when no attachment is left.
+STUCK_ATTACHING = (VolumeStatus.ATTACHING, VolumeStatus.DETACHING, VolumeStatus.RESERVED,
+                   VolumeStatus.IN_USE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +69,12 @@ class AttachRequest:
 
 
 class Stored(NamedTuple):
-    """Where a volume's bytes are: its backend and the backend's name for them."""
+    """Where a volume's bytes are: its backend and the backend's name for them (and whether
+    it is attached read-only: Cinder's admin metadata ``readonly``)."""
 
     backend: str
     location: str
+    readonly: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +287,7 @@ class AttachmentService:
                     connector: dict[str, Any]) -> dict[str, Any]:
         info = self.backends.get(stored.backend).initialize_connection(
             attachment.volume_id, stored.location, connector).as_dict()
+        info["data"]["access_mode"] = "ro" if stored.readonly else "rw"  # as Cinder's
         return {**info, "connector": connector}
 
     @staticmethod
@@ -354,7 +360,14 @@ class AttachmentService:
             return
         await self.pause.at("attachment.attach")
         info = await asyncio.to_thread(self.connect, attachment, stored)
-        await self.db.run(self._attached, task, attachment, info)
+        if not await self.db.run(self._attached, task, attachment, stored, info):
+            # The attachment ended while the driver plugged it (a forced delete or detach):
+            # the server must not keep a disk nothing records.
+            log.warning("attachment %s ended while being attached; unplugging volume %s",
+                        attachment.id, attachment.volume_id)
+            await asyncio.to_thread(self.compute.detach_volume, attachment.server_id,
+                                    attachment.volume_id)
+            return
         log.info("volume %s in-use on server %s", attachment.volume_id, attachment.server_id)
 
     def _connect_first(self, conn: Connection, task: Task, attachment: Attachment,
@@ -377,17 +390,24 @@ class AttachmentService:
         return info
 
     @staticmethod
-    def mark_attached(conn: Connection, attachment: Attachment, info: dict[str, Any]) -> None:
-        """The driver has the volume: attachment ``attached`` and volume ``in-use``."""
-        cas_status(conn, volume_attachments, attachment.id, [AttachmentStatus.ATTACHING],
-                   AttachmentStatus.ATTACHED, connection_info=info)
+    def mark_attached(conn: Connection, attachment: Attachment, info: dict[str, Any]) -> bool:
+        """The driver has the volume: attachment ``attached`` and volume ``in-use``; False
+        when the attachment ended meanwhile."""
+        if not cas_status(conn, volume_attachments, attachment.id, [AttachmentStatus.ATTACHING],
+                          AttachmentStatus.ATTACHED, connection_info=info):
+            return False
         cas_status(conn, volumes, attachment.volume_id, [VolumeStatus.ATTACHING],
                    VolumeStatus.IN_USE)
+        return True
 
-    def _attached(self, conn: Connection, task: Task, attachment: Attachment,
-                  info: dict[str, Any]) -> None:
-        self.mark_attached(conn, attachment, info)
+    def _attached(self, conn: Connection, task: Task, attachment: Attachment, stored: Stored,
+                  info: dict[str, Any]) -> bool:
+        kept = self.mark_attached(conn, attachment, info)
+        if not kept:  # its connection goes too (the compute driver lets go next)
+            terminate_connection(conn, attachment.id, attachment.volume_id, stored.backend,
+                                 info)
         taskq.finish(conn, task)
+        return kept
 
     def _fail_attach(self, conn: Connection, task: Task, reason: str) -> None:
         row = conn.execute(sa.select(volume_attachments).where(
@@ -458,6 +478,53 @@ class AttachmentService:
         cas_status(conn, volumes, row.volume_id, [VolumeStatus.DETACHING], VolumeStatus.IN_USE,
                    error_reason=f"detach failed: {reason}")
 
+    # --- force detach (Cinder's os-force_detach) ------------------------------------------
+
+    async def force_detach(self, ctx: RequestContext, volume_id: str,
+                           attachment_id: str | None) -> None:
+        """End an attachment whatever the volume's status (admins). One a server of ours has
+        is unplugged by its compute driver first (the detach chain above, without the
+        server-state checks); any other (Cinder-only, reserved, attaching) ends at once. The
+        volume is ``available`` once nothing holds it."""
+        await self.db.run(self._force_detach, ctx, volume_id, attachment_id)
+        self.worker.wake()
+
+    def _force_detach(self, conn: Connection, ctx: RequestContext, volume_id: str,
+                      attachment_id: str | None) -> None:
+        volume = read_volume(conn, ctx, volume_id)
+        policy.authorize(ctx, "volume:force_detach", volume.project_id)
+        rows = self._rows(conn, volume_attachments.c.volume_id == volume_id)
+        if attachment_id:
+            rows = [r for r in rows if r.id == attachment_id]
+            if not rows:  # Cinder: the manager's VolumeAttachmentNotFound, as a 400
+                raise Invalid(f"Error force detaching volume - VolumeAttachmentNotFound: "
+                              f"VolumeAttachment {attachment_id} could not be found.")
+        if len(rows) > 1:
+            raise Invalid("Invalid volume: Detach volume failed: More than one attachment, "
+                          "but no attachment_id provided.")
+        if not rows:
+            if not cas_status(conn, volumes, volume_id, STUCK_ATTACHING,
+                              VolumeStatus.AVAILABLE):
+                raise Invalid(f"Invalid volume: Volume {volume_id} is not attached.")
+            return
+        row = rows[0]
+        host = conn.execute(sa.select(servers.c.host).where(
+            servers.c.id == row.server_id)).first()
+        if host is not None and row.status in (AttachmentStatus.ATTACHED,
+                                               AttachmentStatus.DETACHING):
+            if row.boot_index == 0:
+                raise Invalid("Cannot detach a root device volume")
+            cas_status(conn, volume_attachments, row.id, [row.status],
+                       AttachmentStatus.DETACHING)
+            if not cas_status(conn, volumes, volume_id, [volume.status],
+                              VolumeStatus.DETACHING):
+                raise Invalid(f"Invalid volume: Volume {volume_id} changed status; try again.")
+            taskq.enqueue(conn, "attachment.detach", row.id, target=host.host)
+            return
+        conn.execute(volume_attachments.delete().where(volume_attachments.c.id == row.id))
+        release_connection(conn, row)
+        cas_status(conn, volumes, volume_id, [volume.status], VolumeStatus.AVAILABLE)
+
     # --- update (PUT) ---------------------------------------------------------------------
 
     async def update(self, ctx: RequestContext, server_id: str, volume_id: str,
@@ -499,13 +566,15 @@ class AttachmentService:
 
 def _attachment_and_volume(conn: Connection, attachment_id: str) -> Any:
     row = conn.execute(
-        sa.select(volume_attachments, volumes.c.backend, volumes.c.provider_location)
+        sa.select(volume_attachments, volumes.c.backend, volumes.c.provider_location,
+                  volumes.c.admin_metadata)
         .join(volumes, volumes.c.id == volume_attachments.c.volume_id)
         .where(volume_attachments.c.id == attachment_id)).first()
     if row is None:
         return None
     mapping = dict(row._mapping)
-    stored = Stored(mapping.pop("backend"), mapping.pop("provider_location"))
+    readonly = (mapping.pop("admin_metadata") or {}).get("readonly") == "True"
+    stored = Stored(mapping.pop("backend"), mapping.pop("provider_location"), readonly)
     return Attachment(**mapping), stored
 
 

@@ -63,6 +63,7 @@ DEFAULT_RULES: dict[str, str] = {
     "volume:reset_status": ADMIN,
     "volume:force_delete": ADMIN,
     "volume:force_detach": ADMIN,
+    "volume:update_readonly_flag": WRITE,
     # Transfers (Cinder's names): the giver acts on its own; any member may accept with the key.
     "volume:create_transfer": WRITE,
     "volume:get_transfer": READ,
@@ -80,6 +81,7 @@ DEFAULT_RULES: dict[str, str] = {
     "snapshot:delete": WRITE,
     "snapshot:reset_status": ADMIN,
     "snapshot:force_delete": ADMIN,
+    "snapshot:update_status": WRITE,  # Cinder: a driver reporting on a snapshot (Nova's)
     "attachment:list": READ,
     "attachment:show": READ,
     "attachment:create": WRITE,

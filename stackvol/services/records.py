@@ -50,11 +50,18 @@ class Volume:
     created_at: dt.datetime
     updated_at: dt.datetime | None
     image_metadata: dict[str, str] | None = None  # Cinder's volume_image_metadata
+    admin_metadata: dict[str, str] | None = None  # Cinder's admin metadata (``readonly``)
+    migration_status: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Volume:
         return cls(**row._mapping)
+
+    @property
+    def readonly(self) -> bool:
+        """Whether os-update_readonly_flag made it read-only (attached with access_mode ro)."""
+        return (self.admin_metadata or {}).get("readonly") == "True"
 
 
 @dataclass(slots=True)
@@ -72,6 +79,7 @@ class Snapshot:
     error_reason: str | None
     created_at: dt.datetime
     updated_at: dt.datetime | None
+    progress: str | None = None  # as os-update_snapshot_status set it, else by status
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Snapshot:

@@ -41,7 +41,7 @@ from stackvol.services.quotas import QuotaService
 from stackvol.services.records import Page, Snapshot
 from stackvol.services.status import SnapshotStatus, VolumeStatus
 from stackvol.services.tasks import Handler, PauseHook, Task, Worker
-from stackvol.services.volumes import cas_status
+from stackvol.services.volumes import cas_status, creating_elsewhere
 from stackvol.storage.registry import Backends
 from stackvol.timeutils import utcnow
 
@@ -51,6 +51,15 @@ log = logging.getLogger(__name__)
 SNAPSHOTTABLE = (VolumeStatus.AVAILABLE,)
 SNAPSHOTTABLE_FORCED = (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE)
 DELETABLE = (SnapshotStatus.AVAILABLE, SnapshotStatus.ERROR)
+# What os-reset_status accepts: Cinder's snapshot statuses.
+RESETTABLE = ("creating", "available", "deleting", "error", "error_deleting", "unmanaging",
+              "backing-up", "restoring")
+# os-update_snapshot_status (a driver reporting on a snapshot it makes or removes): the moves
+# Cinder allows from each status.
+STATUS_UPDATES: dict[str, tuple[str, ...]] = {
+    SnapshotStatus.CREATING: (SnapshotStatus.CREATING, SnapshotStatus.AVAILABLE,
+                              SnapshotStatus.ERROR),
+    SnapshotStatus.DELETING: (SnapshotStatus.DELETING, SnapshotStatus.ERROR_DELETING)}
 
 _COLUMNS = list(snapshots.c)
 _ORDER = (snapshots.c.created_at.desc(), snapshots.c.id.desc())
@@ -127,10 +136,11 @@ class SnapshotService:
 
     # --- create ---------------------------------------------------------------------------
 
-    async def create(self, ctx: RequestContext, volume_id: str, force: bool = False,
+    async def create(self, ctx: RequestContext, volume_id: str | None, force: bool = False,
                      display_name: str | None = None,
                      display_description: str | None = None) -> Snapshot:
-        """Record the snapshot as ``creating`` and queue the copy of the volume's bytes."""
+        """Record the snapshot as ``creating`` and queue the copy of the volume's bytes
+        (``volume_id`` None, which Cinder's schema allows, names no volume: NotFound)."""
         policy.authorize(ctx, "snapshot:create", ctx.project_id)
         snapshot = await self.db.run(self._insert, ctx, volume_id, force, display_name,
                                      display_description)
@@ -138,7 +148,7 @@ class SnapshotService:
         log.info("snapshot %s of volume %s creating", snapshot.id, volume_id)
         return snapshot
 
-    def _insert(self, conn: Connection, ctx: RequestContext, volume_id: str, force: bool,
+    def _insert(self, conn: Connection, ctx: RequestContext, volume_id: str | None, force: bool,
                 display_name: str | None, display_description: str | None) -> Snapshot:
         query = sa.select(volumes.c.status, volumes.c.size, volumes.c.backend,
                           volumes.c.volume_type).where(
@@ -177,7 +187,7 @@ class SnapshotService:
     async def _run_create(self, task: Task) -> None:
         row = await self.db.read(_source, task.resource_id)
         if row is None or row.status != SnapshotStatus.CREATING:
-            await self.db.run(taskq.finish, task)  # already settled (or deleted)
+            await self.db.run(_settled, task)  # already settled (or deleted)
             return
         await self.pause.at("snapshot.create")
         location = await asyncio.to_thread(self.backends.get(row.backend).create_snapshot,
@@ -187,26 +197,80 @@ class SnapshotService:
 
     @staticmethod
     def _created(conn: Connection, task: Task, location: str) -> None:
-        cas_status(conn, snapshots, task.resource_id, [SnapshotStatus.CREATING],
-                   SnapshotStatus.AVAILABLE, provider_location=location)
-        taskq.finish(conn, task)
+        if not cas_status(conn, snapshots, task.resource_id, [SnapshotStatus.CREATING],
+                          SnapshotStatus.AVAILABLE, provider_location=location):
+            # Force-deleted meanwhile: record where the bytes are for the delete that follows.
+            conn.execute(snapshots.update().where(snapshots.c.id == task.resource_id)
+                         .values(provider_location=location))
+        _settled(conn, task)
 
     @staticmethod
     def _fail_create(conn: Connection, task: Task, reason: str) -> None:
-        cas_status(conn, snapshots, task.resource_id, [SnapshotStatus.CREATING],
-                   SnapshotStatus.ERROR, error_reason=reason)
+        if not cas_status(conn, snapshots, task.resource_id, [SnapshotStatus.CREATING],
+                          SnapshotStatus.ERROR, error_reason=reason):
+            _settled(conn, task, finish=False)
+
+    # --- administration: reset status, status updates ---------------------------------------
+
+    async def reset_status(self, ctx: RequestContext, snapshot_id: str, status: str) -> None:
+        """Set a snapshot's status as an admin says (Cinder's statuses, case-blind)."""
+        status = status.lower()
+        if status not in RESETTABLE:
+            raise Invalid(f"Invalid input received: Snapshot status: {status} is invalid, "
+                          f"valid statuses are: {', '.join(RESETTABLE)}.")
+        await self.db.run(self._reset, ctx, snapshot_id, status)
+        log.warning("snapshot %s status reset to %s by %s", snapshot_id, status, ctx.user_id)
+
+    def _reset(self, conn: Connection, ctx: RequestContext, snapshot_id: str,
+               status: str) -> None:
+        snapshot = self._load(conn, ctx, snapshot_id)
+        policy.authorize(ctx, "snapshot:reset_status", snapshot.project_id)
+        if not cas_status(conn, snapshots, snapshot_id, [snapshot.status], status):
+            raise Invalid(f"Invalid snapshot: Snapshot {snapshot_id} changed status; try "
+                          f"again.")
+
+    async def update_status(self, ctx: RequestContext, snapshot_id: str, status: str,
+                            progress: str | None = None) -> None:
+        """Cinder's os-update_snapshot_status: ``creating`` may become available or error,
+        ``deleting`` error_deleting; ``progress`` is a percentage ("80%")."""
+        if progress and not _is_percentage(progress):
+            raise Invalid("Invalid input received: progress must be an integer percentage "
+                          "between 0 and 100")
+        await self.db.run(self._update_status, ctx, snapshot_id, status, progress)
+
+    def _update_status(self, conn: Connection, ctx: RequestContext, snapshot_id: str,
+                       status: str, progress: str | None) -> None:
+        snapshot = self._load(conn, ctx, snapshot_id)
+        policy.authorize(ctx, "snapshot:update_status", snapshot.project_id)
+        allowed = STATUS_UPDATES.get(snapshot.status)
+        if allowed is None:
+            raise Invalid(f"Invalid input received: Snapshot status {snapshot.status} not "
+                          f"allowed for update_snapshot_status")
+        if status not in allowed:
+            raise Invalid(f"Invalid input received: Provided snapshot status {status} not "
+                          f"allowed for snapshot with status {snapshot.status}.")
+        extra = {"progress": progress} if progress else {}
+        if not cas_status(conn, snapshots, snapshot_id, [snapshot.status], status, **extra):
+            raise Invalid(f"Invalid snapshot: Snapshot {snapshot_id} changed status; try "
+                          f"again.")
 
     # --- delete ---------------------------------------------------------------------------
 
-    async def delete(self, ctx: RequestContext, snapshot_id: str) -> None:
-        """Refuse clearly, or move the snapshot to ``deleting`` and queue removing its bytes."""
-        await self.db.run(self._begin_delete, ctx, snapshot_id)
+    async def delete(self, ctx: RequestContext, snapshot_id: str, force: bool = False) -> None:
+        """Refuse clearly, or move the snapshot to ``deleting`` and queue removing its bytes.
+
+        ``force`` (admins, os-force_delete) ignores its status, as Cinder does.
+        """
+        await self.db.run(self._begin_delete, ctx, snapshot_id, force)
         self.worker.wake()
 
-    def _begin_delete(self, conn: Connection, ctx: RequestContext, snapshot_id: str) -> None:
+    def _begin_delete(self, conn: Connection, ctx: RequestContext, snapshot_id: str,
+                      force: bool = False) -> None:
         snapshot = self._load(conn, ctx, snapshot_id)
-        policy.authorize(ctx, "snapshot:delete", snapshot.project_id)
-        if not cas_status(conn, snapshots, snapshot_id, DELETABLE, SnapshotStatus.DELETING):
+        policy.authorize(ctx, "snapshot:force_delete" if force else "snapshot:delete",
+                         snapshot.project_id)
+        allowed = [snapshot.status] if force else DELETABLE
+        if not cas_status(conn, snapshots, snapshot_id, allowed, SnapshotStatus.DELETING):
             raise Invalid(f"Invalid snapshot: Snapshot status must be available or error, but "
                           f"current status is: {snapshot.status}.")
         # After the swap: a volume create that committed first is visible now (raising here
@@ -217,9 +281,11 @@ class SnapshotService:
         if copying:
             raise Invalid(f"Invalid snapshot: Snapshot {snapshot_id} is the source of "
                           f"{copying} volume(s) still being created.")
-        backend = conn.execute(sa.select(volumes.c.backend).where(
-            volumes.c.id == snapshot.volume_id)).scalar_one()
-        taskq.enqueue(conn, "snapshot.delete", snapshot_id, target=backend)
+        if snapshot.status == SnapshotStatus.CREATING and creating_elsewhere(
+                conn, "snapshot.create", snapshot_id):
+            return  # its running create queues the delete when it ends (see ``_settled``)
+        taskq.enqueue(conn, "snapshot.delete", snapshot_id,
+                      target=_backend_of(conn, snapshot.volume_id))
 
     async def _run_delete(self, task: Task) -> None:
         row = await self.db.read(_source, task.resource_id)
@@ -242,6 +308,29 @@ class SnapshotService:
     def _fail_delete(conn: Connection, task: Task, reason: str) -> None:
         cas_status(conn, snapshots, task.resource_id, [SnapshotStatus.DELETING],
                    SnapshotStatus.ERROR_DELETING, error_reason=reason)
+
+
+def _backend_of(conn: Connection, volume_id: str) -> str:
+    return conn.execute(sa.select(volumes.c.backend).where(
+        volumes.c.id == volume_id)).scalar_one()
+
+
+def _settled(conn: Connection, task: Task, finish: bool = True) -> None:
+    """A ``snapshot.create`` task ends (``finish``: here). A snapshot force-deleted while it
+    was being made left its delete to this moment, when no more bytes can appear: queue it."""
+    row = conn.execute(sa.select(snapshots.c.status, snapshots.c.volume_id).where(
+        snapshots.c.id == task.resource_id)).first()
+    if row is not None and row.status == SnapshotStatus.DELETING:
+        taskq.enqueue(conn, "snapshot.delete", task.resource_id,
+                      target=_backend_of(conn, row.volume_id))
+    if finish:
+        taskq.finish(conn, task)
+
+
+def _is_percentage(progress: str) -> bool:
+    """"0%" to "100%", as Cinder's progress format."""
+    number = progress[:-1]
+    return progress.endswith("%") and number.isdigit() and 0 <= int(number) <= 100
 
 
 def _source(conn: Connection, snapshot_id: str) -> Any:

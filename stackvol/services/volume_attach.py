@@ -63,6 +63,12 @@ class AttachmentFilter:
     all_projects: bool = False
 
 
+def access_mode(volume: Volume, mode: str | None) -> str | None:
+    """The mode a connection gets: ``ro`` for a read-only volume whatever was asked (Cinder's
+    admin metadata ``readonly``), else the one asked for."""
+    return "ro" if volume.readonly else mode
+
+
 def attach_mode(attachment: Attachment) -> str:
     """``rw``/``ro`` once known (kept in the connection info, as Cinder's ``access_mode``)."""
     info = attachment.connection_info or {}
@@ -104,7 +110,7 @@ class VolumeAttachService:
         """Connection info for the connector's host (an export where it cannot reach the
         bytes), made here: for a backend this process runs (see ``_remote``)."""
         return connection_info(self.backends, volume.backend, volume.id,
-                               volume.provider_location or "", mode,
+                               volume.provider_location or "", access_mode(volume, mode),
                                made_for(connector, attachment_id))
 
     def _remote(self, volume: Volume, connector: Mapping[str, Any] | None) -> bool:
@@ -220,6 +226,7 @@ class VolumeAttachService:
                                 AttachmentStatus.ATTACHING,
                                 self._connection_info(volume, mode or connector.get("mode"),
                                                       connector))
+        mode = access_mode(volume, mode)
         info = {"access_mode": mode} if mode in ATTACH_MODES else None
         return self._insert(conn, volume_id, instance_id, None, AttachmentStatus.RESERVED, info)
 
@@ -230,8 +237,8 @@ class VolumeAttachService:
         reserved = self._insert(conn, volume.id, instance_id, None, AttachmentStatus.RESERVED,
                                 None)
         call_id = call_initialize(conn, volume.id, volume.backend, connector,
-                                  mode or connector.get("mode"), reserved.id,
-                                  connector.get("mountpoint"))
+                                  access_mode(volume, mode or connector.get("mode")),
+                                  reserved.id, connector.get("mountpoint"))
 
         def undo(conn: Connection) -> None:
             self._release(conn, reserved)
@@ -256,8 +263,8 @@ class VolumeAttachService:
         mode = connector.get("mode") or (attachment.connection_info or {}).get("access_mode")
         device = connector.get("mountpoint") or attachment.device
         if self._remote(volume, connector):
-            return Pending(call_initialize(conn, volume.id, volume.backend, connector, mode,
-                                           attachment_id, device),
+            return Pending(call_initialize(conn, volume.id, volume.backend, connector,
+                                           access_mode(volume, mode), attachment_id, device),
                            "Unable to update the attachment.")
         info = self._connection_info(volume, mode, connector, attachment_id)
         cas_status(conn, volume_attachments, attachment_id, [attachment.status],
@@ -326,6 +333,8 @@ class VolumeAttachService:
         if mode not in ATTACH_MODES:
             raise Invalid("Invalid request to attach volume with an invalid mode. Attaching "
                           "mode should be 'rw' or 'ro'")
+        if volume.readonly and mode != "ro":
+            raise Invalid(f"Invalid attaching mode '{mode}' for volume {volume_id}.")
         if not cas_status(conn, volumes, volume_id,
                           [VolumeStatus.AVAILABLE, VolumeStatus.ATTACHING],
                           VolumeStatus.IN_USE) or self._holders(conn, volume_id):
@@ -369,7 +378,7 @@ class VolumeAttachService:
                           f"{volume.status}).")
         if self._remote(volume, connector):
             return Pending(call_initialize(conn, volume.id, volume.backend, connector,
-                                           connector.get("mode")))
+                                           access_mode(volume, connector.get("mode"))))
         return self._connection_info(volume, connector.get("mode"), connector)
 
     def _terminate_connection(self, conn: Connection, ctx: RequestContext, volume_id: str,

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
 from stackvol.db.prepared import PreparedSelect, RawReader
-from stackvol.db.schema import snapshots, volume_attachments, volumes
+from stackvol.db.schema import snapshots, tasks, volume_attachments, volumes
 from stackvol.services import image_boot, policy
 from stackvol.services import tasks as taskq
 from stackvol.services.context import RequestContext
@@ -43,11 +43,15 @@ log = logging.getLogger(__name__)
 DEFAULT_VOLUME_TYPE = "__DEFAULT__"
 # Statuses from which Cinder lets a volume be deleted (any but these when forced).
 DELETABLE = (VolumeStatus.AVAILABLE, VolumeStatus.ERROR, VolumeStatus.ERROR_EXTENDING)
-NOT_FORCE_DELETABLE = (VolumeStatus.IN_USE, VolumeStatus.ATTACHING, VolumeStatus.DETACHING,
-                       VolumeStatus.RESERVED, VolumeStatus.DELETING, VolumeStatus.EXTENDING)
-# What os-reset_status accepts (Cinder's list, less the states stackvol never enters).
-RESETTABLE = ("available", "error", "creating", "deleting", "in-use", "attaching",
-              "detaching", "error_deleting", "error_extending", "reserved", "extending")
+# What os-reset_status accepts: Cinder's volume statuses (some only an admin ever sets here,
+# e.g. ``maintenance``, which no other action accepts), attach and migration statuses.
+RESETTABLE = ("creating", "available", "deleting", "error", "error_deleting", "error_managing",
+              "managing", "attaching", "in-use", "detaching", "maintenance", "restoring-backup",
+              "error_restoring", "reserved", "error_extending", "extending")
+ATTACH_STATUSES = ("attached", "detached")
+MIGRATION_STATUSES = ("migrating", "error", "success", "completing", "none", "starting")
+# Statuses a volume may be cloned from (Cinder's).
+CLONEABLE = (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE)
 # Sortable columns by their Cinder names.
 SORT_KEYS = {"id": "id", "created_at": "created_at", "updated_at": "updated_at",
              "name": "display_name", "display_name": "display_name", "status": "status",
@@ -159,6 +163,7 @@ class VolumeSpec:
     availability_zone: str | None = None
     snapshot_id: str | None = None
     image_id: str | None = None  # made from this image (Cinder's imageRef)
+    source_volid: str | None = None  # a clone of this volume
 
 
 @functools.cache
@@ -251,14 +256,17 @@ class VolumeService:
         return volume
 
     def _insert(self, conn: Connection, ctx: RequestContext, spec: VolumeSpec) -> Volume:
-        if spec.snapshot_id and spec.image_id:
-            raise Invalid("Invalid input received: A volume is made from a snapshot or from an "
-                          "image, not from both.")
-        source = self._check_source_snapshot(conn, ctx, spec) if spec.snapshot_id else None
+        if sum(bool(s) for s in (spec.snapshot_id, spec.image_id, spec.source_volid)) > 1:
+            raise Invalid("Invalid input received: A volume is made from one source: a "
+                          "snapshot, a volume or an image.")
+        source = (self._check_source_snapshot(conn, ctx, spec) if spec.snapshot_id else
+                  self._check_source_volume(conn, ctx, spec) if spec.source_volid else None)
         image_metadata = (image_boot.volume_image(conn, ctx, spec.image_id, spec.size)
                           if spec.image_id else None)
-        # As Cinder: a volume made from a snapshot has its source's type unless told otherwise,
-        # and stays on its source's backend.
+        if spec.source_volid and source.image_metadata:  # as Cinder copies it to a clone
+            image_metadata = dict(source.image_metadata)
+        # As Cinder: a volume made from a snapshot (or a clone) has its source's type unless
+        # told otherwise, and stays on its source's backend.
         vtype = resolve_type(conn, ctx, spec.volume_type or (source.volume_type if source else
                                                               None) or DEFAULT_VOLUME_TYPE)
         type_name = vtype.name
@@ -278,7 +286,7 @@ class VolumeService:
             "availability_zone": spec.availability_zone or self.availability_zones[0],
             "volume_type": type_name,
             "snapshot_id": spec.snapshot_id,
-            "source_volid": None,
+            "source_volid": spec.source_volid,
             "metadata": dict(spec.metadata or {}),
             "bootable": False,
             "backend": backend or "",
@@ -316,18 +324,45 @@ class VolumeService:
                           f"original snapshot size.")
         return row
 
+    @staticmethod
+    def _check_source_volume(conn: Connection, ctx: RequestContext, spec: VolumeSpec) -> Any:
+        """The volume to clone, checked (locked against a concurrent delete, which in turn
+        refuses a source while a clone of it is being made)."""
+        row = conn.execute(sa.select(volumes.c.status, volumes.c.size, volumes.c.project_id,
+                                     volumes.c.backend, volumes.c.volume_type,
+                                     volumes.c.image_metadata)
+                           .where(volumes.c.id == spec.source_volid).with_for_update()).first()
+        if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
+            raise NotFound(f"Volume {spec.source_volid} could not be found.")
+        if row.status not in CLONEABLE:
+            raise Invalid(f"Invalid volume: Volume {spec.source_volid} status must be available "
+                          f"or in-use to be cloned, but current status is: {row.status}.")
+        if spec.size < row.size:
+            raise Invalid(f"Invalid input received: Volume size '{spec.size}'GB cannot be "
+                          f"smaller than the source volume size {row.size}GB. They must be >= "
+                          f"original volume size.")
+        return row
+
     async def _run_create(self, task: Task) -> None:
         volume = await self.db.read_prepared(read_volume, RequestContext.system(),
                                              task.resource_id)
         if volume.status != VolumeStatus.CREATING:
-            await self.db.run(taskq.finish, task)  # someone already settled it
+            await self.db.run(_settled, task)  # someone already settled it
             return
         await self.pause.at("volume.create")
         storage = self.backends.get(volume.backend)
+        bootable = bool(volume.image_metadata)
         if volume.snapshot_id:
             source = await self.db.read(_snapshot_location, volume.snapshot_id)
             location = await asyncio.to_thread(storage.create_volume_from_snapshot,
                                                volume.id, volume.size, source)
+        elif volume.source_volid:
+            origin = await self.db.read(_location, volume.source_volid)
+            if origin is None or not origin.provider_location:
+                raise StorageError(f"source volume {volume.source_volid} has no data")
+            location = await asyncio.to_thread(storage.create_cloned_volume, volume.id,
+                                               volume.size, origin.provider_location)
+            bootable = bootable or bool(origin.bootable)
         elif volume.image_metadata:
             image = await self.db.read(image_boot.source_file,
                                        volume.image_metadata["image_id"])
@@ -335,21 +370,26 @@ class VolumeService:
                                                volume.size, image.path, image.qemu_format)
         else:
             location = await asyncio.to_thread(storage.create_volume, volume.id, volume.size)
-        await self.db.run(self._created, task, location, bool(volume.image_metadata))
+        await self.db.run(self._created, task, location, bootable)
         log.info("volume %s available", volume.id)
 
     @staticmethod
-    def _created(conn: Connection, task: Task, location: str, from_image: bool = False) -> None:
-        # As Cinder: a volume holding an image's bytes is bootable once they are there.
-        extra = {"bootable": True} if from_image else {}
-        cas_status(conn, volumes, task.resource_id, [VolumeStatus.CREATING],
-                   VolumeStatus.AVAILABLE, provider_location=location, **extra)
-        taskq.finish(conn, task)
+    def _created(conn: Connection, task: Task, location: str, bootable: bool = False) -> None:
+        # As Cinder: a volume holding an image's bytes (or a clone of a bootable volume) is
+        # bootable once they are there.
+        extra = {"bootable": True} if bootable else {}
+        if not cas_status(conn, volumes, task.resource_id, [VolumeStatus.CREATING],
+                          VolumeStatus.AVAILABLE, provider_location=location, **extra):
+            # Force-deleted meanwhile: record where the bytes are for the delete that follows.
+            conn.execute(volumes.update().where(volumes.c.id == task.resource_id)
+                         .values(provider_location=location))
+        _settled(conn, task)
 
     @staticmethod
     def _fail_create(conn: Connection, task: Task, reason: str) -> None:
-        cas_status(conn, volumes, task.resource_id, [VolumeStatus.CREATING], VolumeStatus.ERROR,
-                   error_reason=reason)
+        if not cas_status(conn, volumes, task.resource_id, [VolumeStatus.CREATING],
+                          VolumeStatus.ERROR, error_reason=reason):
+            _settled(conn, task, finish=False)
 
     # --- Cinder: filtered lists, updates, metadata, bootable --------------------------------
 
@@ -465,26 +505,53 @@ class VolumeService:
     # --- administration: reset status -----------------------------------------------------
 
     async def reset_status(self, ctx: RequestContext, volume_id: str, status: str | None,
-                           attach_status: str | None = None) -> None:
+                           attach_status: str | None = None,
+                           migration_status: str | None = None) -> None:
         """Set a volume's status as an admin says, reconciled with the backend and attachments.
 
         A volume said to be ``available``/``in-use`` whose bytes the backend does not hold
         becomes ``error``; ``available`` or ``detached`` drops its attachment rows; ``in-use``
-        or ``attached`` needs one.
+        or ``attached`` needs one. Values are read case-blind, as Cinder does.
         """
         volume = await self.get(ctx, volume_id)
         policy.authorize(ctx, "volume:reset_status", volume.project_id)
-        if status is None and attach_status is None:
+        status, attach_status, migration_status = (
+            v.lower() if v else None for v in (status, attach_status, migration_status))
+        if not (status or attach_status or migration_status):
             raise Invalid("Invalid input received: Must specify 'status', 'attach_status' or "
                           "'migration_status' for update.")
-        if status is not None and status not in RESETTABLE:
-            raise Invalid("Invalid input received: Must specify a valid status")
-        if attach_status not in (None, "attached", "detached"):
-            raise Invalid("Invalid input received: Must specify a valid attach status")
+        for value, valid, what in ((status, RESETTABLE, "status"),
+                                   (attach_status, ATTACH_STATUSES, "attach status"),
+                                   (migration_status, MIGRATION_STATUSES, "migration status")):
+            if value is not None and value not in valid:
+                raise Invalid(f"Invalid input received: Must specify a valid {what}")
         exists = await asyncio.to_thread(self.holds_bytes, volume)
         await self.db.run(self._reset, volume_id, status, attach_status, exists)
-        log.warning("volume %s status reset to %s/%s by %s", volume_id, status, attach_status,
-                    ctx.user_id)
+        if migration_status is not None:  # "none" clears it, as in Cinder
+            await self.db.run(update_fields, volumes, volume_id, {
+                "migration_status": None if migration_status == "none" else migration_status})
+        log.warning("volume %s status reset to %s/%s/%s by %s", volume_id, status,
+                    attach_status, migration_status, ctx.user_id)
+
+    # --- read-only flag -------------------------------------------------------------------
+
+    async def update_readonly_flag(self, ctx: RequestContext, volume_id: str,
+                                   readonly: bool) -> None:
+        """Cinder's os-update_readonly_flag: admin metadata ``readonly`` ("True"/"False"),
+        which makes later attachments read-only (access_mode ``ro``)."""
+        await self.db.run(self._set_readonly, ctx, volume_id, readonly)
+
+    @staticmethod
+    def _set_readonly(conn: Connection, ctx: RequestContext, volume_id: str,
+                      readonly: bool) -> None:
+        volume = read_volume(conn, ctx, volume_id)
+        policy.authorize(ctx, "volume:update_readonly_flag", volume.project_id)
+        admin_metadata = {**(volume.admin_metadata or {}), "readonly": str(readonly)}
+        # Compare-and-swap on ``available``: an attach that begins meanwhile keeps its mode.
+        if not cas_status(conn, volumes, volume_id, [VolumeStatus.AVAILABLE],
+                          VolumeStatus.AVAILABLE, admin_metadata=admin_metadata):
+            raise Invalid(f"Invalid volume: Volume {volume_id} status must be available to "
+                          f"update readonly flag, but current status is: {volume.status}.")
 
     def holds_bytes(self, volume: Volume) -> bool:
         """Blocking: whether the volume's backend holds its bytes (never placed: no)."""
@@ -538,18 +605,24 @@ class VolumeService:
         volume = read_volume(conn, ctx, volume_id)
         policy.authorize(ctx, "volume:force_delete" if force else "volume:delete",
                          volume.project_id)
-        if volume.attachments:
+        if volume.attachments:  # attached (or detaching): a server holds it, forced or not
             raise Invalid("Invalid volume: Volume status must be available or error or "
                           "error_restoring or error_extending or error_managing and must not "
                           "be migrating, attached, belong to a group, have snapshots or be "
                           "disassociated from snapshots after volume transfer.")
-        if force and volume.status not in NOT_FORCE_DELETABLE:
-            allowed: Iterable[str] = [volume.status]
-        else:
-            allowed = DELETABLE
+        # As Cinder: forced, any status will do (attaching, maintenance, creating...).
+        allowed: Iterable[str] = [volume.status] if force else DELETABLE
         if not cas_status(conn, volumes, volume_id, allowed, VolumeStatus.DELETING):
             raise Invalid(f"Invalid volume: Volume status must be available or error, but "
                           f"current status is: {volume.status}.")
+        clones = conn.execute(sa.select(sa.func.count()).where(
+            volumes.c.source_volid == volume_id,
+            volumes.c.status == VolumeStatus.CREATING)).scalar_one()
+        if clones:  # after the swap, as for snapshots below (raising rolls it back)
+            raise Invalid(f"Invalid volume: Volume {volume_id} is the source of {clones} "
+                          f"volume(s) still being created.")
+        if force:
+            self._drop_reservations(conn, volume_id)
         # Counted after the swap, which waits for a snapshot create holding the volume row, so
         # its snapshot is seen (raising rolls the swap back).
         count = conn.execute(sa.select(sa.func.count()).where(
@@ -568,7 +641,25 @@ class VolumeService:
         if not volume.backend:  # never placed on a backend: no bytes anywhere (as Cinder)
             conn.execute(volumes.delete().where(volumes.c.id == volume_id))
             return
+        if volume.status == VolumeStatus.CREATING and creating_elsewhere(
+                conn, "volume.create", volume_id):
+            return  # its running create queues the delete when it ends (see ``_settled``)
         taskq.enqueue(conn, "volume.delete", volume_id, target=volume.backend)
+
+    @staticmethod
+    def _drop_reservations(conn: Connection, volume_id: str) -> None:
+        """A forced delete ends the attachments no server holds yet (reserved, attaching),
+        tearing down any connection made for them; an attach chain still running finds its
+        row gone and stops."""
+        # Imported here: the attachment services build on this module (cas_status).
+        from stackvol.services.attachments import release_connection
+
+        rows = conn.execute(sa.select(volume_attachments).where(
+            volume_attachments.c.volume_id == volume_id)).all()
+        conn.execute(volume_attachments.delete().where(
+            volume_attachments.c.volume_id == volume_id))
+        for row in rows:
+            release_connection(conn, row)
 
     async def _run_delete(self, task: Task) -> None:
         row = await self.db.read(_location, task.resource_id)
@@ -625,8 +716,29 @@ def _cascaded_snapshots(conn: Connection, volume_id: str) -> list[tuple[str, str
 
 def _location(conn: Connection, volume_id: str) -> Any:
     return conn.execute(sa.select(volumes.c.status, volumes.c.backend,
-                                  volumes.c.provider_location).where(
+                                  volumes.c.provider_location, volumes.c.bootable).where(
         volumes.c.id == volume_id)).first()
+
+
+def _settled(conn: Connection, task: Task, finish: bool = True) -> None:
+    """A ``volume.create`` task ends (``finish``: here). A volume force-deleted while it was
+    being created left its delete to this moment, when no more bytes can appear: queue it."""
+    row = conn.execute(sa.select(volumes.c.status, volumes.c.backend).where(
+        volumes.c.id == task.resource_id)).first()
+    if row is not None and row.status == VolumeStatus.DELETING:
+        taskq.enqueue(conn, "volume.delete", task.resource_id, target=row.backend)
+    if finish:
+        taskq.finish(conn, task)
+
+
+def creating_elsewhere(conn: Connection, kind: str, resource_id: str) -> bool:
+    """Inside a force delete of a resource in ``creating``: cancel its create task if no worker
+    took it yet; True when one is running, which then queues the delete itself (its bytes may
+    appear until it ends)."""
+    conn.execute(tasks.delete().where(tasks.c.kind == kind, tasks.c.resource_id == resource_id,
+                                      tasks.c.state == taskq.PENDING))
+    return bool(conn.execute(sa.select(sa.func.count()).select_from(tasks).where(
+        tasks.c.kind == kind, tasks.c.resource_id == resource_id)).scalar_one())
 
 
 def _snapshot_location(conn: Connection, snapshot_id: str) -> str:

@@ -91,6 +91,11 @@ class StorageDriver(ABC):
     ) -> str:
         raise StorageError(f"{self.name} backend cannot create volumes from snapshots")
 
+    def create_cloned_volume(self, volume_id: str, size_gb: int, source_location: str) -> str:
+        """Create a volume of ``size_gb`` GiB holding a copy of another volume's bytes (Cinder's
+        clone, ``source_volid``); its location."""
+        raise StorageError(f"{self.name} backend cannot clone volumes")
+
     def extend_volume(self, volume_id: str, location: str, new_size_gb: int) -> None:
         raise StorageError(f"{self.name} backend cannot extend volumes")
 

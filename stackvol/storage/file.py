@@ -184,7 +184,15 @@ class FileDriver(StorageDriver):
 
     def create_volume_from_snapshot(self, volume_id: str, size_gb: int,
                                     snapshot_location: str) -> str:
-        source = Path(snapshot_location)
+        return self._copy_volume(volume_id, size_gb, Path(snapshot_location))
+
+    def create_cloned_volume(self, volume_id: str, size_gb: int, source_location: str) -> str:
+        """A copy of another volume's file, as of now: a reflink or the allocated extents of a
+        raw file, ``qemu-img convert`` for qcow2 (and between formats)."""
+        return self._copy_volume(volume_id, size_gb, Path(source_location))
+
+    def _copy_volume(self, volume_id: str, size_gb: int, source: Path) -> str:
+        """A new volume of ``size_gb`` holding the bytes of the file ``source``."""
         target = self.path_for(volume_id)
 
         def fill(tmp: Path) -> None:
@@ -238,8 +246,9 @@ class FileDriver(StorageDriver):
         if source_format == target_format == "raw":
             _clone_or_copy_extents(source, target)
         else:
-            # convert writes a flat image (no backing file) and skips unallocated clusters.
-            qemu_img("convert", "-q", "-f", source_format, "-O", target_format,
+            # convert writes a flat image (no backing file) and skips unallocated clusters;
+            # -U: the source may be attached to a running guest (which holds QEMU's lock).
+            qemu_img("convert", "-q", "-U", "-f", source_format, "-O", target_format,
                      str(source), str(target))
 
     def _grow(self, path: Path, size_gb: int, volume_format: str) -> None:

@@ -48,6 +48,7 @@ _FEATURES = ("LAYERING", "EXCLUSIVE_LOCK", "OBJECT_MAP", "FAST_DIFF", "DEEP_FLAT
 # Libvirt secrets for Ceph keys: uuid5 in this namespace of "<fsid>/client.<user>".
 SECRET_NAMESPACE = uuid.UUID("6b0f4c55-3d1e-4be6-9a53-7c1f0d1e2a10")
 CLUSTER_NAME = "ceph"
+CLONE_PREFIX = "clone-"
 
 
 def _bindings() -> tuple[Any, Any]:
@@ -75,6 +76,11 @@ def volume_image(volume_id: str) -> str:
 
 def snapshot_name(snapshot_id: str) -> str:
     return f"snapshot-{snapshot_id}"
+
+
+def clone_snapshot_name(volume_id: str) -> str:
+    """The snapshot of a source image a clone (``source_volid``) ``volume_id`` is made from."""
+    return f"{CLONE_PREFIX}{volume_id}"
 
 
 def _split_snapshot(location: str) -> tuple[str, str]:
@@ -199,9 +205,13 @@ class RbdDriver(StorageDriver):
         name = location or volume_image(volume_id)
         with self._ioctx(f"cannot delete {name}") as ioctx:
             try:
+                parent = self._parent_of(ioctx, name)
+                self._release_clones(ioctx, name)
                 # A hypervisor that has just let go of a detached disk closes the image a
                 # moment after the detach is confirmed.
                 _while_busy(rbd.RBD().remove, ioctx, name)
+                if parent is not None and parent["snap_name"] == clone_snapshot_name(volume_id):
+                    self._drop_snapshot(parent)  # made for this clone alone
             except rbd.ImageNotFound:
                 return
             except rbd.ImageHasSnapshots:
@@ -212,6 +222,40 @@ class RbdDriver(StorageDriver):
             except rbd.ImageBusy:
                 raise StorageError(f"cannot delete {name}: a client still has the RBD image "
                                    f"open (watchers); detach it first") from None
+
+    def _parent_of(self, ioctx: Any, name: str) -> dict[str, Any] | None:
+        _, rbd = _bindings()
+        with rbd.Image(ioctx, name, read_only=True) as image:
+            return _parent_spec(image)
+
+    def _release_clones(self, ioctx: Any, name: str) -> None:
+        """Before an image goes: the clones made from it through ``clone-*`` snapshots are
+        flattened (they keep their bytes) and those snapshots removed."""
+        _, rbd = _bindings()
+        for snap in self._snapshots(ioctx, name):
+            if snap.startswith(CLONE_PREFIX):
+                self._flatten_children(ioctx, name, snap)
+                with rbd.Image(ioctx, name) as image:
+                    if image.is_protected_snap(snap):
+                        _while_busy(image.unprotect_snap, snap)
+                    image.remove_snap(snap)
+
+    def _drop_snapshot(self, spec: Mapping[str, Any]) -> None:
+        """Unprotect and remove a snapshot named by a parent spec, if it is still there."""
+        _, rbd = _bindings()
+        with self.client().open_ioctx(spec["pool_name"]) as ioctx:
+            ioctx.set_namespace(spec.get("pool_namespace") or "")
+            try:
+                image = rbd.Image(ioctx, spec["image_name"])
+            except rbd.ImageNotFound:
+                return
+            with image:
+                snap = spec["snap_name"]
+                if snap not in {s["name"] for s in image.list_snaps()}:
+                    return
+                if image.is_protected_snap(snap):
+                    _while_busy(image.unprotect_snap, snap)
+                image.remove_snap(snap)
 
     def volume_exists(self, volume_id: str, location: str | None) -> bool:
         _, rbd = _bindings()
@@ -300,6 +344,38 @@ class RbdDriver(StorageDriver):
         _, rbd = _bindings()
         with rbd.Image(ioctx, name, read_only=True) as image:
             return [s["name"] for s in image.list_snaps()]
+
+    def create_cloned_volume(self, volume_id: str, size_gb: int, source_location: str) -> str:
+        """A copy-on-write clone of the source image as of now, through its protected snapshot
+        ``clone-<new volume id>`` (removed with the clone, or when the clone is flattened; a
+        source deleted first flattens its clones)."""
+        _, rbd = _bindings()
+        snap = clone_snapshot_name(volume_id)
+        name = volume_image(volume_id)
+        with self._ioctx(f"cannot clone {source_location}") as ioctx:
+            try:
+                exists = self._snapshots(ioctx, name) is not None
+            except rbd.ImageNotFound:
+                exists = False
+            if not exists:  # a re-run after the clone was made needs no new snapshot
+                try:
+                    with rbd.Image(ioctx, source_location) as image:
+                        if snap not in {s["name"] for s in image.list_snaps()}:
+                            image.create_snap(snap)
+                        if not image.is_protected_snap(snap):
+                            image.protect_snap(snap)
+                except rbd.ImageNotFound:
+                    raise StorageError(f"cannot clone {source_location}: it does not "
+                                       f"exist") from None
+        location = self.create_volume_from_snapshot(volume_id, size_gb,
+                                                    f"{source_location}@{snap}")
+        with self._ioctx(f"cannot clone {source_location}") as ioctx, \
+                rbd.Image(ioctx, name, read_only=True) as image:
+            flattened = _parent_spec(image) is None
+        if flattened:  # nothing shares the snapshot's blocks any more
+            self._drop_snapshot({"pool_name": self.pool, "image_name": source_location,
+                                 "snap_name": snap})
+        return location
 
     def create_volume_from_snapshot(self, volume_id: str, size_gb: int,
                                     snapshot_location: str) -> str:

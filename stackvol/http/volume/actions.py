@@ -1,5 +1,5 @@
-"""``POST /volumes/{id}/action``: extend, reset status, force delete, bootable, and the attach
-and connection actions hypervisor managers call."""
+"""``POST /volumes/{id}/action``: extend, reset status, force delete, force detach, bootable,
+read-only flag, and the attach and connection actions hypervisor managers call."""
 
 from __future__ import annotations
 
@@ -30,12 +30,33 @@ async def _extend(request: Request, volume_id: str, args: dict[str, Any]) -> Res
 
 async def _reset_status(request: Request, volume_id: str, args: dict[str, Any]) -> Response:
     await services(request).volumes.reset_status(context(request), volume_id,
-                                                 args.get("status"), args.get("attach_status"))
+                                                 args.get("status"), args.get("attach_status"),
+                                                 args.get("migration_status"))
     return empty_response(202)
 
 
 async def _force_delete(request: Request, volume_id: str, _args: dict[str, Any]) -> Response:
     await services(request).volumes.delete(context(request), volume_id, force=True)
+    return empty_response(202)
+
+
+async def _force_detach(request: Request, volume_id: str, args: dict[str, Any]) -> Response:
+    # As Cinder: the connector's connection ends first (os-initialize_connection's), then the
+    # attachment, unplugged from its server by the compute driver when one of ours holds it.
+    connector = args.get("connector")
+    if isinstance(connector, dict) and connector.get("host"):
+        await services(request).volume_attach.action(context(request), volume_id,
+                                                     "terminate_connection",
+                                                     connector=connector)
+    await services(request).attachments.force_detach(context(request), volume_id,
+                                                     args.get("attachment_id"))
+    return empty_response(202)
+
+
+async def _update_readonly_flag(request: Request, volume_id: str,
+                                args: dict[str, Any]) -> Response:
+    readonly = parse_bool(args["readonly"], "readonly")
+    await services(request).volumes.update_readonly_flag(context(request), volume_id, readonly)
     return empty_response(202)
 
 
@@ -101,6 +122,8 @@ ACTIONS: dict[str, Action] = {
     "os-extend": _extend,
     "os-reset_status": _reset_status,
     "os-force_delete": _force_delete,
+    "os-force_detach": _force_detach,
+    "os-update_readonly_flag": _update_readonly_flag,
     "os-set_bootable": _set_bootable,
     "os-attach": _attach,
     "os-detach": _detach,

@@ -110,6 +110,12 @@ def parse_bool(value: Any, name: str) -> bool:
                      f"values are: 'true', 'false', '1', '0', 'yes', 'no', 'on', 'off'")
 
 
+def legacy_bool(value: str) -> bool:
+    """A boolean filter before 3.2, as Cinder read it: ``False``/``false``/``FALSE`` are
+    false, any other non-empty text is true (3.2 made the parse strict)."""
+    return value not in ("False", "false", "FALSE") and bool(value)
+
+
 def is_true(request: Request, name: str) -> bool:
     raw = request.query_params.get(name)
     return raw is not None and parse_bool(raw, name)

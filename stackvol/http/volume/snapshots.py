@@ -1,4 +1,5 @@
-"""``/snapshots``: create, list, show, update and delete snapshots, and their metadata."""
+"""``/snapshots``: create, list, show, update and delete snapshots, their metadata, and their
+actions (reset status, update status, force delete)."""
 
 from __future__ import annotations
 
@@ -34,9 +35,17 @@ from stackvol.services.metadata import MetadataChange
 USER_FILTERS = {"name", "status", "volume_id", "metadata", "availability_zone"}
 _COLUMNS = {"name": "display_name", "status": "status", "volume_id": "volume_id",
             "project_id": "project_id", "id": "id"}
+# Cinder sorts snapshots by any column of its snapshots table; these are ours by its names.
 SORT_KEYS = {"id": "id", "created_at": "created_at", "updated_at": "updated_at",
-             "status": "status", "size": "size", "volume_id": "volume_id",
-             "project_id": "project_id", "name": "display_name", "display_name": "display_name"}
+             "status": "status", "size": "size", "volume_size": "size",
+             "volume_id": "volume_id", "project_id": "project_id", "user_id": "user_id",
+             "display_name": "display_name", "display_description": "display_description",
+             "provider_location": "provider_location"}
+# Cinder columns that hold one value for every stackvol snapshot (no soft delete, groups,
+# encryption or provider ids): sorting by them leaves Cinder's own tie-break, created_at.
+SORT_KEYS.update(dict.fromkeys(("deleted", "deleted_at", "cgsnapshot_id", "group_snapshot_id",
+                                "encryption_key_id", "provider_id", "provider_auth",
+                                "use_quota"), "created_at"))
 
 
 def _filters(request: Request) -> tuple[list[Filter], dict[str, str]]:
@@ -55,8 +64,8 @@ def _filters(request: Request) -> tuple[list[Filter], dict[str, str]]:
 def _query(request: Request) -> tuple[ListQuery, int]:
     marker, limit, offset = pagination(request)
     filters, metadata = _filters(request)
-    sort_keys = SORT_KEYS if at_least(request, "3.30") else {
-        k: val for k, val in SORT_KEYS.items() if k not in ("name", "display_name")}
+    # ``name`` is a sort key from 3.30 (Cinder's column is display_name, valid at any version).
+    sort_keys = {**SORT_KEYS, "name": "display_name"} if at_least(request, "3.30") else SORT_KEYS
     project = project_scope(request)
     return ListQuery(project_id=project, limit=limit, marker=marker, offset=offset,
                      sort=parse_sort(request.query_params, sort_keys), filters=filters,
@@ -120,6 +129,30 @@ async def delete(request: Request) -> Response:
     return empty_response(202)
 
 
+# --- actions --------------------------------------------------------------------------------
+
+
+async def action(request: Request) -> Response:
+    body = await read_json(request)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise Fault(400, "Malformed request body")
+    name = next(iter(body))
+    if name not in schemas.ACTIONS:
+        raise Fault(400, f"There is no such action: {name}")
+    schemas.ACTIONS[name].validate(body)
+    args = body[name] or {}
+    snapshot_id = request.path_params["snapshot_id"]
+    snaps = services(request).snapshots
+    if name == "os-reset_status":
+        await snaps.reset_status(context(request), snapshot_id, args["status"])
+    elif name == "os-update_snapshot_status":
+        await snaps.update_status(context(request), snapshot_id, args["status"],
+                                  args.get("progress"))
+    else:
+        await snaps.delete(context(request), snapshot_id, force=True)
+    return empty_response(202)
+
+
 # --- metadata -------------------------------------------------------------------------------
 
 
@@ -141,4 +174,5 @@ routes = [
     Route("/snapshots/{snapshot_id}", show, methods=["GET"]),
     Route("/snapshots/{snapshot_id}", update, methods=["PUT"]),
     Route("/snapshots/{snapshot_id}", delete, methods=["DELETE"]),
+    Route("/snapshots/{snapshot_id}/action", action, methods=["POST"]),
 ]

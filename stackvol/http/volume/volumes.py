@@ -20,6 +20,7 @@ from stackvol.http.volume.common import (
     filter_keys,
     filter_name,
     is_true,
+    legacy_bool,
     pagination,
     parse_bool,
     parse_metadata,
@@ -57,9 +58,8 @@ def _filters(request: Request) -> tuple[list[Filter], dict[str, str]]:
         elif name == "metadata":
             metadata = parse_metadata(raw)
         elif name == "bootable":
-            # Before 3.2 Cinder read any value as true.
             out.append(Filter("bootable", parse_bool(raw, name) if at_least(request, "3.2")
-                              else True))
+                              else legacy_bool(raw)))
         elif name == "size":
             try:
                 out.append(Filter("size", int(raw)))
@@ -117,9 +117,6 @@ async def show(request: Request) -> Response:
 
 
 def _refuse_unsupported(data: dict[str, Any]) -> None:
-    if data.get("source_volid"):
-        raise Fault(400, "Invalid input received: Cloning a volume (source_volid) is not "
-                         "supported by this cloud; create a snapshot and a volume from it.")
     if data.get("backup_id") or data.get("group_id") or data.get("consistencygroup_id"):
         raise Fault(400, "Invalid input received: This cloud has no backups or groups.")
     if data.get("multiattach") is not None and parse_bool(data["multiattach"], "multiattach"):
@@ -135,6 +132,8 @@ async def create(request: Request) -> Response:
     size = data.get("size")
     if size is None and data.get("snapshot_id"):
         size = (await services(request).snapshots.get(ctx, data["snapshot_id"])).size
+    if size is None and data.get("source_volid"):  # a clone is its source's size by default
+        size = (await services(request).volumes.get(ctx, data["source_volid"])).size
     if size is None:
         raise Fault(400, "Invalid input received: Volume size must be specified")
     spec = VolumeSpec(
@@ -146,6 +145,7 @@ async def create(request: Request) -> Response:
         availability_zone=data.get("availability_zone"),
         snapshot_id=data.get("snapshot_id"),
         image_id=data.get("imageRef") or data.get("image_id") or None,
+        source_volid=data.get("source_volid") or None,
     )
     vol = await services(request).volumes.create(ctx, spec)
     types = await services(request).volume_types.by_name()

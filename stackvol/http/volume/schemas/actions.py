@@ -27,6 +27,10 @@ SCHEMAS: dict[str, Schema] = {
                                                ["connector"])),
     "os-terminate_connection": Schema(wrapped("os-terminate_connection",
                                               {"connector": _CONNECTOR}, ["connector"])),
+    "os-force_detach": Schema(wrapped("os-force_detach", {
+        "attachment_id": UUID_OR_NULL, "connector": {"type": ["object", "null"]}})),
+    "os-update_readonly_flag": Schema(wrapped("os-update_readonly_flag",
+                                              {"readonly": BOOLEAN}, ["readonly"])),
     "os-extend_volume_completion": Schema(wrapped("os-extend_volume_completion",
                                                   {"error": {"type": "boolean"}})),
 }

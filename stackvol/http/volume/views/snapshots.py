@@ -28,7 +28,8 @@ def snapshot(request: Request, snap: Snapshot, extended: bool = True) -> dict[st
     if extended:
         done = snap.status == SnapshotStatus.AVAILABLE
         body["os-extended-snapshot-attributes:project_id"] = snap.project_id
-        body["os-extended-snapshot-attributes:progress"] = "100%" if done else "0%"
+        body["os-extended-snapshot-attributes:progress"] = snap.progress or (
+            "100%" if done else "0%")
     if at_least(request, "3.14"):
         body["group_snapshot_id"] = None
     if at_least(request, "3.41"):

@@ -44,6 +44,12 @@ def attachment(att: Attachment) -> dict[str, Any]:
     }
 
 
+def metadata(vol: Volume) -> dict[str, str]:
+    """The volume's metadata with the admin metadata users see (Cinder's ``readonly``)."""
+    visible = {k: v for k, v in (vol.admin_metadata or {}).items() if k == "readonly"}
+    return {**(vol.metadata or {}), **visible}
+
+
 def summary(request: Request, vol: Volume) -> dict[str, Any]:
     return {"id": vol.id, "name": vol.display_name, "links": links(request, "volumes", vol.id)}
 
@@ -64,7 +70,7 @@ def detail(request: Request, vol: Volume,
         "volume_type": vol.volume_type,
         "snapshot_id": vol.snapshot_id,
         "source_volid": vol.source_volid,
-        "metadata": vol.metadata or {},
+        "metadata": metadata(vol),
         "links": links(request, "volumes", vol.id),
         "user_id": vol.user_id,
         "bootable": "true" if vol.bootable else "false",
@@ -77,8 +83,9 @@ def detail(request: Request, vol: Volume,
     if vol.image_metadata:  # Cinder shows it only for volumes made from an image
         body["volume_image_metadata"] = dict(vol.image_metadata)
     if admin:
-        body.update({"migration_status": None, "os-vol-host-attr:host": backend_host(request, vol),
-                     "os-vol-mig-status-attr:migstat": None,
+        body.update({"migration_status": vol.migration_status,
+                     "os-vol-host-attr:host": backend_host(request, vol),
+                     "os-vol-mig-status-attr:migstat": vol.migration_status,
                      "os-vol-mig-status-attr:name_id": None})
     if at_least(request, "3.13"):
         body["group_id"] = None
