@@ -220,6 +220,36 @@ def test_list_filters_sort_and_count(vdemo: httpx.Client) -> None:
         vdemo.delete(f"/volumes/{vol_id}")
 
 
+def test_bootable_filter_reads_values_as_cinder_at_each_version(vdemo: httpx.Client) -> None:
+    # Regression (issue 12): before 3.2 ``bootable=false`` matched nothing (read as true).
+    tag = uuid.uuid4().hex[:8]
+    boot = make_volume(vdemo, name="boot", metadata={"tag": tag})
+    plain = make_volume(vdemo, name="plain", metadata={"tag": tag})
+    act = f"/volumes/{boot['id']}/action"
+    assert vdemo.post(act, json={"os-set_bootable": {"bootable": True}}).status_code == 200
+
+    def listed(version: str, value: str) -> list[str] | int:
+        resp = vdemo.get("/volumes", params={"metadata": f'{{"tag": "{tag}"}}',
+                                             "bootable": value},
+                         headers={"OpenStack-API-Version": f"volume {version}"})
+        return resp.status_code if resp.status_code != 200 else sorted(
+            v["name"] for v in resp.json()["volumes"])
+
+    # Before 3.2: False/false/FALSE are false, any other non-empty text is true.
+    for value in ("false", "False", "FALSE", ""):
+        assert listed("3.0", value) == ["plain"], value
+    for value in ("true", "TRUE", "0", "no", "maybe"):
+        assert listed("3.1", value) == ["boot"], value
+    # From 3.2 the values are parsed strictly, and anything else is refused.
+    for value in ("false", "0", "no", "f", "OFF"):
+        assert listed("3.2", value) == ["plain"], value
+    for value in ("true", "1", "yes", "t"):
+        assert listed("3.2", value) == ["boot"], value
+    assert listed("3.2", "maybe") == 400
+    for vol in (boot, plain):
+        vdemo.delete(f"/volumes/{vol['id']}")
+
+
 def test_all_tenants_is_for_admins(vadmin: httpx.Client, vdemo: httpx.Client) -> None:
     theirs = make_volume(vdemo, name="demo-owned")
     mine = {v["id"] for v in vadmin.get("/volumes").json()["volumes"]}
@@ -358,6 +388,50 @@ def test_snapshot_lifecycle(vdemo: httpx.Client) -> None:
     vdemo.delete(f"/volumes/{vol['id']}")
 
 
+def test_snapshot_sort_keys_as_cinder(vdemo: httpx.Client) -> None:
+    # Regression (issue 12): ``sort_key=display_name`` was a 400; Cinder sorts by any column.
+    vol = make_volume(vdemo)
+    made = []
+    for name in ("b-snap", "a-snap"):
+        resp = vdemo.post("/snapshots", json={"snapshot": {"volume_id": vol["id"],
+                                                           "name": name}})
+        assert resp.status_code == 202, resp.text
+        made.append(resp.json()["snapshot"]["id"])
+    listed = wait_for(lambda: vdemo.get("/snapshots", params={"volume_id": vol["id"]}).json(),
+                      lambda b: all(s["status"] == "available" for s in b["snapshots"]))
+    assert {s["status"] for s in listed["snapshots"]} == {"available"}
+
+    def names(version: str, **params: str) -> list[str] | int:
+        resp = vdemo.get("/snapshots", params={"volume_id": vol["id"], **params},
+                         headers={"OpenStack-API-Version": f"volume {version}"})
+        return resp.status_code if resp.status_code != 200 else [
+            s["name"] for s in resp.json()["snapshots"]]
+
+    for version in ("3.0", "3.71"):
+        assert names(version, sort_key="display_name", sort_dir="asc") == ["a-snap", "b-snap"]
+        assert names(version, sort="display_name:desc") == ["b-snap", "a-snap"]
+    assert names("3.29", sort_key="name") == 400  # ``name`` is a sort key from 3.30
+    assert names("3.30", sort_key="name", sort_dir="asc") == ["a-snap", "b-snap"]
+    # Cinder's other columns sort too; one value for all leaves created_at (newest first).
+    for key in ("volume_size", "display_description", "user_id", "project_id", "deleted",
+                "group_snapshot_id"):
+        assert names("3.0", sort_key=key) == ["a-snap", "b-snap"], key
+    assert names("3.0", sort_key="deleted", sort_dir="asc") == ["b-snap", "a-snap"]
+    assert names("3.0", sort_key="bogus") == 400
+    for snap_id in made:
+        vdemo.delete(f"/snapshots/{snap_id}")
+        wait_gone(vdemo, f"/snapshots/{snap_id}")
+    vdemo.delete(f"/volumes/{vol['id']}")
+
+
+def test_snapshot_of_null_volume_is_404(vdemo: httpx.Client) -> None:
+    # Regression (issue 12): Cinder's schema allows ``volume_id: null``; the volume is not found.
+    resp = vdemo.post("/snapshots", json={"snapshot": {"volume_id": None}})
+    assert resp.status_code == 404, resp.text
+    assert resp.json()["itemNotFound"]["message"] == "Volume None could not be found."
+    assert vdemo.post("/snapshots", json={"snapshot": {"volume_id": "x"}}).status_code == 400
+
+
 def test_snapshot_of_in_use_volume_needs_force_before_366(server: StackvolProcess,
                                                           vdemo: httpx.Client) -> None:
     vol = make_volume(vdemo)
@@ -468,6 +542,26 @@ def test_zones_and_services(vadmin: httpx.Client, vdemo: httpx.Client) -> None:
     assert all(s["state"] == "up" and s["status"] == "enabled" for s in found)
     only = vadmin.get("/os-services", params={"binary": "cinder-volume"}).json()["services"]
     assert [s["binary"] for s in only] == ["cinder-volume"] and only[0]["backend_state"] == "up"
+
+
+def test_services_host_filter_matches_as_cinder(vadmin: httpx.Client) -> None:
+    # Regression (issue 12): Cinder's host filter takes a bare host to mean also its
+    # ``host@backend`` (and ``#pool``) services; ``host@backend`` also its pools.
+    found = vadmin.get("/os-services").json()["services"]
+    volume_host = next(s["host"] for s in found if s["binary"] == "cinder-volume")
+    bare = volume_host.partition("@")[0]
+
+    def hosts(host: str) -> list[tuple[str, str]]:
+        listed = vadmin.get("/os-services", params={"host": host}).json()["services"]
+        return sorted((s["binary"], s["host"]) for s in listed)
+
+    everything = sorted((s["binary"], s["host"]) for s in found)
+    assert hosts(bare) == everything  # the scheduler on ``bare`` and each backend of it
+    assert ("cinder-scheduler", bare) in everything
+    assert hosts(volume_host) == [("cinder-volume", volume_host)]
+    assert hosts(f"{volume_host}#pool") == []  # a pool name matches only itself
+    assert hosts(bare[:-1]) == [] and hosts(f"{bare}@") == []
+    assert hosts("") == everything  # empty: no filter
 
 
 # --- one store with Nova ------------------------------------------------------------------------

@@ -76,9 +76,12 @@ def _where(table: sa.Table, query: ListQuery) -> list[sa.ColumnElement[bool]]:
 
 
 def _order(table: sa.Table, sort: Sequence[tuple[str, str]]) -> list[tuple[Any, str]]:
+    """The sort keys, then (as Cinder and Glance break ties) created_at and id."""
     keys = [(table.c[name], direction) for name, direction in sort]
-    if "id" not in [name for name, _ in sort]:
-        keys.append((table.c.id, sort[-1][1] if sort else "desc"))
+    names = {name for name, _ in sort}
+    for tie_break in ("created_at", "id"):
+        if tie_break not in names and tie_break in table.c:
+            keys.append((table.c[tie_break], sort[-1][1] if sort else "desc"))
     return [(_sortable(column), direction) for column, direction in keys]
 
 

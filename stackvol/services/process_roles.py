@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import operator
 import os
 import socket
 from collections.abc import Callable, Iterable
@@ -136,19 +137,33 @@ class ServiceRow:
     seen: dt.datetime
 
 
+def backend_host_matches(wanted: str, host: str) -> bool:
+    """Cinder's host filter on ``host[@backend[#pool]]`` names: a name with a pool matches
+    only itself, a ``host@backend`` also its pools, a bare host also its backends and pools."""
+    if host == wanted:
+        return True
+    if "#" in wanted:
+        return False
+    if host.startswith(f"{wanted}#"):
+        return True
+    return "@" not in wanted and host.startswith(f"{wanted}@")
+
+
 def service_rows(processes: Iterable[ServiceRecord],
                  keys_of: Callable[[ServiceRecord], Iterable[tuple[str, str]]],
-                 host: str | None = None, binary: str | None = None) -> list[ServiceRow]:
+                 host: str | None = None, binary: str | None = None,
+                 host_matches: Callable[[str, str], bool] = operator.eq) -> list[ServiceRow]:
     """Processes grouped by the (binary, host) pairs ``keys_of`` names for each: one row per
     pair, up if any of its processes is, seen at the newest heartbeat; sorted, and filtered
-    by ``host``/``binary`` when given (the APIs' query parameters)."""
+    by ``host`` (compared by ``host_matches``; empty means any, as in Nova and Cinder) and
+    ``binary`` when given (the APIs' query parameters)."""
     rows: dict[tuple[str, str], tuple[bool, dt.datetime]] = {}
     for proc in processes:
         for key in keys_of(proc):
             up, seen = rows.get(key, (False, proc.heartbeat_at))
             rows[key] = (up or proc.up, max(seen, proc.heartbeat_at))
     return [ServiceRow(b, h, up, seen) for (b, h), (up, seen) in sorted(rows.items())
-            if host in (None, h) and binary in (None, b)]
+            if (not host or host_matches(host, h)) and binary in (None, b)]
 
 
 def pick_compute_host(conn: Connection, down_after: float, fallback: str) -> str:
