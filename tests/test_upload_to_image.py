@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server import StackvolProcess, wait_for
+from tests.server import StackvolProcess, running, wait_for
 from tests.test_cinder_api import cinder, make_server, make_volume, volume_file, wait_volume
 from tests.test_cinder_clients import osc
 
@@ -186,3 +186,29 @@ def test_openstackclient_image_create_from_volume_and_save(
     wait_volume(vdemo, vol["id"], "available")
     osc(server, "image", "delete", name, user="demo")
     vdemo.delete(f"/volumes/{vol['id']}")
+
+
+def test_upload_cut_off_by_a_crash_finishes_after_restart(tmp_path: Path) -> None:
+    with running(tmp_path / "data", pause_at="volume.upload_image") as own:
+        with cinder(own, "demo", "3.1") as client:
+            vol = make_volume(client)
+            source = volume_file(own, vol["id"])
+            fill(source)
+            resp = upload(client, vol["id"], image_name="crash", disk_format="qcow2")
+            assert resp.status_code == 202, resp.text
+            image_id = resp.json()["os-volume_upload_image"]["image_id"]
+        with own.client("demo", prefix="/image") as images:
+            # Parked mid-copy: the image is being saved, the volume uploading.
+            saving = wait_for(lambda: images.get(f"/v2/images/{image_id}").json(),
+                              lambda i: i["status"] == "saving")
+            assert saving["status"] == "saving"
+        own.kill()
+        own.start()
+        with own.client("demo", prefix="/image") as images, \
+                cinder(own, "demo", "3.1") as client:
+            wait_image(images, image_id)
+            wait_volume(client, vol["id"], "available")
+            same_disk(source, download(images, image_id, tmp_path / "after.qcow2"), "qcow2")
+        leftovers = [p.name for p in (own.data_dir / "images").iterdir()
+                     if p.name.startswith(".")]
+        assert leftovers == []
