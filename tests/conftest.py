@@ -12,7 +12,8 @@ from tests import ceph as ceph_cluster
 from tests import postgres
 from tests.server import StackvolProcess, running
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "nova-api-samples"
+# Nova's API samples the tests compare with, vendored (see tests/samples/README.md).
+SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +37,7 @@ def demo(server: StackvolProcess) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def samples() -> Path:
     if not SAMPLES.exists():
-        pytest.fail(f"the shared reference samples are missing at {SAMPLES}")
+        pytest.fail(f"Nova's API samples are missing at {SAMPLES}")
     return SAMPLES
 
 
