@@ -122,7 +122,8 @@ def make_compute(settings: Settings) -> ComputeDriver:
         settings.data_dir, settings.libvirt_uri, settings.libvirt_virt_type,
         settings.libvirt_max_memory_mb,
         Path(settings.guest_image_dir or settings.data_dir / "guest-image"),
-        settings.libvirt_detach_timeout, host=settings.compute_host or None)
+        settings.libvirt_detach_timeout, host=settings.compute_host or None,
+        detach_attempts=settings.libvirt_detach_attempts)
 
 
 def build_services(settings: Settings) -> Services:

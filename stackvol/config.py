@@ -43,7 +43,12 @@ class Settings:
     libvirt_uri: str = "qemu:///system"
     libvirt_virt_type: str = "qemu"  # qemu (TCG) or kvm, where KVM really works
     libvirt_max_memory_mb: int = 0  # cap on a guest's memory whatever its flavor (0: none)
-    libvirt_detach_timeout: float = 20.0  # seconds a guest has to release an unplugged disk
+    # Detach asks the guest to release the disk up to libvirt_detach_attempts times, giving
+    # it libvirt_detach_timeout seconds each time (a booting or busy guest may miss a request;
+    # Nova's [libvirt] device_detach_attempts and device_detach_timeout). If it never lets go
+    # the volume stays in-use.
+    libvirt_detach_attempts: int = 8
+    libvirt_detach_timeout: float = 20.0
     guest_image_dir: str = ""  # the built-in guest's cache; empty: <data_dir>/guest-image
     image_dir: str = ""  # the Image service's store; empty: <data_dir>/images
     availability_zone: str = "nova"

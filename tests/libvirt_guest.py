@@ -23,6 +23,7 @@ from tests.server import StackvolProcess, wait_for
 URI = "qemu:///system"
 SETUP = Path(__file__).resolve().parents[1] / "scripts" / "libvirt-setup"
 DETACH_TIMEOUT = 8  # a guest unplugs a disk in well under a second
+DETACH_ATTEMPTS = 3  # unplug requests before a detach gives up (Nova sends 8)
 
 
 STARTED: list[bool] = []  # set once this process started the daemons (stop them after)
@@ -62,7 +63,7 @@ def libvirt_settings(root: Path) -> dict[str, Any]:
     cache under ``root``) with the memory capped to what that guest needs."""
     return {"compute_driver": "libvirt", "libvirt_max_memory_mb": 256,
             "guest_image_dir": str(root / "guest-image"),
-            "libvirt_detach_timeout": DETACH_TIMEOUT}
+            "libvirt_detach_timeout": DETACH_TIMEOUT, "libvirt_detach_attempts": DETACH_ATTEMPTS}
 
 
 def delete_all_servers(api: StackvolProcess, timeout: float = 60) -> None:

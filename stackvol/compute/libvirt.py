@@ -25,7 +25,8 @@ and whose user alias is ``ua-<volume id>``, so the domain itself records which v
 is: ``attached_volumes`` and start-up recovery read it back from libvirt, never from a side file.
 Attach changes the live domain first, then its saved definition, and returns only once the live
 XML holds the disk; detach asks the guest to let go and waits (polling the live XML) until the
-disk is gone, or fails after a timeout leaving the volume attached.
+disk is gone, asking again after each timeout as Nova does (a guest still booting ignores the
+request), and fails after the last attempt leaving the volume attached.
 
 Several stackvol processes may share one libvirt daemon (tests, benchmarks): each data directory
 has an owner id recorded in its domains' metadata, and a process lists only its own domains.
@@ -126,7 +127,7 @@ class LibvirtDriver(ComputeDriver):
     def __init__(self, data_dir: Path, uri: str = "qemu:///system", virt_type: str = "qemu",
                  max_memory_mb: int = 0, image_dir: Path | None = None,
                  detach_timeout: float = 20.0, shutdown_timeout: float = 10.0,
-                 host: str | None = None) -> None:
+                 host: str | None = None, detach_attempts: int = 8) -> None:
         if virt_type not in ("qemu", "kvm"):
             raise ValueError(f"unsupported libvirt virt type {virt_type!r} (qemu or kvm)")
         self.lv = _libvirt()
@@ -134,6 +135,7 @@ class LibvirtDriver(ComputeDriver):
         self.virt_type = virt_type
         self.max_memory_mb = max_memory_mb
         self.detach_timeout = detach_timeout
+        self.detach_attempts = max(1, detach_attempts)
         self.shutdown_timeout = shutdown_timeout
         self.host = host or socket.gethostname()
         self.root = Path(data_dir).resolve() / "compute" / "libvirt"
@@ -427,7 +429,8 @@ class LibvirtDriver(ComputeDriver):
             raise ComputeError(f"{what}: libvirt does not show the disk after plugging it")
 
     def detach_volume(self, server_id: str, volume_id: str) -> None:
-        """Unplug the disk: the guest must release it within ``detach_timeout`` seconds."""
+        """Unplug the disk: the guest must release it within ``detach_timeout`` seconds of one
+        of ``detach_attempts`` requests."""
         dom = self._domain(server_id)
         if dom is None:
             return
@@ -439,20 +442,32 @@ class LibvirtDriver(ComputeDriver):
                        dom.detachDeviceAlias, alias, self.lv.VIR_DOMAIN_AFFECT_CONFIG)
 
     def _unplug_live(self, dom: Any, server_id: str, volume_id: str, alias: str) -> None:
-        problem = ""
-        try:
-            # Asynchronous: QEMU asks the guest, which may take its time or never answer.
-            dom.detachDeviceAlias(alias, self.lv.VIR_DOMAIN_AFFECT_LIVE)
-        except self.lv.libvirtError as exc:  # e.g. an unplug already asked for: keep waiting
-            problem = f" ({exc.get_error_message()})"
-
         def gone() -> bool:
             return not dom.isActive() or alias not in _disks(self._xml(dom))
 
+        problem = self._request_unplug(dom, alias)
+        for attempt in range(2, self.detach_attempts + 1):
+            if _wait(gone, self.detach_timeout):
+                return
+            # A guest may miss a request (still booting, busy): ask again, as Nova does.
+            problem = self._request_unplug(dom, alias)
+            log.warning("server %s has not released volume %s within %g s; unplug request %d "
+                        "of %d sent%s", server_id, volume_id, self.detach_timeout, attempt,
+                        self.detach_attempts, problem)
         if not _wait(gone, self.detach_timeout):
-            raise ComputeError(f"server {server_id} did not release volume {volume_id} within "
-                               f"{self.detach_timeout:g} s: the guest refused or ignored the "
-                               f"unplug{problem}; the volume stays attached")
+            raise ComputeError(
+                f"server {server_id} did not release volume {volume_id} after "
+                f"{self.detach_attempts} unplug request(s), {self.detach_timeout:g} s each: "
+                f"the guest refused or ignored the unplug{problem}; the volume stays attached")
+
+    def _request_unplug(self, dom: Any, alias: str) -> str:
+        """Ask QEMU to unplug the disk (asynchronous: QEMU asks the guest, which may take its
+        time or never answer); what libvirt objected to, if anything, for the logs."""
+        try:
+            dom.detachDeviceAlias(alias, self.lv.VIR_DOMAIN_AFFECT_LIVE)
+        except self.lv.libvirtError as exc:  # e.g. an unplug still pending: keep waiting
+            return f" ({exc.get_error_message()})"
+        return ""
 
     def attached_volumes(self, server_id: str) -> dict[str, str]:
         dom = self._domain(server_id)
