@@ -15,7 +15,7 @@ from stackvol.http.responses import json_response
 from stackvol.http.state import services
 from stackvol.http.volume.common import at_least, context, parse_bool
 from stackvol.http.volume.views.volumes import HOST
-from stackvol.services.process_roles import ServiceRecord, service_rows
+from stackvol.services.process_roles import ServiceRecord, backend_host_matches, service_rows
 from stackvol.timeutils import utcnow
 
 
@@ -60,7 +60,7 @@ async def list_services(request: Request) -> Response:
 
     params = request.query_params
     rows = service_rows(await services(request).heartbeat.directory(), keys_of,
-                        params.get("host"), params.get("binary"))
+                        params.get("host"), params.get("binary"), backend_host_matches)
     found = [_service(request, row.binary, row.host, row.up, row.seen) for row in rows]
     return json_response({"services": found})
 
