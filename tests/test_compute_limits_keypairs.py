@@ -4,8 +4,6 @@ trailing slash or a path that is not ours is 404, on the compute and the volume 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import subprocess
@@ -18,9 +16,10 @@ import openstack
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.identity_helpers import OPENSTACK, Account, make_account
+from tests.keys import md5_fingerprint, ssh_public_key
 from tests.server import StackvolProcess, wait_for
 from tests.test_clients_compute import sdk_connection
 from tests.test_servers import IMAGE, mv, wait_gone
@@ -45,15 +44,6 @@ def keystone(server: StackvolProcess) -> Iterator[httpx.Client]:
 def member(server: StackvolProcess, keystone: httpx.Client) -> Account:
     """A member of a project of its own (its limits and keypairs start empty)."""
     return make_account(server, keystone, "member")
-
-
-def ssh_public_key(comment: str = "me@host") -> tuple[str, str]:
-    """An OpenSSH public key and its MD5 fingerprint, made here (not by the server)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                           serialization.PublicFormat.OpenSSH).decode()
-    digest = hashlib.md5(base64.b64decode(public.split()[1])).hexdigest()
-    return f"{public} {comment}", ":".join(digest[i:i + 2] for i in range(0, 32, 2))
 
 
 def name(prefix: str = "kp") -> str:
@@ -213,8 +203,7 @@ def test_generated_keypair_works_and_is_shown_as_nova(demo: httpx.Client) -> Non
     derived = private.public_key().public_bytes(serialization.Encoding.OpenSSH,
                                                 serialization.PublicFormat.OpenSSH).decode()
     assert made["public_key"].split()[:2] == derived.split()
-    digest = hashlib.md5(base64.b64decode(derived.split()[1])).hexdigest()
-    assert made["fingerprint"] == ":".join(digest[i:i + 2] for i in range(0, 32, 2))
+    assert made["fingerprint"] == md5_fingerprint(derived)
 
     shown = demo.get(f"/os-keypairs/{key_name}", headers=mv("2.2")).json()["keypair"]
     assert set(shown) == {"name", "public_key", "fingerprint", "user_id", "type", "id",

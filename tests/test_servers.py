@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 
+from tests.keys import ssh_public_key
 from tests.server import StackvolProcess, wait_for
 
 IMAGE = "70a599e0-31e7-49b7-b260-868f441e862b"
@@ -339,6 +340,9 @@ def test_versioned_fields_appear_at_their_microversion(demo: httpx.Client,
 
 
 def test_create_fields_are_shown(demo: httpx.Client) -> None:
+    public_key, _ = ssh_public_key()  # key_name must name one of the user's keypairs
+    key = demo.post("/os-keypairs", json={"keypair": {"name": "k", "public_key": public_key}})
+    assert key.status_code in (200, 409), key.text
     created = boot(demo, MAX, name="Full Name_1", description="about", tags=["a", "b"],
                    availability_zone="nova", key_name="k", hostname="custom",
                    config_drive=True, **{"OS-DCF:diskConfig": "AUTO"})
