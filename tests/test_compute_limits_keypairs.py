@@ -9,6 +9,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -288,6 +289,17 @@ def test_duplicate_name_is_409(demo: httpx.Client) -> None:
     assert again.json()["conflictingRequest"]["message"] == (
         f"Key pair '{key_name}' already exists.")
     demo.delete(f"/os-keypairs/{key_name}")
+
+
+def test_concurrent_creates_of_one_name_make_one_keypair(demo: httpx.Client) -> None:
+    public, _ = ssh_public_key()
+    key_name = name("race")
+    body = {"keypair": {"name": key_name, "public_key": public}}
+    with ThreadPoolExecutor(6) as pool:
+        codes = sorted(pool.map(lambda _: demo.post("/os-keypairs", json=body).status_code,
+                                range(6)))
+    assert codes == [200] + [409] * 5
+    assert demo.delete(f"/os-keypairs/{key_name}").status_code == 202
 
 
 def test_292_only_imports(demo: httpx.Client) -> None:
