@@ -175,7 +175,8 @@ def test_force_delete_after_reset_leaves_nothing(server: StackvolProcess, vadmin
     vid = make_volume(vdemo)["id"]
     assert act(vadmin, "volumes", vid, "os-reset_status", {"status": status}).status_code == 202
     wait_volume(vdemo, vid, status)
-    assert vdemo.delete(f"/volumes/{vid}").status_code == 400
+    if status != "error":  # which a plain delete takes too
+        assert vdemo.delete(f"/volumes/{vid}").status_code == 400
     assert act(vadmin, "volumes", vid, "os-force_delete").status_code == 202
     wait_gone(vdemo, f"/volumes/{vid}")
     assert not volume_file(server, vid).exists()
