@@ -31,12 +31,14 @@ from stackvol.http.middleware import PrefixDispatcher, RequestIdMiddleware
 from stackvol.http.volume.face import VolumeFace
 from stackvol.services import policy, power_sync
 from stackvol.services.attachments import AttachmentService
+from stackvol.services.cinder_services import CinderServices
 from stackvol.services.connection_calls import ConnectionCalls
 from stackvol.services.flavors import FlavorService
 from stackvol.services.identity import BootstrapResult, IdentityService
 from stackvol.services.images import ImageService
 from stackvol.services.keypairs import KeyPairService
 from stackvol.services.process_roles import Heartbeat, ProcessRole, pick_compute_host
+from stackvol.services.qos_specs import QosSpecService
 from stackvol.services.quotas import QuotaService
 from stackvol.services.servers import ServerService
 from stackvol.services.snapshots import SnapshotService
@@ -77,6 +79,8 @@ class Services:
     volume_uploads: VolumeUploadService
     role: ProcessRole
     heartbeat: Heartbeat
+    qos_specs: QosSpecService
+    cinder_services: CinderServices
 
 
 def make_backends(settings: Settings, role: ProcessRole) -> Backends:
@@ -167,6 +171,7 @@ def build_services(settings: Settings) -> Services:
     image_store = ImageStore(image_dir(settings))
     volume_uploads = VolumeUploadService(db, backends, worker, image_store, pause)
     role.restrict(worker)
+    heartbeat = Heartbeat(db, role, settings.heartbeat_seconds, settings.service_down_seconds)
     return Services(settings=settings, db=db, worker=worker, identity=identity, volumes=volumes,
                     snapshots=snapshots, compute=compute, flavors=FlavorService(db),
                     servers=servers, attachments=attachments,
@@ -176,8 +181,8 @@ def build_services(settings: Settings) -> Services:
                     transfers=TransferService(db, quotas), volume_uploads=volume_uploads,
                     images=ImageService(db, image_store, role.name,
                                         settings.service_down_seconds),
-                    heartbeat=Heartbeat(db, role, settings.heartbeat_seconds,
-                                        settings.service_down_seconds))
+                    heartbeat=heartbeat, qos_specs=QosSpecService(db),
+                    cinder_services=CinderServices(db, heartbeat, backends))
 
 
 def image_dir(settings: Settings) -> Path:

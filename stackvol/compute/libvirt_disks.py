@@ -4,7 +4,8 @@ Each ``driver_volume_type`` (Cinder's name for how a volume is reached) has a so
 here: ``file``, ``nbd`` and ``rbd`` (QEMU's own userspace clients) today; iscsi adds its own to
 ``SOURCES``. A disk's ``<serial>`` is the volume id as virtio keeps it and its user alias
 ``ua-<volume id>``, so the domain itself records which volume each disk is. Connection info
-with ``access_mode`` ``ro`` gives a ``<readonly/>`` disk, as Nova does.
+with ``access_mode`` ``ro`` gives a ``<readonly/>`` disk, and front-end ``qos_specs`` an
+``<iotune>``, as Nova does.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from stackvol.compute.base import ComputeError
 
 ALIAS_PREFIX = "ua-"  # libvirt keeps user aliases that start with "ua-"
 SERIAL_MAX = 20  # bytes of a virtio-blk serial the guest sees
+# QoS keys libvirt's <iotune> takes (in its order), as Nova's volume drivers pass them on.
+IOTUNE_KEYS = ("total_bytes_sec", "read_bytes_sec", "write_bytes_sec", "total_iops_sec",
+               "read_iops_sec", "write_iops_sec", "total_bytes_sec_max", "read_bytes_sec_max",
+               "write_bytes_sec_max", "total_iops_sec_max", "read_iops_sec_max",
+               "write_iops_sec_max", "size_iops_sec")
 
 
 def _file_source(disk: ET.Element, data: dict[str, Any]) -> None:
@@ -87,6 +93,20 @@ def _secret_xml(uuid: str, user: str) -> str:
     return ET.tostring(secret, encoding="unicode")
 
 
+def _iotune(disk: ET.Element, specs: Any) -> None:
+    """Front-end QoS specs (Cinder's ``qos_specs`` in the connection data) as the disk's
+    ``<iotune>`` limits, as Nova's libvirt volume drivers apply them; other keys are the
+    storage's business and values that are not whole numbers are left out."""
+    if not isinstance(specs, dict):
+        return
+    limits = {key: str(specs[key]).strip() for key in IOTUNE_KEYS if key in specs}
+    limits = {key: value for key, value in limits.items() if value.isdigit()}
+    if limits:
+        iotune = sub(disk, "iotune")
+        for key, value in limits.items():
+            sub(iotune, key, value)
+
+
 def disk_xml(connection_info: dict[str, Any], target: str) -> ET.Element:
     """A virtio disk for a volume: serial = volume id (as virtio keeps it), alias ua-<id>."""
     kind = connection_info.get("driver_volume_type", "")
@@ -101,6 +121,7 @@ def disk_xml(connection_info: dict[str, Any], target: str) -> ET.Element:
     sub(disk, "target", dev=target, bus="virtio")
     if data.get("access_mode") == "ro":  # a read-only volume (Cinder's readonly flag)
         sub(disk, "readonly")
+    _iotune(disk, data.get("qos_specs"))
     sub(disk, "serial", volume_id[:SERIAL_MAX])
     sub(disk, "alias", name=ALIAS_PREFIX + volume_id)
     return disk

@@ -310,6 +310,21 @@ volume_types = sa.Table(
     sa.Column("is_public", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("extra_specs", sa.JSON, nullable=True),  # NULL reads as {}
     *_timestamps(),
+    # Added by 0012: the type's QoS specs (``qos_specs.id``), else NULL.
+    sa.Column("qos_specs_id", UUID, nullable=True),
+    sa.Index(None, "qos_specs_id"),
+)
+
+# Cinder's QoS specs (added by 0012): limits a volume type carries; ``front-end`` and ``both``
+# ones are applied by the hypervisor (libvirt's <iotune>), ``back-end`` ones by the storage.
+qos_specs = sa.Table(
+    "qos_specs",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("consumer", sa.String(16), nullable=False),  # front-end | back-end | both
+    sa.Column("specs", sa.JSON, nullable=True),  # NULL reads as {}
+    *_timestamps(),
 )
 
 # Hard limits a project was given (resource: volumes, gigabytes, volumes_<type>, ...); a
@@ -318,6 +333,17 @@ quota_limits = sa.Table(
     "quota_limits",
     metadata,
     sa.Column("project_id", ProjectId, primary_key=True),
+    sa.Column("resource", sa.String(300), primary_key=True),
+    sa.Column("hard_limit", sa.Integer, nullable=False),
+    *_timestamps(),
+)
+
+# Limits of a quota class (added by 0012): the ``default`` class's rows override the
+# configured defaults of every project (Cinder's os-quota-class-sets).
+quota_classes = sa.Table(
+    "quota_classes",
+    metadata,
+    sa.Column("class_name", sa.String(255), primary_key=True),
     sa.Column("resource", sa.String(300), primary_key=True),
     sa.Column("hard_limit", sa.Integer, nullable=False),
     *_timestamps(),
@@ -347,6 +373,20 @@ services = sa.Table(
     sa.Column("pid", sa.Integer, nullable=True),
     sa.Column("started_at", sa.DateTime, nullable=False),
     sa.Column("heartbeat_at", sa.DateTime, nullable=False),
+)
+
+# What an admin made of a listed service (added by 0012; Cinder's os-services enable/disable,
+# freeze/thaw), by Cinder's binary and host (``host@backend`` for cinder-volume); no row means
+# enabled. The scheduler places no new volume on a backend whose volume services are disabled.
+service_states = sa.Table(
+    "service_states",
+    metadata,
+    sa.Column("binary", sa.String(64), primary_key=True),
+    sa.Column("host", sa.String(255), primary_key=True),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("disabled_reason", sa.String(255), nullable=True),
+    sa.Column("frozen", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
 # --- images (added by 0007) ---------------------------------------------------------------

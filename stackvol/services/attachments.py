@@ -25,6 +25,7 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -38,6 +39,7 @@ from stackvol.services import policy
 from stackvol.services import tasks as taskq
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import Conflict, Forbidden, Invalid, NotFound
+from stackvol.services.qos_specs import front_end_specs
 from stackvol.services.records import Attachment, Page
 from stackvol.services.status import AttachmentStatus, SnapshotStatus, VmState, VolumeStatus
 from stackvol.services.tasks import Handler, PauseHook, Task, Worker
@@ -70,11 +72,13 @@ class AttachRequest:
 
 class Stored(NamedTuple):
     """Where a volume's bytes are: its backend and the backend's name for them (and whether
-    it is attached read-only: Cinder's admin metadata ``readonly``)."""
+    it is attached read-only: Cinder's admin metadata ``readonly``; and the front-end QoS
+    specs of its type, which the hypervisor enforces)."""
 
     backend: str
     location: str
     readonly: bool = False
+    qos_specs: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +292,7 @@ class AttachmentService:
         info = self.backends.get(stored.backend).initialize_connection(
             attachment.volume_id, stored.location, connector).as_dict()
         info["data"]["access_mode"] = "ro" if stored.readonly else "rw"  # as Cinder's
+        info["data"]["qos_specs"] = dict(stored.qos_specs) if stored.qos_specs else None
         return {**info, "connector": connector}
 
     @staticmethod
@@ -574,7 +579,8 @@ def _attachment_and_volume(conn: Connection, attachment_id: str) -> Any:
         return None
     mapping = dict(row._mapping)
     readonly = (mapping.pop("admin_metadata") or {}).get("readonly") == "True"
-    stored = Stored(mapping.pop("backend"), mapping.pop("provider_location"), readonly)
+    stored = Stored(mapping.pop("backend"), mapping.pop("provider_location"), readonly,
+                    front_end_specs(conn, mapping["volume_id"]))
     return Attachment(**mapping), stored
 
 

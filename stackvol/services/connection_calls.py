@@ -35,6 +35,7 @@ from stackvol.db.schema import connection_calls, tasks, volume_attachments, volu
 from stackvol.services import tasks as taskq
 from stackvol.services.attachments import terminate_connection
 from stackvol.services.errors import Invalid, Unanswered
+from stackvol.services.qos_specs import front_end_specs
 from stackvol.services.status import AttachmentStatus, VolumeStatus
 from stackvol.services.tasks import Handler, PauseHook, Task, Worker
 from stackvol.services.volumes import cas_status
@@ -65,15 +66,18 @@ class Pending:
 
 
 def connection_info(backends: Backends, backend: str, volume_id: str, location: str,
-                    mode: str | None, made_for: Mapping[str, Any] | None) -> dict[str, Any]:
+                    mode: str | None, made_for: Mapping[str, Any] | None,
+                    qos_specs: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Blocking: the driver's connection for ``made_for`` (Cinder's connector), with the
-    access mode; ``Invalid`` when the backend cannot make it."""
+    access mode and the front-end QoS specs the hypervisor applies (services/qos_specs);
+    ``Invalid`` when the backend cannot make it."""
     try:
         info = backends.get(backend).initialize_connection(volume_id, location,
                                                            made_for).as_dict()
     except StorageError as exc:  # e.g. a backend no longer configured
         raise Invalid(f"Invalid volume: cannot connect volume {volume_id}: {exc}") from exc
     info["data"]["access_mode"] = mode if mode in ATTACH_MODES else "rw"
+    info["data"]["qos_specs"] = dict(qos_specs) if qos_specs else None  # as Cinder's
     if made_for:  # kept for whoever ends the connection (as Nova keeps it)
         info["connector"] = dict(made_for)
     return info
@@ -228,10 +232,11 @@ class ConnectionCalls:
         await self.pause.at(INITIALIZE)
         p = task.payload
         location = await self.db.read(_location, p["volume_id"])
+        qos = await self.db.read(front_end_specs, p["volume_id"])
         try:
             info = await asyncio.to_thread(connection_info, self.backends, p["backend"],
                                            p["volume_id"], location or "", p.get("mode"),
-                                           p.get("connector"))
+                                           p.get("connector"), qos)
         except Invalid as exc:
             await self.db.run(self._answered, task, FAILED, {"error": exc.message})
             return

@@ -38,6 +38,7 @@ from stackvol.db.engine import Database
 from stackvol.db.schema import (
     flavors,
     projects,
+    quota_classes,
     quota_limits,
     quota_locks,
     servers,
@@ -88,6 +89,8 @@ COMPUTE_DEFAULTS: dict[str, int] = {
 # What a server create counts, and what one server of a flavor adds to each.
 SERVER_RESOURCES = ("instances", "cores", "ram")
 PER_TYPE = ("volumes", "snapshots", "gigabytes")
+# The quota class whose limits are every project's defaults (Cinder's and Nova's).
+DEFAULT_CLASS = "default"
 UNLIMITED = -1
 
 
@@ -254,8 +257,12 @@ def project_limits(conn: Connection, project_id: str | None,
 
 
 def _limits(conn: Connection, project_id: str | None, defaults: Mapping[str, int],
-            names: Iterable[str]) -> dict[str, int]:
+            names: Iterable[str], quota_class: str = DEFAULT_CLASS) -> dict[str, int]:
     limits = {name: defaults.get(name, UNLIMITED) for name in names}
+    # The class's limits (an admin's os-quota-class-sets) override the configured defaults.
+    limits.update(conn.execute(sa.select(quota_classes.c.resource, quota_classes.c.hard_limit)
+                               .where(quota_classes.c.class_name == quota_class,
+                                      quota_classes.c.resource.in_(list(limits)))).all())
     if project_id is not None:
         rows = conn.execute(sa.select(quota_limits.c.resource, quota_limits.c.hard_limit)
                             .where(quota_limits.c.project_id == project_id,
@@ -436,6 +443,39 @@ class QuotaService:
                 conn.execute(quota_limits.insert().values(
                     project_id=project_id, resource=name, hard_limit=limit, created_at=now))
         return project_limits(conn, project_id, self.defaults, scope)
+
+    # --- quota classes (Cinder's os-quota-class-sets) --------------------------------------
+
+    async def class_limits(self, ctx: RequestContext, class_name: str) -> dict[str, int]:
+        """A class's block storage limits: its own over the configured defaults."""
+        policy.authorize(ctx, "volume_extension:quota_classes")
+        return await self.db.read(self._class_limits, class_name)
+
+    def _class_limits(self, conn: Connection, class_name: str) -> dict[str, int]:
+        return _limits(conn, None, self.defaults, resources(conn), class_name)
+
+    async def update_class(self, ctx: RequestContext, class_name: str,
+                           values: Mapping[str, int]) -> dict[str, int]:
+        """Set a class's limits (keys that are no block storage resource are ignored, as
+        Cinder); the class's limits after."""
+        policy.authorize(ctx, "volume_extension:quota_classes:update")
+        return await self.db.run(self._update_class, class_name, dict(values))
+
+    def _update_class(self, conn: Connection, class_name: str,
+                      values: dict[str, int]) -> dict[str, int]:
+        known = set(resources(conn))
+        now = utcnow()
+        for name, limit in values.items():
+            if name not in known:
+                continue
+            if limit < UNLIMITED:
+                raise Invalid(f"Invalid input received: {name} must be >= -1")
+            where = (quota_classes.c.class_name == class_name, quota_classes.c.resource == name)
+            if not conn.execute(quota_classes.update().where(*where)
+                                .values(hard_limit=limit, updated_at=now)).rowcount:
+                conn.execute(quota_classes.insert().values(
+                    class_name=class_name, resource=name, hard_limit=limit, created_at=now))
+        return self._class_limits(conn, class_name)
 
     async def reset(self, ctx: RequestContext, project_id: str, scope: str = VOLUME) -> None:
         """Forget the project's own limits of one API (the defaults apply again)."""

@@ -52,6 +52,7 @@ from stackvol.services.block_devices import ROOT_DEVICE, BlockDevice, parse
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import Conflict, Forbidden, Invalid, NotFound
 from stackvol.services.flavors import Flavor, flavors_by_id, load_flavor
+from stackvol.services.qos_specs import front_end_specs
 from stackvol.services.records import Attachment
 from stackvol.services.status import (
     AttachmentStatus,
@@ -827,7 +828,8 @@ def _claim_mapped_volumes(conn: Connection,
     for row in rows:
         values = dict(row._mapping)
         status = values.pop("volume_status")
-        stored = Stored(values.pop("backend"), values.pop("provider_location"))
+        stored = Stored(values.pop("backend"), values.pop("provider_location"),
+                        qos_specs=front_end_specs(conn, values["volume_id"]))
         attachment = Attachment(**values)
         if status == VolumeStatus.CREATING:
             waiting = True

@@ -43,6 +43,7 @@ from stackvol.services.connection_calls import (
 )
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import Invalid, NotFound
+from stackvol.services.qos_specs import front_end_specs
 from stackvol.services.records import Attachment, Volume
 from stackvol.services.status import AttachmentStatus, SnapshotStatus, VolumeStatus
 from stackvol.services.volumes import cas_status, read_volume
@@ -104,14 +105,15 @@ class VolumeAttachService:
             volume_attachments.c.status.in_(list(HOLDING))))
         return [Attachment.from_row(r) for r in rows]
 
-    def _connection_info(self, volume: Volume, mode: str | None,
+    def _connection_info(self, conn: Connection, volume: Volume, mode: str | None,
                          connector: Mapping[str, Any] | None = None,
                          attachment_id: str | None = None) -> dict[str, Any]:
         """Connection info for the connector's host (an export where it cannot reach the
         bytes), made here: for a backend this process runs (see ``_remote``)."""
         return connection_info(self.backends, volume.backend, volume.id,
                                volume.provider_location or "", access_mode(volume, mode),
-                               made_for(connector, attachment_id))
+                               made_for(connector, attachment_id),
+                               front_end_specs(conn, volume.id))
 
     def _remote(self, volume: Volume, connector: Mapping[str, Any] | None) -> bool:
         """Whether the connection for ``connector`` must be made by the backend's worker."""
@@ -224,8 +226,8 @@ class VolumeAttachService:
         if connector:
             return self._insert(conn, volume_id, instance_id, connector.get("mountpoint"),
                                 AttachmentStatus.ATTACHING,
-                                self._connection_info(volume, mode or connector.get("mode"),
-                                                      connector))
+                                self._connection_info(conn, volume,
+                                                      mode or connector.get("mode"), connector))
         mode = access_mode(volume, mode)
         info = {"access_mode": mode} if mode in ATTACH_MODES else None
         return self._insert(conn, volume_id, instance_id, None, AttachmentStatus.RESERVED, info)
@@ -266,7 +268,7 @@ class VolumeAttachService:
             return Pending(call_initialize(conn, volume.id, volume.backend, connector,
                                            access_mode(volume, mode), attachment_id, device),
                            "Unable to update the attachment.")
-        info = self._connection_info(volume, mode, connector, attachment_id)
+        info = self._connection_info(conn, volume, mode, connector, attachment_id)
         cas_status(conn, volume_attachments, attachment_id, [attachment.status],
                    AttachmentStatus.ATTACHING, connection_info=info, device=device)
         cas_status(conn, volumes, volume.id, [VolumeStatus.RESERVED], VolumeStatus.ATTACHING)
@@ -342,7 +344,7 @@ class VolumeAttachService:
                           f"attaching to attach, but the current status is {volume.status}.")
         self._check_not_copying(conn, volume_id)
         self._insert(conn, volume_id, instance_uuid, mountpoint, AttachmentStatus.ATTACHED,
-                     self._connection_info(volume, mode))
+                     self._connection_info(conn, volume, mode))
 
     def _detach(self, conn: Connection, ctx: RequestContext, volume_id: str,
                 attachment_id: str | None) -> None:
@@ -379,7 +381,7 @@ class VolumeAttachService:
         if self._remote(volume, connector):
             return Pending(call_initialize(conn, volume.id, volume.backend, connector,
                                            access_mode(volume, connector.get("mode"))))
-        return self._connection_info(volume, connector.get("mode"), connector)
+        return self._connection_info(conn, volume, connector.get("mode"), connector)
 
     def _terminate_connection(self, conn: Connection, ctx: RequestContext, volume_id: str,
                               connector: Mapping[str, Any]) -> Pending | None:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from stackvol.db.engine import Database
 from stackvol.db.schema import quota_limits, volume_types, volumes
 from stackvol.services import policy
+from stackvol.services.cinder_services import disabled_backends
 from stackvol.services.context import RequestContext
 from stackvol.services.errors import Conflict, Invalid, NotFound
 from stackvol.services.ids import is_uuid
@@ -36,11 +37,13 @@ class VolumeType:
     description: str | None
     is_public: bool
     extra_specs: dict[str, str] = field(default_factory=dict)
+    qos_specs_id: str | None = None  # its QoS specs (services/qos_specs), if any
 
     @classmethod
     def from_row(cls, row: Any) -> VolumeType:
         return cls(id=row.id, name=row.name, description=row.description,
-                   is_public=bool(row.is_public), extra_specs=dict(row.extra_specs or {}))
+                   is_public=bool(row.is_public), extra_specs=dict(row.extra_specs or {}),
+                   qos_specs_id=row.qos_specs_id)
 
 
 def _admin(ctx: RequestContext) -> None:
@@ -72,8 +75,11 @@ def default_type(conn: Connection) -> VolumeType:
 def choose_backend(conn: Connection, backends: Backends, vtype: VolumeType) -> str | None:
     """Where a new volume of ``vtype`` goes, as Cinder's filter scheduler picks on the type's
     ``volume_backend_name``: the one backend that matches, or of several the one holding the
-    fewest volumes (the first enabled on a tie); None when no enabled backend matches."""
-    candidates = backends.for_type(vtype.extra_specs)
+    fewest volumes (the first enabled on a tie); None when no enabled backend matches (or
+    an admin disabled the volume services of those that do)."""
+    disabled = disabled_backends(conn, backends.names)
+    candidates = [name for name in backends.for_type(vtype.extra_specs)
+                  if name not in disabled]
     if len(candidates) <= 1:
         return candidates[0] if candidates else None
     load = dict(conn.execute(sa.select(volumes.c.backend, sa.func.count())
@@ -84,9 +90,13 @@ def choose_backend(conn: Connection, backends: Backends, vtype: VolumeType) -> s
 
 def no_valid_backend(vtype: VolumeType) -> str:
     """Why a volume of ``vtype`` has no backend (its ``error_reason``)."""
+    wanted = wanted_backend_name(vtype.extra_specs)
+    if wanted is None:
+        return ("No valid backend was found: the volume service of the default backend is "
+                "disabled.")
     return (f"No valid backend was found: volume type {vtype.name} asks for "
-            f"volume_backend_name {wanted_backend_name(vtype.extra_specs)!r}, which no "
-            f"enabled backend has.")
+            f"volume_backend_name {wanted!r}, which no enabled backend with an enabled "
+            f"volume service has.")
 
 
 def all_types(conn: Connection) -> dict[str, VolumeType]:

@@ -38,6 +38,13 @@ DRIVERS: dict[str, str] = {
 PROTOCOLS = {"file": "file", "rbd": "ceph"}
 # The extra spec a volume type selects backends by (also accepted scoped, as Cinder does).
 BACKEND_NAME_SPECS = ("volume_backend_name", "capabilities:volume_backend_name")
+# Capabilities every backend reports as Cinder's drivers do (key, title, description).
+_STANDARD_PROPERTIES = (
+    ("thin_provisioning", "Thin Provisioning", "Sets thin provisioning."),
+    ("compression", "Compression", "Enables compression."),
+    ("qos", "QoS", "Enables QoS."),
+    ("replication_enabled", "Replication", "Enables replication."),
+)
 # Keys of a backend's table that are ours, not its driver's.
 _OWN_KEYS = ("driver", "volume_backend_name")
 # Names appear in task targets and in Cinder's ``host@backend#pool``.
@@ -185,13 +192,28 @@ class Backends:
         except (StorageError, ValueError, OSError):
             capacity = None
         total, free = capacity or ("unknown", "unknown")
-        return {"volume_backend_name": config.volume_backend_name,
-                "pool_name": config.volume_backend_name, "total_capacity_gb": total,
+        return {**self._identity(config), "total_capacity_gb": total,
                 "free_capacity_gb": free, "reserved_percentage": 0,
-                "storage_protocol": PROTOCOLS.get(config.driver, config.driver),
-                "vendor_name": "stackvol", "driver_version": "1.0",
                 "thin_provisioning_support": True, "thick_provisioning_support": False,
                 "multiattach": False, "QoS_support": False}
+
+    def described(self, name: str) -> dict[str, Any]:
+        """Cinder's get-capabilities of a backend: who it is, and the properties a volume
+        type's extra specs may ask of it (the standard ones Cinder's drivers report)."""
+        config = self.config(name)
+        return {**self._identity(config), "display_name": None, "description": None,
+                "visibility": None, "replication_targets": [],
+                "properties": {key: {"title": title, "description": description,
+                                     "type": "boolean"}
+                               for key, title, description in _STANDARD_PROPERTIES}}
+
+    @staticmethod
+    def _identity(config: BackendConfig) -> dict[str, Any]:
+        # The same in get_pools and get-capabilities (clients compare the two).
+        return {"volume_backend_name": config.volume_backend_name,
+                "pool_name": config.volume_backend_name,
+                "storage_protocol": PROTOCOLS.get(config.driver, config.driver),
+                "vendor_name": "stackvol", "driver_version": "1.0"}
 
     def connection_info(self, name: str, volume_id: str, location: str) -> dict[str, Any]:
         """How a hypervisor reaches a volume of backend ``name`` (Cinder's connection_info)."""

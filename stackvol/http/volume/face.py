@@ -16,8 +16,14 @@ from stackvol.http.responses import json_response
 from stackvol.http.volume import (
     actions,
     attachments,
+    capabilities,
+    extensions,
+    hosts,
     limits,
+    qos_specs,
+    quota_classes,
     quotas,
+    service_actions,
     services_api,
     snapshots,
     transfers,
@@ -37,6 +43,12 @@ ROUTES: list[Route] = [
     *quotas.routes,
     *limits.routes,
     *services_api.routes,
+    *service_actions.routes,
+    *hosts.routes,
+    *capabilities.routes,
+    *qos_specs.routes,
+    *quota_classes.routes,
+    *extensions.routes,
     *transfers.routes,
 ]
 # First path segments that are collections, never a project id.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from starlette.requests import Request
@@ -15,7 +14,7 @@ from stackvol.http.responses import json_response
 from stackvol.http.state import services
 from stackvol.http.volume.common import at_least, context, parse_bool
 from stackvol.http.volume.views.volumes import HOST
-from stackvol.services.process_roles import ServiceRecord, backend_host_matches, service_rows
+from stackvol.services.cinder_services import VOLUME, CinderService
 from stackvol.timeutils import utcnow
 
 
@@ -25,44 +24,32 @@ async def availability_zones(request: Request) -> Response:
         {"zoneName": zone, "zoneState": {"available": True}} for zone in zones]})
 
 
-def _service(request: Request, binary: str, host: str, up: bool = True,
-             updated_at: dt.datetime | None = None) -> dict[str, Any]:
-    state = "up" if up else "down"
+def _service(request: Request, found: CinderService) -> dict[str, Any]:
+    state = "up" if found.up else "down"
     body: dict[str, Any] = {
-        "binary": binary, "host": host, "zone": services(request).settings.availability_zone,
-        "status": "enabled", "state": state, "updated_at": isotime(updated_at or utcnow()),
-        "disabled_reason": None,
+        "binary": found.binary, "host": found.host,
+        "zone": services(request).settings.availability_zone,
+        "status": "disabled" if found.disabled else "enabled", "state": state,
+        "updated_at": isotime(found.seen), "disabled_reason": found.disabled_reason,
     }
     if at_least(request, "3.7"):
         body["cluster"] = None
-    if binary == "cinder-volume":
+    if found.binary == VOLUME:
         body.update({"replication_status": "disabled", "active_backend_id": None,
-                     "frozen": False})
+                     "frozen": found.frozen})
         if at_least(request, "3.49"):
             body["backend_state"] = state
     return body
 
 
 async def list_services(request: Request) -> Response:
-    if not context(request).is_admin:
-        raise Fault(403, "Policy doesn't allow volume_extension:services:index to be "
-                         "performed.")
-    # Each process's heartbeat (services/process_roles): API processes schedule, volume
+    # Each process's heartbeat (services/cinder_services): API processes schedule, volume
     # workers serve host@backend (an ``all`` process every enabled backend); processes
     # sharing a Cinder host are one row, up if any is.
-    enabled = services(request).volumes.backends.names
-
-    def keys_of(proc: ServiceRecord) -> list[tuple[str, str]]:
-        keys = [("cinder-scheduler", proc.host)] if proc.role in ("all", "api") else []
-        served = enabled if proc.role == "all" else [proc.backend] if proc.role == "volume" else []
-        keys.extend(("cinder-volume", f"{proc.host}@{backend}") for backend in served)
-        return keys
-
     params = request.query_params
-    rows = service_rows(await services(request).heartbeat.directory(), keys_of,
-                        params.get("host"), params.get("binary"), backend_host_matches)
-    found = [_service(request, row.binary, row.host, row.up, row.seen) for row in rows]
-    return json_response({"services": found})
+    found = await services(request).cinder_services.list(context(request), params.get("host"),
+                                                         params.get("binary"))
+    return json_response({"services": [_service(request, row) for row in found]})
 
 
 async def get_pools(request: Request) -> Response:

@@ -23,5 +23,5 @@ def volume_type(request: Request, found: VolumeType) -> dict[str, Any]:
         "os-volume-type-access:is_public": found.is_public,
     }
     if admin:
-        body["qos_specs_id"] = None
+        body["qos_specs_id"] = found.qos_specs_id
     return body
