@@ -402,3 +402,32 @@ def test_qcow2_clone_and_source_kept_while_cloning(tmp_path: Path) -> None:
         assert compare.returncode == 0, compare.stdout + compare.stderr
         assert client.delete(f"/volumes/{source['id']}").status_code == 202
         wait_gone(client, f"/volumes/{source['id']}")
+
+
+def test_rbd_clone(ceph: Any, tmp_path: Path) -> None:
+    """On Ceph a clone is an RBD clone of a ``clone-<id>`` snapshot of its source: gone with
+    the clone; a source deleted first flattens its clones (they keep their bytes)."""
+    from tests.test_rbd_api import parent_of, snapshots_of
+
+    with running(tmp_path / "data", **ceph.stackvol_settings()) as proc, cinder(proc) as client:
+        source = make_volume(client, size=1)
+        image = f"volume-{source['id']}"
+        ceph.write(image, 4096, b"clone-me")
+        first = make_volume(client, size=2, source_volid=source["id"])
+        second = make_volume(client, source_volid=source["id"])
+        for clone in (first, second):
+            clone_image = f"volume-{clone['id']}"
+            assert parent_of(ceph, clone_image) == f"{image}@clone-{clone['id']}"
+            assert ceph.read(clone_image, 4096, 8) == b"clone-me"
+        ceph.write(image, 4096, b"CHANGED!")  # copy-on-write: the clones keep theirs
+        assert ceph.read(f"volume-{first['id']}", 4096, 8) == b"clone-me"
+        assert client.delete(f"/volumes/{second['id']}").status_code == 202
+        wait_gone(client, f"/volumes/{second['id']}")
+        assert snapshots_of(ceph, image) == {f"clone-{first['id']}": True}
+        assert client.delete(f"/volumes/{source['id']}").status_code == 202
+        wait_gone(client, f"/volumes/{source['id']}")
+        first_image = f"volume-{first['id']}"
+        assert image not in ceph.images() and parent_of(ceph, first_image) is None
+        assert ceph.read(first_image, 4096, 8) == b"clone-me"
+        assert client.delete(f"/volumes/{first['id']}").status_code == 202
+        wait_gone(client, f"/volumes/{first['id']}")
