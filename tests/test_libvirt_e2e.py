@@ -267,3 +267,41 @@ def test_console_output_is_not_implemented_on_the_simulated_driver(tmp_path: Pat
         bad = client.post(f"/servers/{server_id}/action",
                           json={"os-getConsoleOutput": {"length": "x"}})
         assert bad.status_code == 400, bad.text
+
+
+def test_front_end_qos_limits_the_guests_disk(cloud: StackvolProcess,
+                                              admin: httpx.Client) -> None:
+    """A volume whose type has front-end QoS specs is plugged with libvirt's <iotune>, and the
+    guest really gets no more: 8 MiB written at 1 MiB/s take seconds."""
+    from tests.test_cinder_api import cinder
+
+    with cinder(cloud) as volume_api:
+        qos = volume_api.post("/qos-specs", json={"qos_specs": {
+            "name": f"slow-{secrets.token_hex(4)}", "consumer": "front-end",
+            "total_bytes_sec": str(1024 * 1024)}}).json()["qos_specs"]
+        vtype = volume_api.post("/types", json={"volume_type": {
+            "name": f"slow-{secrets.token_hex(4)}"}}).json()["volume_type"]
+        assert volume_api.get(f"/qos-specs/{qos['id']}/associate",
+                              params={"vol_type_id": vtype["id"]}).status_code == 202
+    resp = admin.post("/os-volumes", json={"volume": {"size": 1,
+                                                      "volume_type": vtype["name"]}})
+    assert resp.status_code == 200, resp.text
+    volume_id = resp.json()["volume"]["id"]
+    volume_status(admin, volume_id, "available")
+    server_id = running_guest(admin, "throttled")
+    attach(admin, server_id, volume_id)
+    conn = lg.connection()
+    try:
+        xml = conn.lookupByName(f"stackvol-{server_id}").XMLDesc(0)
+    finally:
+        conn.close()
+    assert "<total_bytes_sec>1048576</total_bytes_sec>" in xml
+    disk = lg.disk_with_serial(server_id, volume_id)
+    assert disk
+    start = time.monotonic()
+    lg.guest(server_id, f"dd if=/dev/zero of=/dev/{disk} bs=1048576 count=8 conv=fsync "
+                        f"2>/dev/null", timeout=120)
+    assert time.monotonic() - start >= 4.0  # ~7 s at the limit (burst allowed)
+    detach(admin, server_id, volume_id)
+    delete_server(admin, server_id)
+    assert admin.delete(f"/os-volumes/{volume_id}").status_code == 202
