@@ -39,7 +39,7 @@ from stackvol.services.images import ImageService
 from stackvol.services.keypairs import KeyPairService
 from stackvol.services.process_roles import Heartbeat, ProcessRole, pick_compute_host
 from stackvol.services.qos_specs import QosSpecService
-from stackvol.services.quotas import QuotaService
+from stackvol.services.quotas import QuotaService, configured_defaults
 from stackvol.services.servers import ServerService
 from stackvol.services.snapshots import SnapshotService
 from stackvol.services.tasks import PauseHook, Worker
@@ -81,6 +81,8 @@ class Services:
     heartbeat: Heartbeat
     qos_specs: QosSpecService
     cinder_services: CinderServices
+    # What this start bootstrapped (the new users' passwords), once ``start`` has run.
+    first_start: BootstrapResult | None = None
 
 
 def make_backends(settings: Settings, role: ProcessRole) -> Backends:
@@ -125,7 +127,7 @@ def make_compute(settings: Settings) -> ComputeDriver:
     return libvirt.LibvirtDriver(
         settings.data_dir, settings.libvirt_uri, settings.libvirt_virt_type,
         settings.libvirt_max_memory_mb,
-        Path(settings.guest_image_dir or settings.data_dir / "guest-image"),
+        guest_image_dir(settings),
         settings.libvirt_detach_timeout, host=settings.compute_host or None,
         detach_attempts=settings.libvirt_detach_attempts)
 
@@ -146,12 +148,7 @@ def build_services(settings: Settings) -> Services:
     pause = PauseHook(settings.pause_at)
     identity = IdentityService(db, settings.token_ttl_seconds, settings.password_hash_rounds)
     backends = make_backends(settings, role)
-    quotas = QuotaService(db, {
-        "volumes": settings.quota_volumes, "snapshots": settings.quota_snapshots,
-        "gigabytes": settings.quota_gigabytes,
-        "per_volume_gigabytes": settings.quota_per_volume_gigabytes,
-        "instances": settings.quota_instances, "cores": settings.quota_cores,
-        "ram": settings.quota_ram})
+    quotas = QuotaService(db, configured_defaults(settings))
     volumes = VolumeService(db, backends, worker, availability_zones=(settings.availability_zone,),
                             pause=pause, quotas=quotas)
     snapshots = SnapshotService(db, backends, worker, pause=pause, quotas=quotas)
@@ -171,6 +168,9 @@ def build_services(settings: Settings) -> Services:
     image_store = ImageStore(image_dir(settings))
     volume_uploads = VolumeUploadService(db, backends, worker, image_store, pause)
     role.restrict(worker)
+    images = ImageService(db, image_store, role.name, settings.service_down_seconds,
+                          builtin_disk=lambda: builtin_guest_disk(settings))
+    volumes.prepare_image = images.ensure_data  # the built-in image's bytes, on first use
     heartbeat = Heartbeat(db, role, settings.heartbeat_seconds, settings.service_down_seconds)
     return Services(settings=settings, db=db, worker=worker, identity=identity, volumes=volumes,
                     snapshots=snapshots, compute=compute, flavors=FlavorService(db),
@@ -179,10 +179,21 @@ def build_services(settings: Settings) -> Services:
                     volume_attach=volume_attach, role=role,
                     keypairs=KeyPairService(db, quotas),
                     transfers=TransferService(db, quotas), volume_uploads=volume_uploads,
-                    images=ImageService(db, image_store, role.name,
-                                        settings.service_down_seconds),
+                    images=images,
                     heartbeat=heartbeat, qos_specs=QosSpecService(db),
                     cinder_services=CinderServices(db, heartbeat, backends))
+
+
+def guest_image_dir(settings: Settings) -> Path:
+    """The built-in guest's build cache (kernel, initramfs, boot disk)."""
+    return Path(settings.guest_image_dir or settings.data_dir / "guest-image")
+
+
+def builtin_guest_disk(settings: Settings) -> Path:
+    """The built-in guest as a bootable qcow2 disk, built on first call (blocking)."""
+    from stackvol.compute import guest_image
+
+    return guest_image.boot_disk(guest_image_dir(settings), "qcow2")
 
 
 def image_dir(settings: Settings) -> Path:
@@ -228,7 +239,9 @@ async def start(services: Services) -> None:
         upgrade(services.db.engine)
         fresh = await services.db.run(services.identity.bootstrap)
         write_clouds_yaml(services.settings, fresh)
+        services.first_start = fresh
         await services.flavors.bootstrap()
+        await services.images.seed_builtin()
         services.images.remove_leftovers()
     await services.images.start()  # uploads a crash cut off go back to queued
     await services.identity.load_keys()

@@ -18,6 +18,10 @@ from typing import Any
 import httpx
 
 _LIVE: set[subprocess.Popen[bytes]] = set()
+# Test servers count no volumes, snapshots, gigabytes or servers unless a test sets its own
+# limits: one project of the shared server holds many more than the shipped defaults allow.
+UNLIMITED_QUOTAS = {f"quota_{name}": -1 for name in (
+    "volumes", "snapshots", "gigabytes", "instances", "cores", "ram")}
 
 
 @atexit.register
@@ -39,11 +43,12 @@ class StackvolProcess:
     """Starts, stops and kills one server; ``data_dir`` survives restarts."""
 
     def __init__(self, data_dir: Path, port: int | None = None, log_name: str | None = None,
-                 **settings: Any) -> None:
+                 shipped_quotas: bool = False, **settings: Any) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         # Tests run on the simulated driver unless they ask for libvirt (it is fast and exact).
-        self.settings = {"compute_driver": "simulated", **settings}
+        quotas = {} if shipped_quotas else UNLIMITED_QUOTAS
+        self.settings = {"compute_driver": "simulated", **quotas, **settings}
         self.proc: subprocess.Popen[bytes] | None = None
         # Processes sharing a data dir (workers of one backend) each keep their own log.
         self.log_path = data_dir.parent / f"{log_name or data_dir.name}-server.log"

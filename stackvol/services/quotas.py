@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
+from stackvol.config import Settings
 from stackvol.db.engine import Database
 from stackvol.db.schema import (
     flavors,
@@ -56,36 +57,35 @@ from stackvol.timeutils import utcnow
 VOLUME = "volume"
 COMPUTE = "compute"
 
-# Cinder's defaults (cinder/quota.py); -1 means unlimited. stackvol's settings override the
-# first four (and ship them unlimited, so a fresh install never refuses work by surprise).
-DEFAULTS: dict[str, int] = {
-    "volumes": 10,
-    "snapshots": 10,
-    "gigabytes": 1000,
-    "per_volume_gigabytes": -1,
-    "backups": 10,
-    "backup_gigabytes": 1000,
-    "groups": 10,
-}
-# Nova's defaults (nova/conf/quota.py), in the order Nova lists its resources. Settings
-# override instances, cores and ram (shipped unlimited, as above); the rest are only shown.
+
+def _shipped(*names: str) -> dict[str, int]:
+    """The ``quota_<name>`` settings' defaults: Cinder's and Nova's own."""
+    return {name: Settings.model_fields[f"quota_{name}"].default for name in names}
+
+
+# Cinder's defaults (cinder/quota.py); -1 means unlimited.
+DEFAULTS: dict[str, int] = _shipped("volumes", "snapshots", "gigabytes", "per_volume_gigabytes",
+                                    "backups", "backup_gigabytes", "groups")
+# Nova's defaults (nova/conf/quota.py), in the order Nova lists its resources.
 COMPUTE_DEFAULTS: dict[str, int] = {
-    "instances": 10,
-    "cores": 20,
-    "ram": 51200,
-    "metadata_items": 128,
-    "injected_files": 5,
-    "injected_file_content_bytes": 10240,
-    "injected_file_path_bytes": 255,
-    "key_pairs": 100,
-    "server_groups": 10,
-    "server_group_members": 10,
-    # Network quotas (Neutron's business since 2.36; shown before it as Nova did).
+    **_shipped("instances", "cores", "ram", "metadata_items", "injected_files",
+               "injected_file_content_bytes", "injected_file_path_bytes", "key_pairs",
+               "server_groups", "server_group_members"),
+    # Network quotas (Neutron's business since 2.36; shown before it as Nova did, fixed).
     "floating_ips": 10,
     "fixed_ips": -1,
     "security_groups": 10,
     "security_group_rules": 20,
 }
+
+
+def configured_defaults(settings: Settings) -> dict[str, int]:
+    """Every resource's default limit as configured (the ``quota_<resource>`` settings): the
+    base of every project's limits (the "default" quota class)."""
+    return {name: getattr(settings, f"quota_{name}", shipped)
+            for name, shipped in {**DEFAULTS, **COMPUTE_DEFAULTS}.items()}
+
+
 # What a server create counts, and what one server of a flavor adds to each.
 SERVER_RESOURCES = ("instances", "cores", "ram")
 PER_TYPE = ("volumes", "snapshots", "gigabytes")
