@@ -103,6 +103,20 @@ def _timestamp(value: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(value, dt.UTC).replace(tzinfo=None)
 
 
+def rotate_token_keys(conn: Connection, keep: int) -> tuple[int, int]:
+    """As ``keystone-manage fernet_rotate``: a new primary key (the newest row signs), the
+    ``keep`` newest older keys still accepted, the rest removed (their tokens stop working).
+    How many older keys were kept and how many removed."""
+    conn.execute(token_keys.insert().values(key=Fernet.generate_key().decode(),
+                                            created_at=utcnow()))
+    ids = [row[0] for row in conn.execute(sa.select(token_keys.c.id)
+                                          .order_by(token_keys.c.id.desc()))]
+    old = ids[1 + keep:]
+    if old:
+        conn.execute(token_keys.delete().where(token_keys.c.id.in_(old)))
+    return len(ids) - 1 - len(old), len(old)
+
+
 class IdentityService:
     def __init__(self, db: Database, token_ttl_seconds: int = 3600,
                  password_hash_rounds: int = 12) -> None:
