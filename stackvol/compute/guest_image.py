@@ -26,14 +26,19 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import lzma
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 META_PACKAGE = "linux-image-cloud-amd64"
 BUSYBOX = Path("/bin/busybox")
@@ -92,6 +97,25 @@ class GuestImageError(Exception):
     """The guest image could not be built; the message says which step failed and why."""
 
 
+# What a build runs, and the Debian package each comes from.
+BUILD_TOOLS = {"apt-get": "apt", "apt-cache": "apt", "dpkg-deb": "dpkg", "cpio": "cpio"}
+DISK_TOOLS = {"mkfs.fat": "dosfstools", "syslinux": "syslinux", "mcopy": "mtools",
+              "qemu-img": "qemu-utils"}
+
+
+def check_prerequisites(disk: bool = False) -> None:
+    """Fail at once, naming every missing program and its package, rather than mid-build."""
+    missing = {} if BUSYBOX.exists() else {str(BUSYBOX): "busybox-static"}
+    tools = {**BUILD_TOOLS, **(DISK_TOOLS if disk else {})}
+    missing.update({tool: package for tool, package in tools.items()
+                    if shutil.which(tool) is None})
+    if missing:
+        names = ", ".join(f"{what} (package {package})" for what, package in missing.items())
+        raise GuestImageError(f"cannot build the built-in guest: missing {names}; install "
+                              f"them as root: apt-get install -y "
+                              f"{' '.join(sorted(set(missing.values())))}")
+
+
 @dataclass(frozen=True, slots=True)
 class GuestImage:
     kernel: Path
@@ -106,8 +130,14 @@ def ensure(cache_dir: Path) -> GuestImage:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; the others wait and then reuse
         found = _cached(cache_dir)
         if found is None:
+            check_prerequisites()
+            started = time.monotonic()
+            log.info("building the built-in guest in %s (first use)", cache_dir)
             _build(cache_dir)
             found = _cached(cache_dir)
+            if found is not None:
+                log.info("built the built-in guest (kernel %s) in %.1fs",
+                         found.kernel_version, time.monotonic() - started)
         if found is None:
             raise GuestImageError(f"the guest image in {cache_dir} is incomplete after a build")
         return found
@@ -125,17 +155,22 @@ def _cached(cache_dir: Path) -> GuestImage | None:
 def _build(cache_dir: Path) -> None:
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".build-") as tmp:
         work = Path(tmp)
+        log.info("built-in guest: finding the kernel package of %s", META_PACKAGE)
         package = _kernel_package()
+        log.info("built-in guest: downloading %s from the package registry", package)
         _run(["apt-get", "download", "-q", package], cwd=work)
         debs = list(work.glob("*.deb"))
         if not debs:
             raise GuestImageError(f"apt-get download {package} produced no package")
         tree = work / "kernel"
+        log.info("built-in guest: unpacking %s", debs[0].name)
         _run(["dpkg-deb", "-x", str(debs[0]), str(tree)])
         kernels = sorted((tree / "boot").glob("vmlinuz-*"))
         if not kernels:
             raise GuestImageError(f"{debs[0].name} holds no kernel")
         version = kernels[0].name.removeprefix("vmlinuz-")
+        log.info("built-in guest: making the initramfs (busybox and %s's virtio modules)",
+                 version)
         _initramfs(work / "root", tree / "lib" / "modules" / version, work / "initrd.img")
         shutil.copyfile(kernels[0], work / "vmlinuz")
         for name in ("vmlinuz", "initrd.img"):
@@ -239,6 +274,8 @@ def boot_disk(cache_dir: Path, disk_format: str = "qcow2",
     with open(cache_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not target.exists():
+            check_prerequisites(disk=True)
+            log.info("built-in guest: making its bootable %s disk (SYSLINUX)", disk_format)
             with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".disk-") as tmp:
                 raw = Path(tmp) / "boot-disk.raw"
                 _syslinux_disk(guest, raw, f"{cmdline} {DISK_MARKER}")
@@ -279,9 +316,24 @@ def agent_run(socket_path: str, command: str, timeout: float = 30.0) -> tuple[in
     return int(match.group(1)), data[:match.start()].decode(errors="replace")
 
 
-if __name__ == "__main__":  # ``python -m stackvol.compute.guest_image DIR [raw|qcow2]``
-    import sys
+def main(argv: list[str]) -> int:
+    """``python -m stackvol.compute.guest_image DIR [raw|qcow2]``: build the guest into DIR
+    (and, with a format, its bootable disk image); progress on stderr, one line on failure."""
+    if len(argv) not in (1, 2) or argv[0].startswith("-"):
+        print("usage: python -m stackvol.compute.guest_image DIR [raw|qcow2]", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        if len(argv) == 2:
+            check_prerequisites(disk=True)
+        print(ensure(Path(argv[0])))
+        if len(argv) == 2:  # also the bootable disk image, e.g. to upload to the Image service
+            print(boot_disk(Path(argv[0]), argv[1]))
+    except (GuestImageError, OSError) as exc:
+        print(f"guest_image: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
-    print(ensure(Path(sys.argv[1])))
-    if len(sys.argv) > 2:  # also the bootable disk image, e.g. to upload to the Image service
-        print(boot_disk(Path(sys.argv[1]), sys.argv[2]))
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

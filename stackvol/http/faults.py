@@ -62,6 +62,7 @@ COMPUTE_CODES: dict[type[errors.ServiceError], int] = {
     errors.Forbidden: 403,
     errors.NotAuthenticated: 401,
     errors.OverQuota: 403,
+    errors.Unavailable: 503,
 }
 
 

@@ -37,3 +37,8 @@ class OverQuota(ServiceError):
 
 class Unanswered(ServiceError):
     """Another process did not answer in time (Cinder's RPC timeout: a 500 fault)."""
+
+
+class Unavailable(ServiceError):
+    """Something the request needs cannot be had right now (a 503): e.g. the built-in image's
+    bytes, which could not be built."""

@@ -1,10 +1,10 @@
 """Images as servers and volumes use them: the checks Nova and Cinder make before booting from an
 image or copying one into a volume, and what a compute driver is handed to boot.
 
-Images come from the Image service's records (``services.images``). One image id is always
-accepted by server create though no record holds it: ``BUILTIN_GUEST_IMAGE`` (the id of Nova's
-API samples) names the compute driver's own built-in guest, so a cloud with an empty image store
-can still boot servers. It is not a record, so it cannot be copied into a volume.
+Images come from the Image service's records (``services.images``). The seeded built-in image
+(``BUILTIN_GUEST_IMAGE``, the id of Nova's API samples) boots the compute driver's own built-in
+guest (the same kernel and initramfs, booted directly); its id is accepted even where no record
+holds it. Copied into a volume, it is the bootable disk its record stores.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from stackvol.services.errors import Invalid, NotFound
 from stackvol.services.flavors import Flavor
 from stackvol.storage.base import GiB
 
-BUILTIN_GUEST_IMAGE = "70a599e0-31e7-49b7-b260-868f441e862b"
+BUILTIN_GUEST_IMAGE = images.BUILTIN_IMAGE_ID
 ACTIVE = "active"
 IMAGE_NOT_FOUND = "Can not find requested image"  # Nova's 400 for any unknown image
 # Image attributes copied into a volume's image metadata, as Cinder copies them.
@@ -142,8 +142,10 @@ def boot_image(conn: Connection, image_ref: str | None,
     if not image_ref:
         return None
     image_id = image_id_of(image_ref)
-    if image_id == BUILTIN_GUEST_IMAGE and images.find(conn, image_id) is None:
-        return None
+    if image_id == BUILTIN_GUEST_IMAGE:
+        found = images.find(conn, image_id)
+        if found is None or images.is_builtin(found):
+            return None  # the driver's own guest: no image file to hand over
     image = _active(conn, image_id)
     return BootImage(image.id, _file(image), _size(image), *_kernel(conn, image.properties),
                      image.properties.get("os_command_line"))

@@ -6,6 +6,11 @@ Each move is a compare-and-swap on the status, so two uploads never both win, an
 fails or is cut off puts the image back to ``queued`` (or ``killed`` when the bytes are not what
 the image claims to be); the store never leaves a partial file under an image's name.
 
+One image is seeded at bootstrap: the built-in guest (``BUILTIN_IMAGE_ID``, the id of Nova's API
+samples), public and protected. Its record is ``active`` from the start but its bytes are made on
+first use (a download, a volume made from it): the compute layer's builder writes the guest as a
+bootable qcow2 disk, which is then stored as any upload is.
+
 An upload records the process it streams into (``upload_owner``, a ``services`` name) and
 since when. One whose process died is put back to ``queued``, its partial file removed, as
 tasks are taken back: by that process at its next start, or by any process once the owner's
@@ -19,8 +24,9 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +40,7 @@ from stackvol.db.engine import Database
 from stackvol.db.schema import images, services
 from stackvol.services import policy
 from stackvol.services.context import RequestContext
-from stackvol.services.errors import Conflict, Forbidden, Invalid, NotFound
+from stackvol.services.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from stackvol.services.ids import is_uuid
 from stackvol.services.listing import Filter, ListQuery, fetch_page
 from stackvol.storage.images import ImageStore, UnexpectedFormat
@@ -52,6 +58,10 @@ RESERVED = ("id", "status", "size", "virtual_size", "checksum", "os_hash_algo", 
             "owner", "created_at", "updated_at", "self", "file", "schema", "location",
             "locations", "direct_url", "deleted", "deleted_at", "os_glance_import_task")
 log = logging.getLogger(__name__)
+
+BUILTIN_IMAGE_ID = "70a599e0-31e7-49b7-b260-868f441e862b"
+BUILTIN_IMAGE_NAME = "stackvol-guest"
+BUILTIN_PROPERTY = "stackvol_builtin"  # marks the seeded record (an upload may reuse the id)
 
 SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "virtual_size",
              "id", "created_at", "updated_at", "min_disk", "min_ram", "visibility", "owner")
@@ -95,6 +105,27 @@ class Image:
             path=Path(values["location"]) if values["location"] else None,
             os_hidden=bool(values["os_hidden"]), os_hash_algo=values["os_hash_algo"],
             os_hash_value=values["os_hash_value"], tags=tuple(values["tags"] or ()))
+
+
+def is_builtin(image: Image) -> bool:
+    """The seeded built-in guest (not an image someone uploaded under its id)."""
+    return image.id == BUILTIN_IMAGE_ID and image.properties.get(BUILTIN_PROPERTY) == "true"
+
+
+def seed_builtin(conn: Connection) -> bool:
+    """Bootstrap: the built-in guest's record, unless an image has its id; whether added."""
+    if find(conn, BUILTIN_IMAGE_ID) is not None:
+        return False
+    now = utcnow()
+    conn.execute(images.insert().values(
+        id=BUILTIN_IMAGE_ID, name=BUILTIN_IMAGE_NAME, owner=None, status="active",
+        visibility="public", protected=True, os_hidden=False, disk_format="qcow2",
+        container_format="bare", min_disk=0, min_ram=0, tags=[],
+        properties={BUILTIN_PROPERTY: "true", "os_distro": "busybox",
+                    "description": "stackvol's built-in guest: a Debian cloud kernel and a "
+                                   "busybox initramfs, built on first use"},
+        created_at=now, updated_at=now))
+    return True
 
 
 def visible_to(image: Image, ctx: RequestContext) -> bool:
@@ -213,12 +244,50 @@ class ImageService:
     """What the Image API (and Compute's image proxy) may do with images."""
 
     def __init__(self, db: Database, store: ImageStore, owner: str = "",
-                 down_after: float = 60.0) -> None:
+                 down_after: float = 60.0,
+                 builtin_disk: Callable[[], Path] | None = None) -> None:
         self.db = db
         self.store = store
         self.owner = owner  # this process's name: the uploads it runs are recorded under it
         self.down_after = down_after
+        # Builds the built-in guest as a qcow2 disk and says where (blocking; may take a while).
+        self.builtin_disk = builtin_disk
+        self._building = asyncio.Lock()
         self._watch: asyncio.Task[None] | None = None
+
+    # --- the built-in image -------------------------------------------------------------------
+
+    async def seed_builtin(self) -> None:
+        if await self.db.run(seed_builtin):
+            log.info("image %s (%s): the built-in guest, public", BUILTIN_IMAGE_ID,
+                     BUILTIN_IMAGE_NAME)
+
+    async def ensure_data(self, image_id: str) -> None:
+        """Give the built-in image its bytes on first use; nothing for any other image."""
+        if image_id != BUILTIN_IMAGE_ID or self.builtin_disk is None:
+            return
+        async with self._building:  # one build per process; the builder locks across them
+            image = await self.db.read(find, image_id)
+            if image is None or image.path is not None or not is_builtin(image):
+                return
+            log.info("image %s: building the built-in guest's disk on first use (a kernel "
+                     "and busybox from the package registry)", image_id)
+            started = time.monotonic()
+            try:
+                disk = await anyio.to_thread.run_sync(self.builtin_disk)
+            except Exception as exc:  # the builder's message names the missing piece
+                log.error("image %s: the built-in guest could not be built: %s", image_id, exc)
+                raise Unavailable(f"The built-in image {image_id} could not be built: "
+                                  f"{exc}") from None
+            stored = await self.store.write(image_id, self.store.read(disk), "qcow2",
+                                            owner=self.owner)
+            await self.db.run(_move, image_id, "active", {
+                "size": stored.size, "virtual_size": stored.virtual_size,
+                "checksum": stored.checksum, "os_hash_algo": stored.hash_algo,
+                "os_hash_value": stored.hash_value, "location": str(stored.path)},
+                images.c.location.is_(None))  # another process may have stored it first
+            log.info("image %s: the built-in guest is stored (%d bytes, %.1fs)", image_id,
+                     stored.size, time.monotonic() - started)
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -246,6 +315,9 @@ class ImageService:
         """The image and its bytes (None when it has no data yet)."""
         image = await self.get(ctx, image_id)
         _authorize(ctx, "download_image", ctx.project_id)
+        if image.path is None and is_builtin(image):
+            await self.ensure_data(image.id)
+            image = await self.get(ctx, image_id)
         if image.status != "active" or image.path is None:
             return image, None
         if not image.path.exists():

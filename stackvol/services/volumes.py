@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -185,6 +185,10 @@ def cas_status(conn: Connection, table: sa.Table, resource_id: str,
 
 
 class VolumeService:
+    # Called with an image id before its bytes are copied into a volume (set by the
+    # composition root: the Image service makes the built-in image's bytes on first use).
+    prepare_image: Callable[[str], Awaitable[None]] | None = None
+
     def __init__(
         self,
         db: Database,
@@ -364,6 +368,8 @@ class VolumeService:
                                                volume.size, origin.provider_location)
             bootable = bootable or bool(origin.bootable)
         elif volume.image_metadata:
+            if self.prepare_image is not None:  # e.g. the built-in image's first use
+                await self.prepare_image(volume.image_metadata["image_id"])
             image = await self.db.read(image_boot.source_file,
                                        volume.image_metadata["image_id"])
             location = await asyncio.to_thread(storage.copy_image_to_volume, volume.id,
