@@ -42,7 +42,7 @@ async def create(request: Request) -> Response:
     found = await services(request).volume_types.create(
         context(request), data["name"].strip(), data.get("description"), public,
         data.get("extra_specs"))
-    return json_response({"volume_type": volume_type(request, found)})
+    return json_response({"volume_type": volume_type(request, found, qos=False)})
 
 
 async def update(request: Request) -> Response:
@@ -55,7 +55,7 @@ async def update(request: Request) -> Response:
     public = parse_bool(data["is_public"], "is_public") if "is_public" in data else None
     found = await services(request).volume_types.update(
         context(request), _type_id(request), data.get("name"), data.get("description"), public)
-    return json_response({"volume_type": volume_type(request, found)})
+    return json_response({"volume_type": volume_type(request, found, qos=False, access=False)})
 
 
 async def delete(request: Request) -> Response:

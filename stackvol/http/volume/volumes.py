@@ -106,10 +106,10 @@ async def detail(request: Request) -> Response:
     return await _list(request, detailed=True)
 
 
-async def render(request: Request, volume_id: str, status: int = 200) -> Response:
+async def render(request: Request, volume_id: str, extended: bool = True) -> Response:
     vol = await services(request).volumes.get(context(request), volume_id)
     types = await services(request).volume_types.by_name()
-    return json_response({"volume": views.detail(request, vol, types)}, status)
+    return json_response({"volume": views.detail(request, vol, types, extended)})
 
 
 async def show(request: Request) -> Response:
@@ -149,7 +149,7 @@ async def create(request: Request) -> Response:
     )
     vol = await services(request).volumes.create(ctx, spec)
     types = await services(request).volume_types.by_name()
-    return json_response({"volume": views.detail(request, vol, types)}, 202)
+    return json_response({"volume": views.detail(request, vol, types, extended=False)}, 202)
 
 
 async def update(request: Request) -> Response:
@@ -159,7 +159,7 @@ async def update(request: Request) -> Response:
     volume_id = request.path_params["volume_id"]
     await services(request).volumes.update(context(request), volume_id, display_fields(data),
                                            data.get("metadata"))
-    return await render(request, volume_id)
+    return await render(request, volume_id, extended=False)
 
 
 async def delete(request: Request) -> Response:
