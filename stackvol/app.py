@@ -20,6 +20,8 @@ from stackvol.config import Settings
 from stackvol.db.engine import Database, create_engine
 from stackvol.db.migrate import upgrade
 from stackvol.http import health
+from stackvol.http.admin import PATH as ADMIN_PATH
+from stackvol.http.admin import AdminFace
 from stackvol.http.application import Application
 from stackvol.http.auth import Authenticator
 from stackvol.http.compute.face import ComputeFace
@@ -40,6 +42,7 @@ from stackvol.services.keypairs import KeyPairService
 from stackvol.services.process_roles import Heartbeat, ProcessRole, pick_compute_host
 from stackvol.services.qos_specs import QosSpecService
 from stackvol.services.quotas import QuotaService, configured_defaults
+from stackvol.services.reset import ResetService
 from stackvol.services.servers import ServerService
 from stackvol.services.snapshots import SnapshotService
 from stackvol.services.tasks import PauseHook, Worker
@@ -74,6 +77,7 @@ class Services:
     quotas: QuotaService
     volume_attach: VolumeAttachService
     images: ImageService
+    reset: ResetService
     keypairs: KeyPairService
     transfers: TransferService
     volume_uploads: VolumeUploadService
@@ -180,6 +184,7 @@ def build_services(settings: Settings) -> Services:
                     keypairs=KeyPairService(db, quotas),
                     transfers=TransferService(db, quotas), volume_uploads=volume_uploads,
                     images=images,
+                    reset=ResetService(db, backends, compute, images, identity),
                     heartbeat=heartbeat, qos_specs=QosSpecService(db),
                     cinder_services=CinderServices(db, heartbeat, backends))
 
@@ -285,6 +290,7 @@ def create_app(settings: Settings, services: Services | None = None) -> RequestI
     faces = PrefixDispatcher({"/identity": identity_face(), "/compute": compute,
                               "/volume": VolumeFace(authenticator),
                               "/image": ImageFace(authenticator), **legacy,
+                              ADMIN_PATH: AdminFace(authenticator),
                               health.PATH: health.healthcheck}, default=compute)
     if not services.role.runs_api:  # a worker process: health only
         faces = PrefixDispatcher({health.PATH: health.healthcheck}, default=health.not_served)
