@@ -25,6 +25,7 @@ was booted from the disk. Raw, or converted to qcow2 with ``qemu-img``.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import lzma
@@ -88,7 +89,29 @@ agent() {
         sleep 0.1
     done <>"$port" >&0
 }
+disks() {
+    # Say on the console which virtio disks come and go, with their serial (the volume id):
+    # what a user reads in `openstack console log show` to see an attached volume.
+    seen=""
+    while true; do
+        now=""
+        for d in /sys/block/vd*; do
+            [ -e "$d" ] || continue
+            n=${d##*/}
+            now="$now $n"
+            case "$seen " in *" $n "*) ;; *)
+                echo "stackvol guest: disk $n serial $(cat "$d/serial" 2>/dev/null)" ;;
+            esac
+        done
+        for n in $seen; do
+            case "$now " in *" $n "*) ;; *) echo "stackvol guest: disk $n gone" ;; esac
+        done
+        seen=$now
+        sleep 1
+    done
+}
 agent &
+disks &
 while true; do sleep 3600; done
 """
 
@@ -148,6 +171,8 @@ def _cached(cache_dir: Path) -> GuestImage | None:
         stamp = json.loads((cache_dir / "image.json").read_text())
     except (FileNotFoundError, ValueError):
         return None
+    if stamp.get("init") != _init_digest():  # built by an older stackvol: rebuild
+        return None
     image = GuestImage(cache_dir / "vmlinuz", cache_dir / "initrd.img", stamp["kernel_version"])
     return image if image.kernel.exists() and image.initrd.exists() else None
 
@@ -176,8 +201,15 @@ def _build(cache_dir: Path) -> None:
         for name in ("vmlinuz", "initrd.img"):
             (work / name).chmod(0o644)
             (work / name).replace(cache_dir / name)
+        for stale in cache_dir.glob("boot-disk.*"):  # made from the previous initramfs
+            stale.unlink()
         (cache_dir / "image.json").write_text(json.dumps({"kernel_version": version,
-                                                          "package": package}))
+                                                          "package": package,
+                                                          "init": _init_digest()}))
+
+
+def _init_digest() -> str:
+    return hashlib.sha256(INIT.encode()).hexdigest()[:16]
 
 
 def _kernel_package() -> str:

@@ -134,6 +134,16 @@ class SimulatedDriver(ComputeDriver):
             if state is not None and state["volumes"].pop(volume_id, None) is not None:
                 self._write(server_id, state)
 
+    def console_output(self, server_id: str) -> str:
+        """What the built-in guest prints on its console, simulated: its boot line and one
+        line per disk it sees (the volume id is the disk's serial, as on libvirt)."""
+        state = self._require(server_id)
+        lines = ["stackvol guest: simulated up"]
+        for volume_id, entry in state["volumes"].items():
+            device = str(entry["device"]).removeprefix("/dev/")
+            lines.append(f"stackvol guest: disk {device} serial {volume_id[:20]}")
+        return "\n".join(lines) + "\n"
+
     def attached_volumes(self, server_id: str) -> dict[str, str]:
         state = self._read(server_id) or {"volumes": {}}
         return {vol: entry["device"] for vol, entry in state["volumes"].items()}
