@@ -10,8 +10,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.server import StackvolProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +55,7 @@ def _check(done: subprocess.CompletedProcess[str], server: StackvolProcess) -> N
 
 
 def test_readme_session_on_the_simulated_driver(tmp_path: Path) -> None:
-    server = StackvolProcess(tmp_path / "data", port=None).start()
+    server = StackvolProcess(tmp_path / "data").start()
     try:
         # The README's clouds.yaml is the server's own (data/clouds.yaml), on its real port.
         _check(run_session(server), server)
