@@ -103,3 +103,24 @@ def test_volume_type_create_update_show_keys(clients: dict[str, httpx.Client]) -
     shown = admin.get(f"/types/{made['id']}").json()["volume_type"]
     assert set(shown) == TYPE | {"os-volume-type-access:is_public", "qos_specs_id"}
     assert admin.delete(f"/types/{made['id']}").status_code == 202
+
+
+def test_volume_summary(server: StackvolProcess) -> None:
+    """``GET /volumes/summary``: count and GiB of the caller's volumes, metadata since 3.36."""
+    with cinder(server, "demo", version="3.36") as demo, \
+            cinder(server, "demo", version="3.11") as old:
+        volume = created(demo, size=2, metadata={"tier": "gold"})
+        resp = demo.get("/volumes/summary")
+        assert resp.status_code == 200, resp.text
+        found = resp.json()["volume-summary"]
+        assert set(resp.json()) == {"volume-summary"}
+        assert set(found) == {"total_count", "total_size", "metadata"}
+        listed = demo.get("/volumes/detail").json()["volumes"]
+        assert (found["total_count"], found["total_size"]) == (
+            len(listed), sum(v["size"] for v in listed))
+        assert "gold" in found["metadata"]["tier"]
+        with cinder(server, "demo", version="3.12") as v312:
+            assert set(v312.get("/volumes/summary").json()["volume-summary"]) == {
+                "total_count", "total_size"}
+        assert old.get("/volumes/summary").status_code == 404
+        wait_volume(demo, volume["id"], "available")

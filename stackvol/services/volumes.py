@@ -411,6 +411,15 @@ class VolumeService:
             query = replace(query, project_id=ctx.project_id)
         return await self.db.read(_query_page, query)
 
+    async def summary(self, ctx: RequestContext,
+                      project_id: str | None) -> tuple[int, int, dict[str, list[str]]]:
+        """Cinder's volume summary (3.12): how many volumes, their GiB, and each metadata key
+        with the values it takes. ``project_id`` None (every project) is for admins only."""
+        policy.authorize(ctx, "volume:list", ctx.project_id)
+        if project_id != ctx.project_id and not policy.allowed(ctx, "volume:list_all_projects"):
+            project_id = ctx.project_id
+        return await self.db.read(_summary, project_id)
+
     async def update(self, ctx: RequestContext, volume_id: str, changes: dict[str, Any],
                      metadata: dict[str, str] | None = None) -> Volume:
         """Rename or describe a volume (``display_name``/``display_description``); ``metadata``
@@ -705,6 +714,18 @@ def _query_page(conn: Connection, query: ListQuery) -> tuple[list[Volume], int |
             .order_by(volume_attachments.c.created_at)).all()
         _with_attachments(found, attached)
     return found, count
+
+
+def _summary(conn: Connection, project_id: str | None) -> tuple[int, int, dict[str, list[str]]]:
+    query = sa.select(volumes.c.size, volumes.c.metadata)
+    if project_id is not None:
+        query = query.where(volumes.c.project_id == project_id)
+    count, total, values = 0, 0, {}
+    for size, metadata in conn.execute(query):
+        count, total = count + 1, total + size
+        for key, value in (metadata or {}).items():
+            values.setdefault(key, set()).add(value)
+    return count, total, {key: sorted(found) for key, found in values.items()}
 
 
 def _usage_by_backend(conn: Connection) -> dict[str, tuple[int, int]]:

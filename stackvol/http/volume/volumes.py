@@ -106,6 +106,18 @@ async def detail(request: Request) -> Response:
     return await _list(request, detailed=True)
 
 
+async def summary(request: Request) -> Response:
+    """``GET /volumes/summary`` (3.12; metadata since 3.36)."""
+    if not at_least(request, "3.12"):
+        raise Fault(404, "The resource could not be found.")
+    count, total, metadata = await services(request).volumes.summary(
+        context(request), project_scope(request))
+    body: dict[str, Any] = {"total_count": count, "total_size": total}
+    if at_least(request, "3.36"):
+        body["metadata"] = metadata
+    return json_response({"volume-summary": body})
+
+
 async def render(request: Request, volume_id: str, extended: bool = True) -> Response:
     vol = await services(request).volumes.get(context(request), volume_id)
     types = await services(request).volume_types.by_name()
@@ -185,6 +197,7 @@ routes = [
     Route("/volumes", index, methods=["GET"]),
     Route("/volumes", create, methods=["POST"]),
     Route("/volumes/detail", detail, methods=["GET"]),
+    Route("/volumes/summary", summary, methods=["GET"]),
     Route("/volumes/{volume_id}", show, methods=["GET"]),
     Route("/volumes/{volume_id}", update, methods=["PUT"]),
     Route("/volumes/{volume_id}", delete, methods=["DELETE"]),
