@@ -124,3 +124,27 @@ def test_volume_summary(server: StackvolProcess) -> None:
                 "total_count", "total_size"}
         assert old.get("/volumes/summary").status_code == 404
         wait_volume(demo, volume["id"], "available")
+
+
+def test_volume_image_metadata_actions(clients: dict[str, httpx.Client], image_id: str) -> None:
+    """os-set/unset/show_image_metadata (Tempest's VolumesImageMetadata)."""
+    demo = clients["demo"]
+    volume = wait_volume(demo, created(demo, imageRef=image_id)["id"], "available")
+    path = f"/volumes/{volume['id']}/action"
+    resp = demo.post(path, json={"os-set_image_metadata": {"metadata": {
+        "kernel_id": "k", "ramdisk_id": "r"}}})
+    assert resp.status_code == 200, resp.text
+    assert set(resp.json()) == {"metadata"}
+    assert resp.json()["metadata"]["kernel_id"] == "k"
+    assert resp.json()["metadata"]["image_id"] == image_id  # what it had stays
+    resp = demo.post(path, json={"os-unset_image_metadata": {"key": "ramdisk_id"}})
+    assert resp.status_code == 200, resp.text
+    shown = demo.post(path, json={"os-show_image_metadata": None})
+    assert shown.status_code == 200, shown.text
+    assert "ramdisk_id" not in shown.json()["metadata"]
+    assert demo.get(f"/volumes/{volume['id']}").json()["volume"]["volume_image_metadata"][
+        "kernel_id"] == "k"
+    missing = demo.post(path, json={"os-unset_image_metadata": {"key": "ramdisk_id"}})
+    assert missing.status_code == 404, missing.text
+    bad = demo.post(path, json={"os-set_image_metadata": {"metadata": "x"}})
+    assert bad.status_code == 400, bad.text

@@ -568,6 +568,30 @@ class VolumeService:
             raise Invalid(f"Invalid volume: Volume {volume_id} status must be available to "
                           f"update readonly flag, but current status is: {volume.status}.")
 
+    async def change_image_metadata(self, ctx: RequestContext, volume_id: str,
+                                    add: dict[str, str] | None = None,
+                                    remove: str | None = None) -> dict[str, str]:
+        """Cinder's os-set_image_metadata / os-unset_image_metadata: the image properties a
+        volume carries (``volume_image_metadata``); answers them as they now are."""
+        return await self.db.run(self._change_image_metadata, ctx, volume_id, add, remove)
+
+    @staticmethod
+    def _change_image_metadata(conn: Connection, ctx: RequestContext, volume_id: str,
+                               add: dict[str, str] | None, remove: str | None) -> dict[str, str]:
+        volume = read_volume(conn, ctx, volume_id)
+        policy.authorize(ctx, "volume:update", volume.project_id)
+        if volume.status == "maintenance":  # set by reset-status (Cinder refuses it too)
+            raise Invalid(f"Invalid volume: Volume {volume_id} is in maintenance.")
+        found = {**(volume.image_metadata or {}), **(add or {})}
+        if remove is not None:
+            if remove not in found:
+                raise NotFound(f"Glance metadata for volume {volume_id} with key {remove} "
+                               "could not be found.")
+            del found[remove]
+        conn.execute(volumes.update().where(volumes.c.id == volume_id)
+                     .values(image_metadata=found, updated_at=utcnow()))
+        return found
+
     def holds_bytes(self, volume: Volume) -> bool:
         """Blocking: whether the volume's backend holds its bytes (never placed: no)."""
         if not volume.backend:

@@ -118,6 +118,26 @@ async def _terminate(request: Request, volume_id: str, args: dict[str, Any]) -> 
                                                         {"connector": connector})
 
 
+async def _set_image_metadata(request: Request, volume_id: str,
+                              args: dict[str, Any]) -> Response:
+    found = await services(request).volumes.change_image_metadata(
+        context(request), volume_id, add={k: str(v) for k, v in args["metadata"].items()})
+    return json_response({"metadata": found})
+
+
+async def _unset_image_metadata(request: Request, volume_id: str,
+                                args: dict[str, Any]) -> Response:
+    await services(request).volumes.change_image_metadata(context(request), volume_id,
+                                                          remove=args["key"])
+    return empty_response(200)
+
+
+async def _show_image_metadata(request: Request, volume_id: str,
+                               _args: dict[str, Any]) -> Response:
+    volume = await services(request).volumes.get(context(request), volume_id)
+    return json_response({"metadata": dict(volume.image_metadata or {})})
+
+
 ACTIONS: dict[str, Action] = {
     "os-extend": _extend,
     "os-reset_status": _reset_status,
@@ -136,6 +156,9 @@ ACTIONS: dict[str, Action] = {
     "os-extend_volume_completion": _extend_completion,
     "os-reimage": _reimage,
     upload_image.ACTION: upload_image.upload_image,
+    "os-set_image_metadata": _set_image_metadata,
+    "os-unset_image_metadata": _unset_image_metadata,
+    "os-show_image_metadata": _show_image_metadata,
 }
 # Actions that appeared with a microversion.
 SINCE = {"os-extend_volume_completion": "3.71", "os-reimage": "3.68"}

@@ -31,9 +31,14 @@ SCHEMAS: dict[str, Schema] = {
         "attachment_id": UUID_OR_NULL, "connector": {"type": ["object", "null"]}})),
     "os-update_readonly_flag": Schema(wrapped("os-update_readonly_flag",
                                               {"readonly": BOOLEAN}, ["readonly"])),
+    "os-set_image_metadata": Schema(wrapped("os-set_image_metadata", {"metadata": {
+        "type": "object", "additionalProperties": {"type": "string", "maxLength": 255},
+        "propertyNames": {"minLength": 1, "maxLength": 255}}}, ["metadata"])),
+    "os-unset_image_metadata": Schema(wrapped("os-unset_image_metadata", {"key": {
+        "type": "string", "minLength": 1, "maxLength": 255}}, ["key"])),
     "os-extend_volume_completion": Schema(wrapped("os-extend_volume_completion",
                                                   {"error": {"type": "boolean"}})),
 }
-for _name in ("os-force_delete", "os-reserve", "os-unreserve", "os-begin_detaching",
-              "os-roll_detaching"):
+for _name in ("os-force_delete", "os-show_image_metadata", "os-reserve", "os-unreserve",
+              "os-begin_detaching", "os-roll_detaching"):
     SCHEMAS[_name] = Schema({"type": "object", "properties": {_name: _EMPTY}})
