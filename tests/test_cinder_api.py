@@ -132,10 +132,10 @@ def test_errors_are_cinder_faults(vadmin: httpx.Client) -> None:
     relaxed = vadmin.post("/volumes", json={"volume": {"size": 1, "bogus": 1}},
                           headers={"OpenStack-API-Version": "volume 3.52"})
     assert relaxed.status_code == 202
-    # The built-in guest's well-known id boots servers but is no image to copy into a volume.
-    image = vadmin.post("/volumes", json={"volume": {"size": 1, "imageRef": IMAGE}})
+    missing = str(uuid.uuid4())
+    image = vadmin.post("/volumes", json={"volume": {"size": 1, "imageRef": missing}})
     assert image.status_code == 404
-    assert image.json()["itemNotFound"]["message"] == f"Image {IMAGE} could not be found."
+    assert image.json()["itemNotFound"]["message"] == f"Image {missing} could not be found."
     clone = vadmin.post("/volumes", json={"volume": {"size": 1,
                                                      "source_volid": str(uuid.uuid4())}})
     assert clone.status_code == 404  # as Cinder (Tempest's nonexistent source_volid test)

@@ -2,14 +2,14 @@
 state an admin gives a volume service (enabled/disabled, frozen)
 
 Revision ID: 0012_qos_quota_classes
-Revises: 0010_image_uploads
+Revises: 0011_keypairs
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_qos_quota_classes"
-down_revision = "0010_image_uploads"
+down_revision = "0011_keypairs"
 branch_labels = None
 depends_on = None
 

@@ -2,14 +2,14 @@
 snapshot actions)
 
 Revision ID: 0013_volume_actions
-Revises: 0010_image_uploads
+Revises: 0012_qos_quota_classes
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_volume_actions"
-down_revision = "0010_image_uploads"
+down_revision = "0012_qos_quota_classes"
 branch_labels = None
 depends_on = None
 

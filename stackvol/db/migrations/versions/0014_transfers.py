@@ -1,14 +1,14 @@
 """transfers: volume transfer requests (Cinder's os-volume-transfer / volume-transfers)
 
 Revision ID: 0014_transfers
-Revises: 0010_image_uploads
+Revises: 0013_volume_actions
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_transfers"
-down_revision = "0010_image_uploads"
+down_revision = "0013_volume_actions"
 branch_labels = None
 depends_on = None
 
