@@ -48,7 +48,7 @@ def _check(done: subprocess.CompletedProcess[str], server: StackvolProcess) -> N
     assert done.returncode == 0, (done.stdout[-3000:] + done.stderr[-5000:]
                                   + server.log_path.read_text()[-3000:])
     assert "stackvol-guest" in done.stdout  # image list
-    assert re.search(r"stackvol guest: disk vdb serial [0-9a-f-]{20}", done.stdout)
+    assert re.search(r"stackvol guest: disk vd[a-z] serial [0-9a-f-]{20}", done.stdout)
     with server.client("demo") as demo:
         assert demo.get("/servers").json()["servers"] == []
         assert demo.get("/os-volumes").json()["volumes"] == []
