@@ -232,6 +232,11 @@ def test_force_detach(server: StackvolProcess, admin: httpx.Client, demo: httpx.
     assert act(vadmin, "volumes", vid, "os-force_detach", body).status_code == 202
     assert wait_volume(vdemo, vid, "available")["attachments"] == []
     assert act(vadmin, "volumes", vid, "os-force_detach").status_code == 400  # not attached
+    # Tempest's cleanup then detaches as the owner: nothing holds it, so nothing to do (Cinder).
+    body = {"attachment_id": attachment["attachment_id"]}
+    assert act(vdemo, "volumes", vid, "os-detach", body).status_code == 202
+    assert act(vdemo, "volumes", vid, "os-detach").status_code == 202
+    assert wait_volume(vdemo, vid, "available")["attachments"] == []
 
     # Attached through Nova: the compute driver really lets go of it.
     resp = demo.post(f"/servers/{vm}/os-volume_attachments",
@@ -247,6 +252,27 @@ def test_force_detach(server: StackvolProcess, admin: httpx.Client, demo: httpx.
     assert leftovers(server.data_dir, vid) == []
     assert vdemo.delete(f"/volumes/{vid}").status_code == 202
     assert demo.delete(f"/servers/{vm}").status_code == 204
+
+
+def test_detach_of_a_volume_nothing_holds(vadmin: httpx.Client, vdemo: httpx.Client) -> None:
+    # Left "detaching" with no attachment (os-begin_detaching, then a force detach elsewhere):
+    # os-detach settles it to available, as Cinder's manager does; maintenance refuses.
+    vid = make_volume(vdemo)["id"]
+    assert act(vdemo, "volumes", vid, "os-attach", {
+        "instance_uuid": str(uuid.uuid4()), "mountpoint": "/dev/vdb"}).status_code == 202
+    assert act(vdemo, "volumes", vid, "os-begin_detaching").status_code == 202
+    assert act(vadmin, "volumes", vid, "os-reset_status",
+               {"attach_status": "detached", "status": "detaching"}).status_code == 202
+    assert wait_volume(vdemo, vid, "detaching")["attachments"] == []
+    assert act(vdemo, "volumes", vid, "os-detach",
+               {"attachment_id": str(uuid.uuid4())}).status_code == 202
+    assert wait_volume(vdemo, vid, "available")["attachments"] == []
+    assert act(vadmin, "volumes", vid, "os-reset_status",
+               {"status": "maintenance"}).status_code == 202
+    refused = act(vdemo, "volumes", vid, "os-detach")
+    assert refused.status_code == 400 and "maintenance" in refused.json()["badRequest"]["message"]
+    assert act(vadmin, "volumes", vid, "os-force_delete").status_code == 202
+    wait_gone(vdemo, f"/volumes/{vid}")
 
 
 # --- read-only volumes --------------------------------------------------------------------------

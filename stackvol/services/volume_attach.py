@@ -54,6 +54,9 @@ from stackvol.timeutils import utcnow
 # Rows that hold the volume, reserved ones included.
 HOLDING = (AttachmentStatus.RESERVED, AttachmentStatus.ATTACHING, AttachmentStatus.ATTACHED,
            AttachmentStatus.DETACHING)
+# Volume statuses meaning something holds the volume: ``available`` once nothing does.
+ATTACHED_STATUSES = (VolumeStatus.IN_USE, VolumeStatus.RESERVED, VolumeStatus.ATTACHING,
+                     VolumeStatus.DETACHING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +169,8 @@ class VolumeAttachService:
             volume_attachments.c.volume_id == attachment.volume_id,
             volume_attachments.c.status.in_(list(HOLDING)))).scalar_one()
         if not left:
-            cas_status(conn, volumes, attachment.volume_id,
-                       [VolumeStatus.IN_USE, VolumeStatus.RESERVED, VolumeStatus.ATTACHING,
-                        VolumeStatus.DETACHING], VolumeStatus.AVAILABLE)
+            cas_status(conn, volumes, attachment.volume_id, ATTACHED_STATUSES,
+                       VolumeStatus.AVAILABLE)
 
     # --- the attachments API --------------------------------------------------------------
 
@@ -348,14 +350,18 @@ class VolumeAttachService:
 
     def _detach(self, conn: Connection, ctx: RequestContext, volume_id: str,
                 attachment_id: str | None) -> None:
-        self._volume(conn, ctx, volume_id)
+        volume = self._volume(conn, ctx, volume_id)
+        if volume.status == "maintenance":  # set by reset-status (Cinder refuses it too)
+            raise Invalid("Invalid volume: The volume cannot be detached in maintenance mode.")
         holders = self._holders(conn, volume_id)
         if attachment_id:
             holders = [a for a in holders if a.id == attachment_id]
-            if not holders:
-                raise NotFound(f"VolumeAttachment {attachment_id} could not be found.")
         if not holders:
-            raise Invalid(f"Invalid volume: Volume {volume_id} is not attached.")
+            # As Cinder's manager: detaching what is not attached (e.g. after a force detach)
+            # is no error; a volume nothing holds any more leaves its attach statuses.
+            if not self._holders(conn, volume_id):
+                cas_status(conn, volumes, volume_id, ATTACHED_STATUSES, VolumeStatus.AVAILABLE)
+            return
         if len(holders) > 1:
             raise Invalid("Invalid volume: Detach volume failed: More than one attachment, "
                           "but no attachment_id provided.")
