@@ -43,6 +43,7 @@ from stackvol.services.process_roles import Heartbeat, ProcessRole, pick_compute
 from stackvol.services.qos_specs import QosSpecService
 from stackvol.services.quotas import QuotaService, configured_defaults
 from stackvol.services.reset import ResetService
+from stackvol.services.retype import RetypeService
 from stackvol.services.servers import ServerService
 from stackvol.services.snapshots import SnapshotService
 from stackvol.services.tasks import PauseHook, Worker
@@ -80,6 +81,7 @@ class Services:
     reset: ResetService
     keypairs: KeyPairService
     transfers: TransferService
+    retype: RetypeService
     volume_uploads: VolumeUploadService
     role: ProcessRole
     heartbeat: Heartbeat
@@ -183,6 +185,7 @@ def build_services(settings: Settings) -> Services:
                     volume_attach=volume_attach, role=role,
                     keypairs=KeyPairService(db, quotas),
                     transfers=TransferService(db, quotas), volume_uploads=volume_uploads,
+                    retype=RetypeService(db, backends, quotas),
                     images=images,
                     reset=ResetService(db, backends, compute, images, identity),
                     heartbeat=heartbeat, qos_specs=QosSpecService(db),

@@ -64,6 +64,7 @@ DEFAULT_RULES: dict[str, str] = {
     "volume:force_delete": ADMIN,
     "volume:force_detach": ADMIN,
     "volume:update_readonly_flag": WRITE,
+    "volume:retype": WRITE,
     # Transfers (Cinder's names): the giver acts on its own; any member may accept with the key.
     "volume:create_transfer": WRITE,
     "volume:get_transfer": READ,

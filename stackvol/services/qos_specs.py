@@ -85,6 +85,15 @@ def front_end_specs(conn: Connection, volume_id: str) -> dict[str, str] | None:
     return scaled(row.specs or {}, row.size)
 
 
+def front_end_spec_id(conn: Connection, type_name: str) -> str | None:
+    """The id of the QoS spec a type carries if the hypervisor applies it (else None)."""
+    row = conn.execute(
+        sa.select(qos_specs.c.id, qos_specs.c.consumer)
+        .join(volume_types, volume_types.c.qos_specs_id == qos_specs.c.id)
+        .where(volume_types.c.name == type_name)).first()
+    return row.id if row is not None and row.consumer in FRONT_END else None
+
+
 def scaled(specs: Mapping[str, str], size_gb: int) -> dict[str, str]:
     """``<key>_per_gb`` becomes ``<key>`` = value * size (no less than ``<key>_per_gb_min``),
     as Cinder computes fixed limits for the volume at hand."""

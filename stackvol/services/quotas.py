@@ -284,14 +284,17 @@ def _lock(conn: Connection, project_id: str) -> None:
 
 def enforce(conn: Connection, defaults: Mapping[str, int], project_id: str,
             volume_type: str | None, *, volumes: int = 0, snapshots: int = 0,
-            gigabytes: int = 0, volume_size: int | None = None) -> None:
+            gigabytes: int = 0, volume_size: int | None = None,
+            type_only: bool = False) -> None:
     """Raise ``OverQuota`` (Cinder's messages) unless the project can take this much more.
 
-    Call it inside the transaction that creates or grows the resources.
+    Call it inside the transaction that creates or grows the resources. ``type_only`` checks
+    the per-type limits alone (a retype: the project's totals do not change).
     """
     deltas = {"volumes": volumes, "snapshots": snapshots, "gigabytes": gigabytes}
     checks = [(kind, name, delta) for kind, delta in deltas.items() if delta
-              for name in [kind] + ([f"{kind}_{volume_type}"] if volume_type else [])]
+              for name in ([] if type_only else [kind])
+              + ([f"{kind}_{volume_type}"] if volume_type else [])]
     limits = _limits(conn, project_id, defaults,
                      [name for _, name, _ in checks] + ["per_volume_gigabytes"])
     per_volume = limits["per_volume_gigabytes"]

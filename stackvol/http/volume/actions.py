@@ -1,5 +1,5 @@
 """``POST /volumes/{id}/action``: extend, reset status, force delete, force detach, bootable,
-read-only flag, and the attach and connection actions hypervisor managers call."""
+read-only flag, retype, and the attach and connection actions hypervisor managers call."""
 
 from __future__ import annotations
 
@@ -64,6 +64,12 @@ async def _set_bootable(request: Request, volume_id: str, args: dict[str, Any]) 
     bootable = parse_bool(args["bootable"], "bootable")
     await services(request).volumes.set_bootable(context(request), volume_id, bootable)
     return empty_response(200)
+
+
+async def _retype(request: Request, volume_id: str, args: dict[str, Any]) -> Response:
+    await services(request).retype.retype(context(request), volume_id, args["new_type"],
+                                          args.get("migration_policy"))
+    return empty_response(202)
 
 
 async def _extend_completion(request: Request, volume_id: str,
@@ -145,6 +151,7 @@ ACTIONS: dict[str, Action] = {
     "os-force_detach": _force_detach,
     "os-update_readonly_flag": _update_readonly_flag,
     "os-set_bootable": _set_bootable,
+    "os-retype": _retype,
     "os-attach": _attach,
     "os-detach": _detach,
     "os-reserve": _attach_action("reserve"),

@@ -36,6 +36,10 @@ SCHEMAS: dict[str, Schema] = {
         "propertyNames": {"minLength": 1, "maxLength": 255}}}, ["metadata"])),
     "os-unset_image_metadata": Schema(wrapped("os-unset_image_metadata", {"key": {
         "type": "string", "minLength": 1, "maxLength": 255}}, ["key"])),
+    "os-retype": Schema(wrapped("os-retype", {
+        "new_type": {"type": "string", "minLength": 1, "maxLength": 255},
+        "migration_policy": {"type": ["string", "null"], "enum": ["never", "on-demand", None]}},
+        ["new_type"])),
     "os-extend_volume_completion": Schema(wrapped("os-extend_volume_completion",
                                                   {"error": {"type": "boolean"}})),
 }
