@@ -17,9 +17,19 @@ from stackvol.services.process_roles import ROLES
 from stackvol.storage.base import StorageError
 from stackvol.storage.registry import backend_configs
 
+EXAMPLES = """examples:
+  stackvol serve --data-dir ./data --port 8774    start every API, bootstrap on first start
+  stackvol serve --ephemeral                      a throw-away cloud, removed at exit
+  stackvol admin volumes stuck                    what an interrupted operation left behind
+  stackvol config docs > docs/configuration.md    the settings reference
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stackvol", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="stackvol", description="stackvol: OpenStack volumes (Keystone, Nova, Cinder and "
+        "Glance APIs) on one port.", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
