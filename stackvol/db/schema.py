@@ -315,6 +315,17 @@ volume_types = sa.Table(
     sa.Index(None, "qos_specs_id"),
 )
 
+# The projects a private volume type is shared with (added by 0015, Cinder's
+# ``volume_type_projects``): they see and use it as if it were public.
+volume_type_projects = sa.Table(
+    "volume_type_projects",
+    metadata,
+    sa.Column("volume_type_id", UUID, primary_key=True),
+    sa.Column("project_id", ProjectId, primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index(None, "project_id"),
+)
+
 # Cinder's QoS specs (added by 0012): limits a volume type carries; ``front-end`` and ``both``
 # ones are applied by the hypervisor (libvirt's <iotune>), ``back-end`` ones by the storage.
 qos_specs = sa.Table(

@@ -75,6 +75,7 @@ DEFAULT_RULES: dict[str, str] = {
     "volume_extension:volume_actions:upload_public": ADMIN,
     "volume_type:list": READ,
     "volume_type:manage": ADMIN,
+    "volume_type:manage_access": ADMIN,  # private types: who may use them, and the list of who
     "snapshot:list": READ,
     "snapshot:show": READ,
     "snapshot:create": WRITE,

@@ -36,6 +36,7 @@ from stackvol.db.schema import (
     transfers,
     users,
     volume_attachments,
+    volume_type_projects,
     volumes,
 )
 from stackvol.services.context import RequestContext
@@ -132,6 +133,8 @@ def _remove_rows(conn: Connection) -> Removed:
             role_assignments.c.user_id.not_in(kept_users),
             role_assignments.c.project_id.not_in(kept_projects)))),
         ("users", users.delete().where(users.c.name.not_in(BOOTSTRAP_NAMES))),
+        ("type access", volume_type_projects.delete().where(
+            volume_type_projects.c.project_id.not_in(kept_projects))),
         ("projects", projects.delete().where(projects.c.name.not_in(BOOTSTRAP_NAMES))),
         ("roles", roles.delete().where(roles.c.name.not_in(BUILTIN_ROLES))),
     ]

@@ -2,7 +2,9 @@
 
 Volumes record their type by name (``volumes.volume_type``), which is what Nova's os-volumes
 view shows; renaming a type renames it on its volumes in the same transaction. A type's
-``volume_backend_name`` extra spec chooses the storage backend of its new volumes.
+``volume_backend_name`` extra spec chooses the storage backend of its new volumes. A private
+type (``is_public`` false) is seen and used only by admins and by the projects an admin gave
+access to (Cinder's type access, ``volume_type_projects``); to anyone else it does not exist.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import quota_limits, volume_types, volumes
+from stackvol.db.schema import projects, quota_limits, volume_type_projects, volume_types, volumes
 from stackvol.services import policy
 from stackvol.services.cinder_services import disabled_backends
 from stackvol.services.context import RequestContext
@@ -50,6 +52,19 @@ def _admin(ctx: RequestContext) -> None:
     policy.authorize(ctx, "volume_type:manage")
 
 
+def shared_with(conn: Connection, project_id: str | None) -> set[str]:
+    """The ids of the private types ``project_id`` was given access to."""
+    if project_id is None:
+        return set()
+    return set(conn.execute(sa.select(volume_type_projects.c.volume_type_id).where(
+        volume_type_projects.c.project_id == project_id)).scalars())
+
+
+def _visible(conn: Connection, ctx: RequestContext, row: Any) -> bool:
+    return bool(row.is_public or ctx.is_admin
+                or _access_row(conn, row.id, ctx.project_id) is not None)
+
+
 def resolve(conn: Connection, ctx: RequestContext, name_or_id: str) -> VolumeType:
     """The type named or numbered ``name_or_id`` that ``ctx`` may use; else ``NotFound``."""
     query = sa.select(volume_types)
@@ -58,7 +73,7 @@ def resolve(conn: Connection, ctx: RequestContext, name_or_id: str) -> VolumeTyp
         row = conn.execute(query.where(volume_types.c.id == name_or_id)).first()
     if row is None:
         row = conn.execute(query.where(volume_types.c.name == name_or_id)).first()
-    if row is None or (not row.is_public and not ctx.is_admin):
+    if row is None or not _visible(conn, ctx, row):
         if is_uuid(name_or_id):
             raise NotFound(f"Volume type {name_or_id} could not be found.")
         raise NotFound(f"Volume type with name {name_or_id} could not be found.")
@@ -113,21 +128,23 @@ class VolumeTypeService:
 
     async def list(self, ctx: RequestContext, is_public: bool | None = None,
                    extra_specs: Mapping[str, str] | None = None) -> list[VolumeType]:
-        """Public types (and, for admins, private ones too or only as ``is_public`` asks)."""
+        """Public types and the private ones shared with the caller's project (for admins,
+        every type, or only private ones as ``is_public`` asks), as Cinder lists them."""
         policy.authorize(ctx, "volume_type:list")
-        found = await self.db.read(self._list)
+        found, shared = await self.db.read(self._list, ctx.project_id)
         if not ctx.is_admin:
             is_public = True
-        out = [t for t in found if is_public is None or t.is_public == is_public]
+        out = [t for t in found if is_public is None or t.is_public == is_public
+               or (is_public and t.id in shared)]
         if extra_specs:
             out = [t for t in out
                    if all(t.extra_specs.get(k) == str(v) for k, v in extra_specs.items())]
         return out
 
     @staticmethod
-    def _list(conn: Connection) -> list[VolumeType]:
+    def _list(conn: Connection, project_id: str | None) -> tuple[list[VolumeType], set[str]]:
         rows = conn.execute(sa.select(volume_types).order_by(volume_types.c.name))
-        return [VolumeType.from_row(row) for row in rows]
+        return [VolumeType.from_row(row) for row in rows], shared_with(conn, project_id)
 
     async def get(self, ctx: RequestContext, name_or_id: str) -> VolumeType:
         if name_or_id == "default":
@@ -199,8 +216,60 @@ class VolumeTypeService:
         if in_use:
             raise Invalid("Invalid volume type: Target volume type is still in use.")
         conn.execute(volume_types.delete().where(volume_types.c.id == current.id))
+        conn.execute(volume_type_projects.delete().where(
+            volume_type_projects.c.volume_type_id == current.id))
         conn.execute(quota_limits.delete().where(quota_limits.c.resource.in_(
             [f"{kind}_{current.name}" for kind in ("volumes", "snapshots", "gigabytes")])))
+
+    # --- access to private types (Cinder's os-volume-type-access) ---------------------------
+
+    async def access(self, ctx: RequestContext, type_id: str) -> tuple[str, list[str]]:
+        """A private type's id and the projects given access to it (oldest first)."""
+        policy.authorize(ctx, "volume_type:manage_access")
+        return await self.db.read(self._access, ctx, type_id)
+
+    @staticmethod
+    def _access(conn: Connection, ctx: RequestContext, type_id: str) -> tuple[str, list[str]]:
+        current = resolve(conn, ctx, type_id)
+        if current.is_public:
+            raise NotFound("Access list not available for public volume types.")
+        found = conn.execute(
+            sa.select(volume_type_projects.c.project_id)
+            .where(volume_type_projects.c.volume_type_id == current.id)
+            .order_by(volume_type_projects.c.created_at, volume_type_projects.c.project_id))
+        return current.id, list(found.scalars())
+
+    async def add_access(self, ctx: RequestContext, type_id: str, project_id: str) -> None:
+        policy.authorize(ctx, "volume_type:manage_access")
+        await self.db.run(self._add_access, ctx, type_id, project_id)
+
+    @staticmethod
+    def _add_access(conn: Connection, ctx: RequestContext, type_id: str,
+                    project_id: str) -> None:
+        current = _private(conn, ctx, type_id)
+        if conn.execute(sa.select(projects.c.id).where(projects.c.id == project_id)).first() \
+                is None:
+            raise NotFound(f"Project {project_id} could not be found.")
+        if _access_row(conn, current.id, project_id) is not None:
+            raise Conflict(f"Volume type access for {current.id} / {project_id} combination "
+                           f"already exists.")
+        conn.execute(volume_type_projects.insert().values(
+            volume_type_id=current.id, project_id=project_id, created_at=utcnow()))
+
+    async def remove_access(self, ctx: RequestContext, type_id: str, project_id: str) -> None:
+        policy.authorize(ctx, "volume_type:manage_access")
+        await self.db.run(self._remove_access, ctx, type_id, project_id)
+
+    @staticmethod
+    def _remove_access(conn: Connection, ctx: RequestContext, type_id: str,
+                       project_id: str) -> None:
+        current = _private(conn, ctx, type_id)
+        removed = conn.execute(volume_type_projects.delete().where(
+            volume_type_projects.c.volume_type_id == current.id,
+            volume_type_projects.c.project_id == project_id)).rowcount
+        if not removed:
+            raise NotFound(f"Volume type access not found for {current.id} / {project_id} "
+                           f"combination.")
 
     # --- extra specs ----------------------------------------------------------------------
 
@@ -227,3 +296,18 @@ class VolumeTypeService:
         conn.execute(volume_types.update().where(volume_types.c.id == current.id)
                      .values(extra_specs=merged, updated_at=utcnow()))
         return merged
+
+
+def _private(conn: Connection, ctx: RequestContext, type_id: str) -> VolumeType:
+    """The type whose access changes: only a private one has an access list (Cinder)."""
+    current = resolve(conn, ctx, type_id)
+    if current.is_public:
+        raise Invalid("Invalid volume type: Type access modification is not applicable to "
+                      "public volume type.")
+    return current
+
+
+def _access_row(conn: Connection, type_id: str, project_id: str) -> Any:
+    return conn.execute(sa.select(volume_type_projects.c.project_id).where(
+        volume_type_projects.c.volume_type_id == type_id,
+        volume_type_projects.c.project_id == project_id)).first()

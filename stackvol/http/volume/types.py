@@ -1,4 +1,5 @@
-"""``/types``: volume types and their extra specs (reading for all, changes for admins)."""
+"""``/types``: volume types, their extra specs and who may use the private ones (reading for
+all, changes and access lists for admins)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,30 @@ async def delete(request: Request) -> Response:
     return empty_response(202)
 
 
+# --- type access (Cinder's os-volume-type-access) -------------------------------------------
+
+
+async def access_action(request: Request) -> Response:
+    body = await read_json(request)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise Fault(400, "Malformed request body")
+    name = next(iter(body))
+    if name not in schemas.ACCESS_ACTIONS:
+        raise Fault(400, f"There is no such action: {name}")
+    schemas.access[name].validate(body)
+    change = (services(request).volume_types.add_access if name == "addProjectAccess"
+              else services(request).volume_types.remove_access)
+    await change(context(request), _type_id(request), body[name]["project"])
+    return empty_response(202)
+
+
+async def access_index(request: Request) -> Response:
+    type_id, projects = await services(request).volume_types.access(context(request),
+                                                                    _type_id(request))
+    return json_response({"volume_type_access": [
+        {"volume_type_id": type_id, "project_id": project} for project in projects]})
+
+
 # --- extra specs ----------------------------------------------------------------------------
 
 
@@ -113,6 +138,8 @@ routes = [
     Route("/types/{type_id}", show, methods=["GET"]),
     Route("/types/{type_id}", update, methods=["PUT"]),
     Route("/types/{type_id}", delete, methods=["DELETE"]),
+    Route("/types/{type_id}/action", access_action, methods=["POST"]),
+    Route("/types/{type_id}/os-volume-type-access", access_index, methods=["GET"]),
     Route(_SPECS, specs_index, methods=["GET"]),
     Route(_SPECS, specs_create, methods=["POST"]),
     Route(_SPECS + "/{key}", spec_show, methods=["GET"]),

@@ -16,3 +16,8 @@ update = Schema(wrapped("volume_type", {
 extra_specs = Schema({"type": "object", "properties": {"extra_specs": METADATA},
                       "required": ["extra_specs"], "additionalProperties": False})
 spec_item = Schema({**METADATA, "minProperties": 1, "maxProperties": 1})
+# Type access actions: ``{"addProjectAccess": {"project": ...}}`` and removeProjectAccess.
+ACCESS_ACTIONS = ("addProjectAccess", "removeProjectAccess")
+access = {name: Schema(wrapped(name, {"project": {"type": "string", "minLength": 1,
+                                                  "maxLength": 255}}, ["project"]))
+          for name in ACCESS_ACTIONS}
