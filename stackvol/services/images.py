@@ -50,6 +50,8 @@ DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi
                 "ploop")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 VISIBILITIES = ("public", "private", "shared", "community")
+ACTIVE = "active"
+DEACTIVATED = "deactivated"  # bytes kept, served to admins only (Glance's deactivate)
 # Attributes a caller may set (in a create request or a patch), with the properties beside them.
 SETTABLE = ("name", "visibility", "protected", "os_hidden", "disk_format", "container_format",
             "min_disk", "min_ram", "tags")
@@ -318,7 +320,10 @@ class ImageService:
         if image.path is None and is_builtin(image):
             await self.ensure_data(image.id)
             image = await self.get(ctx, image_id)
-        if image.status != "active" or image.path is None:
+        if image.status == DEACTIVATED and not ctx.is_admin:
+            raise Forbidden("The requested image has been deactivated. Image data download "
+                            "is forbidden.")
+        if image.status not in (ACTIVE, DEACTIVATED) or image.path is None:
             return image, None
         if not image.path.exists():
             raise NotFound(f"Image {image_id} has no data in the store.")
@@ -410,6 +415,14 @@ class ImageService:
         conn.execute(images.delete().where(images.c.id == image.id))
         return image
 
+    async def deactivate(self, ctx: RequestContext, image_id: str) -> None:
+        """Glance's deactivate: an active image keeps its bytes but no longer serves them
+        (downloads, boots, volumes) to anyone but admins until it is reactivated."""
+        await self.db.run(_change_activation, ctx, image_id, "deactivate", ACTIVE, DEACTIVATED)
+
+    async def reactivate(self, ctx: RequestContext, image_id: str) -> None:
+        await self.db.run(_change_activation, ctx, image_id, "reactivate", DEACTIVATED, ACTIVE)
+
     # --- data ---------------------------------------------------------------------------------
 
     async def upload(self, ctx: RequestContext, image_id: str,
@@ -495,6 +508,19 @@ class ImageService:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
+
+
+def _change_activation(conn: Connection, ctx: RequestContext, image_id: str, action: str,
+                       expected: str, new: str) -> None:
+    """Move the image ``expected`` → ``new``; already ``new`` is no change, as in Glance,
+    and any other status is refused (403)."""
+    image = read_image(conn, ctx, image_id)
+    _authorize(ctx, action, image.owner)
+    if image.status == new:
+        return
+    if image.status != expected or not _move(conn, image.id, expected, {"status": new}):
+        raise Forbidden(f"Not allowed to {action} image in status '{image.status}'")
+    log.info("image %s %sd by %s", image.id, action, ctx.user_id)
 
 
 def _move(conn: Connection, image_id: str, expected: str, values: dict[str, Any],

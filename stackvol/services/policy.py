@@ -134,6 +134,8 @@ DEFAULT_RULES: dict[str, str] = {
     "modify_image": WRITE,
     "upload_image": WRITE,
     "delete_image": WRITE,
+    "deactivate": WRITE,  # Glance's names and defaults: admins, or members of the owner
+    "reactivate": WRITE,
     "communitize_image": WRITE,
     "publicize_image": ADMIN,
     # --- Identity (Keystone's defaults for project-scoped tokens) ---

@@ -201,6 +201,19 @@ async def download(request: Request) -> Response:
     return StreamingResponse(chunks, headers=headers, media_type="application/octet-stream")
 
 
+# --- actions ------------------------------------------------------------------------------
+
+
+async def deactivate(request: Request) -> Response:
+    await services(request).images.deactivate(context(request), _image_id(request))
+    return empty_response(204)
+
+
+async def reactivate(request: Request) -> Response:
+    await services(request).images.reactivate(context(request), _image_id(request))
+    return empty_response(204)
+
+
 # --- tags ---------------------------------------------------------------------------------
 
 
@@ -238,6 +251,8 @@ routes = [
     Route("/images/{image_id}", delete, methods=["DELETE"]),
     Route("/images/{image_id}/file", upload, methods=["PUT"]),
     Route("/images/{image_id}/file", download, methods=["GET"]),
+    Route("/images/{image_id}/actions/deactivate", deactivate, methods=["POST"]),
+    Route("/images/{image_id}/actions/reactivate", reactivate, methods=["POST"]),
     Route("/images/{image_id}/tags/{tag}", add_tag, methods=["PUT"]),
     Route("/images/{image_id}/tags/{tag}", delete_tag, methods=["DELETE"]),
     Route("/schemas/image", image_schema, methods=["GET"]),
