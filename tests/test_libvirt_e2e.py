@@ -258,12 +258,15 @@ def test_a_guest_that_ignores_the_first_unplug_is_asked_again(cloud: StackvolPro
     assert admin.delete(f"/os-volumes/{volume_id}").status_code == 202
 
 
-def test_console_output_is_not_implemented_on_the_simulated_driver(tmp_path: Path) -> None:
+def test_console_output_on_the_simulated_driver_is_the_guests_story(tmp_path: Path) -> None:
+    """The simulated guest tells on its console what the built-in guest would: its boot line
+    (and, once attached, each disk it sees; see tests/test_readme_session.py)."""
     with running(tmp_path / "data") as proc, proc.client("admin") as client:
         server_id = boot(client, "sim")
         server_status(client, server_id, "ACTIVE", timeout=30)
         resp = client.post(f"/servers/{server_id}/action", json={"os-getConsoleOutput": {}})
-        assert resp.status_code == 501, resp.text
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["output"].startswith("stackvol guest: simulated up")
         bad = client.post(f"/servers/{server_id}/action",
                           json={"os-getConsoleOutput": {"length": "x"}})
         assert bad.status_code == 400, bad.text
