@@ -34,6 +34,22 @@ def demo(server: StackvolProcess) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def vadmin(server: StackvolProcess) -> Iterator[httpx.Client]:
+    """The admin on the Block Storage face (newest microversion, project in the path)."""
+    from tests.test_cinder_api import cinder
+    with cinder(server, "admin") as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def vdemo(server: StackvolProcess) -> Iterator[httpx.Client]:
+    """The demo member on the Block Storage face."""
+    from tests.test_cinder_api import cinder
+    with cinder(server, "demo") as client:
+        yield client
+
+
 @pytest.fixture(scope="session")
 def samples() -> Path:
     if not SAMPLES.exists():

@@ -9,7 +9,6 @@ import os
 import subprocess
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +30,6 @@ from tests.test_cinder_clients import osc
 
 MiB = 1024**2
 GiB = 1024**3
-
-
-@pytest.fixture(scope="module")
-def vadmin(server: StackvolProcess) -> Iterator[httpx.Client]:
-    with cinder(server, "admin") as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def vdemo(server: StackvolProcess) -> Iterator[httpx.Client]:
-    with cinder(server, "demo") as client:
-        yield client
 
 
 def act(client: httpx.Client, kind: str, resource_id: str, name: str,

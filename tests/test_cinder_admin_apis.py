@@ -5,29 +5,15 @@ scheduler skipping a disabled backend; some through python-openstackclient."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.server import StackvolProcess, running
 from tests.test_cinder_api import cinder, make_volume, wait_volume
 from tests.test_cinder_clients import osc
 
 QOS_KEYS = {"id", "name", "consumer", "specs"}
-
-
-@pytest.fixture(scope="module")
-def vadmin(server: StackvolProcess) -> Iterator[httpx.Client]:
-    with cinder(server, "admin") as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def vdemo(server: StackvolProcess) -> Iterator[httpx.Client]:
-    with cinder(server, "demo") as client:
-        yield client
 
 
 def _name(prefix: str) -> str:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.server import StackvolProcess, wait_for
 from tests.test_servers import IMAGE
@@ -54,18 +52,6 @@ def make_volume(client: httpx.Client, size: int = 1, **fields: Any) -> dict[str,
 
 def volume_file(server: StackvolProcess, volume_id: str) -> Path:
     return server.data_dir / "volumes" / f"volume-{volume_id}.raw"
-
-
-@pytest.fixture(scope="module")
-def vadmin(server: StackvolProcess) -> Iterator[httpx.Client]:
-    with cinder(server, "admin") as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def vdemo(server: StackvolProcess) -> Iterator[httpx.Client]:
-    with cinder(server, "demo") as client:
-        yield client
 
 
 def make_server(compute: httpx.Client) -> str:

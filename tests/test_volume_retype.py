@@ -4,27 +4,13 @@ per-type quota usage change, the bytes stay), refusals as Cinder's, and openstac
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.server import StackvolProcess
-from tests.test_cinder_api import cinder, make_volume, project_id, volume_file, wait_volume
+from tests.test_cinder_api import make_volume, project_id, volume_file, wait_volume
 from tests.test_cinder_clients import osc
-
-
-@pytest.fixture(scope="module")
-def vadmin(server: StackvolProcess) -> Iterator[httpx.Client]:
-    with cinder(server, "admin") as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def vdemo(server: StackvolProcess) -> Iterator[httpx.Client]:
-    with cinder(server, "demo") as client:
-        yield client
 
 
 def make_type(client: httpx.Client, **extra_specs: str) -> dict[str, Any]:

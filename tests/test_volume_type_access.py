@@ -13,21 +13,9 @@ import pytest
 
 from tests.identity_helpers import identity, make_account
 from tests.server import StackvolProcess, query
-from tests.test_cinder_api import cinder, project_id, wait_gone
+from tests.test_cinder_api import project_id, wait_gone
 from tests.test_cinder_clients import osc
 from tests.test_volume_transfers import cinder as account_cinder
-
-
-@pytest.fixture(scope="module")
-def vadmin(server: StackvolProcess) -> Iterator[httpx.Client]:
-    with cinder(server, "admin") as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def vdemo(server: StackvolProcess) -> Iterator[httpx.Client]:
-    with cinder(server, "demo") as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
