@@ -31,7 +31,7 @@ import httpx
 
 from bench import client, profile, wrk
 from bench.client import CREATE_BODY, CREATE_PATH, BenchError, Tally, percentile
-from tests.server import StackvolProcess
+from tests.support.server import StackvolProcess
 
 CONNECTIONS = 16
 LIST_LIMIT = 1000

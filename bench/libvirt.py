@@ -27,9 +27,9 @@ from typing import Any
 
 import httpx
 
-from stackvol.compute import guest_image
-from tests import libvirt_guest as lg
-from tests.server import StackvolProcess
+from stackvol.virt import guest_image
+from tests.support import libvirt_guest as lg
+from tests.support.server import StackvolProcess
 
 IMAGE = "70a599e0-31e7-49b7-b260-868f441e862b"
 

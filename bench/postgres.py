@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.postgres --quick      # 1k and 10k
     .venv/bin/python -m bench.postgres --api 2      # two API processes + one volume worker
 
-It starts a private PostgreSQL cluster (tests/postgres.py: initdb on a free loopback port,
+It starts a private PostgreSQL cluster (tests/support/postgres.py: initdb on a free loopback port,
 fsync off) and stackvol on it: by default one all-in-one process; with ``--api N``, N API
 processes (``--role api``) and one volume worker (``--role volume``), load spread over the APIs.
 The first ``--through-api`` volumes (10k) are created through the API; beyond that, to reach
@@ -27,8 +27,8 @@ from pathlib import Path
 
 from bench import client, wrk
 from bench.client import CREATE_BODY, CREATE_PATH, Tally, percentile
-from tests.postgres import PostgresCluster
-from tests.server import StackvolProcess, query_url
+from tests.support.postgres import PostgresCluster
+from tests.support.server import StackvolProcess, query_url
 
 CONNECTIONS = 16
 LIST_LIMIT = 1000

@@ -8,14 +8,11 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from sqlalchemy.engine import Connection
 
-from stackvol.compute.base import ComputeDriver
-from stackvol.compute.simulated import SimulatedDriver
 from stackvol.config import Settings
 from stackvol.db.engine import Database, create_engine
 from stackvol.db.migrate import upgrade
@@ -24,71 +21,44 @@ from stackvol.http.admin import PATH as ADMIN_PATH
 from stackvol.http.admin import AdminFace
 from stackvol.http.application import Application
 from stackvol.http.auth import Authenticator
+from stackvol.http.block_storage.face import VolumeFace
 from stackvol.http.compute.face import ComputeFace
+from stackvol.http.compute_legacy.face import PREFIXES as LEGACY_PREFIXES
+from stackvol.http.compute_legacy.face import LegacyFace
 from stackvol.http.identity.face import identity_face
 from stackvol.http.image.face import ImageFace
-from stackvol.http.legacy.face import PREFIXES as LEGACY_PREFIXES
-from stackvol.http.legacy.face import LegacyFace
 from stackvol.http.middleware import PrefixDispatcher, RequestIdMiddleware
-from stackvol.http.volume.face import VolumeFace
-from stackvol.services import policy, power_sync
-from stackvol.services.attachments import AttachmentService
-from stackvol.services.cinder_services import CinderServices
-from stackvol.services.connection_calls import ConnectionCalls
-from stackvol.services.flavors import FlavorService
-from stackvol.services.identity import BootstrapResult, IdentityService
-from stackvol.services.images import ImageService
-from stackvol.services.keypairs import KeyPairService
-from stackvol.services.process_roles import Heartbeat, ProcessRole, pick_compute_host
-from stackvol.services.qos_specs import QosSpecService
-from stackvol.services.quotas import QuotaService, configured_defaults
-from stackvol.services.reset import ResetService
-from stackvol.services.retype import RetypeService
-from stackvol.services.servers import ServerService
-from stackvol.services.snapshots import SnapshotService
-from stackvol.services.tasks import PauseHook, Worker
-from stackvol.services.transfers import TransferService
-from stackvol.services.volume_attach import VolumeAttachService
-from stackvol.services.volume_types import VolumeTypeService
-from stackvol.services.volume_uploads import VolumeUploadService
-from stackvol.services.volumes import VolumeService
+from stackvol.services.attachments.cinder_side import VolumeAttachService
+from stackvol.services.attachments.connection_calls import ConnectionCalls
+from stackvol.services.attachments.nova_side import AttachmentService
+from stackvol.services.common import policy
+from stackvol.services.container import Services
+from stackvol.services.identity.api import BootstrapResult, IdentityService
+from stackvol.services.images.api import ImageService
+from stackvol.services.operations.hosts import CinderServices
+from stackvol.services.operations.reset import ResetService
+from stackvol.services.quotas.api import QuotaService, configured_defaults
+from stackvol.services.servers import power_sync
+from stackvol.services.servers.api import ServerService
+from stackvol.services.servers.flavors import FlavorService
+from stackvol.services.servers.keypairs import KeyPairService
+from stackvol.services.snapshots.api import SnapshotService
+from stackvol.services.volumes.api import VolumeService
+from stackvol.services.volumes.qos_specs import QosSpecService
+from stackvol.services.volumes.retype import RetypeService
+from stackvol.services.volumes.transfers import TransferService
+from stackvol.services.volumes.types import VolumeTypeService
+from stackvol.services.volumes.uploads import VolumeUploadService
 from stackvol.storage.images import ImageStore
 from stackvol.storage.registry import Backends
+from stackvol.tasks.roles import Heartbeat, ProcessRole, pick_compute_host
+from stackvol.tasks.worker import PauseHook, Worker
+from stackvol.virt.base import ComputeDriver
+from stackvol.virt.simulated import SimulatedDriver
 
 log = logging.getLogger(__name__)
 
 CREDENTIALS_FILE = "bootstrap-credentials.json"
-
-
-@dataclass
-class Services:
-    """Everything the HTTP faces may call."""
-
-    settings: Settings
-    db: Database
-    worker: Worker
-    identity: IdentityService
-    volumes: VolumeService
-    snapshots: SnapshotService
-    compute: ComputeDriver
-    flavors: FlavorService
-    servers: ServerService
-    attachments: AttachmentService
-    volume_types: VolumeTypeService
-    quotas: QuotaService
-    volume_attach: VolumeAttachService
-    images: ImageService
-    reset: ResetService
-    keypairs: KeyPairService
-    transfers: TransferService
-    retype: RetypeService
-    volume_uploads: VolumeUploadService
-    role: ProcessRole
-    heartbeat: Heartbeat
-    qos_specs: QosSpecService
-    cinder_services: CinderServices
-    # What this start bootstrapped (the new users' passwords), once ``start`` has run.
-    first_start: BootstrapResult | None = None
 
 
 def make_backends(settings: Settings, role: ProcessRole) -> Backends:
@@ -112,7 +82,7 @@ def make_compute(settings: Settings) -> ComputeDriver:
         choice = marker.read_text().strip()
         log.info("compute driver: %s (this data directory's)", choice)
     elif choice == "auto":
-        from stackvol.compute.libvirt import unavailable
+        from stackvol.virt.libvirt import unavailable
 
         reason = unavailable(settings.libvirt_uri)
         choice = "libvirt" if reason is None else "simulated"
@@ -122,7 +92,7 @@ def make_compute(settings: Settings) -> ComputeDriver:
     marker.write_text(choice + "\n")
     if choice == "simulated":
         return SimulatedDriver(settings.data_dir, host=settings.compute_host or None)
-    from stackvol.compute import libvirt
+    from stackvol.virt import libvirt
 
     reason = libvirt.unavailable(settings.libvirt_uri)
     if reason is not None:
@@ -199,7 +169,7 @@ def guest_image_dir(settings: Settings) -> Path:
 
 def builtin_guest_disk(settings: Settings) -> Path:
     """The built-in guest as a bootable qcow2 disk, built on first call (blocking)."""
-    from stackvol.compute import guest_image
+    from stackvol.virt import guest_image
 
     return guest_image.boot_disk(guest_image_dir(settings), "qcow2")
 

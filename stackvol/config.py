@@ -164,9 +164,9 @@ class Settings(BaseSettings):
         "else json."))
     access_log: bool = Field(False, description="Log every request.")
     policy_file: str = Field("", description=(
-        "A YAML or JSON file of policy rule overrides (defaults in services/policy)."))
+        "A YAML or JSON file of policy rule overrides (defaults in services/common/policy)."))
     pause_at: str = Field("", description=(
-        "Test hook: the worker parks at this named step (services/tasks.PauseHook)."))
+        "Test hook: the worker parks at this named step (tasks/worker.PauseHook)."))
 
     @field_validator("log_level", "sqlite_synchronous", mode="before")
     @classmethod

@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import ceph as ceph_cluster
-from tests import postgres
-from tests.server import StackvolProcess, running
+from tests.support import ceph as ceph_cluster
+from tests.support import postgres
+from tests.support.server import StackvolProcess, running
 
-# Nova's API samples the tests compare with, vendored (see tests/samples/README.md).
-SAMPLES = Path(__file__).resolve().parent / "samples"
+# Nova's API samples the tests compare with, vendored (see tests/support/samples/README.md).
+SAMPLES = Path(__file__).resolve().parent / "support" / "samples"
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +37,7 @@ def demo(server: StackvolProcess) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def vadmin(server: StackvolProcess) -> Iterator[httpx.Client]:
     """The admin on the Block Storage face (newest microversion, project in the path)."""
-    from tests.test_cinder_api import cinder
+    from tests.functional.test_cinder_api import cinder
     with cinder(server, "admin") as client:
         yield client
 
@@ -45,7 +45,7 @@ def vadmin(server: StackvolProcess) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def vdemo(server: StackvolProcess) -> Iterator[httpx.Client]:
     """The demo member on the Block Storage face."""
-    from tests.test_cinder_api import cinder
+    from tests.functional.test_cinder_api import cinder
     with cinder(server, "demo") as client:
         yield client
 
@@ -59,7 +59,7 @@ def samples() -> Path:
 
 @pytest.fixture(scope="session")
 def ceph() -> Iterator[ceph_cluster.CephCluster]:
-    """A private single-node Ceph cluster (tests/ceph.py), started on first use; skips where
+    """A private single-node Ceph cluster (tests/support/ceph.py), started on first use; skips where
     Ceph is not installed."""
     yield ceph_cluster.cluster_or_skip()
     ceph_cluster.stop_shared_cluster()

@@ -23,8 +23,8 @@ import sqlalchemy as sa
 import yaml
 
 from stackvol.config import Settings
-from stackvol.services.context import RequestContext
-from stackvol.services.errors import ServiceError
+from stackvol.services.common.context import RequestContext
+from stackvol.services.common.errors import ServiceError
 
 Handler = Callable[[argparse.Namespace, Any], int]
 FORMATS = ("table", "json", "yaml", "value")
@@ -367,21 +367,21 @@ def _directory(settings: Settings, fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def project_create(args: argparse.Namespace, settings: Settings) -> int:
-    from stackvol.services import identity_directory as d
+    from stackvol.services.identity import directory as d
 
     project = _directory(settings, d.create_project, args.name, args.description)
     return _print_records(args, project, ("id", "name", "description"))
 
 
 def project_list(args: argparse.Namespace, settings: Settings) -> int:
-    from stackvol.services import identity_directory as d
+    from stackvol.services.identity import directory as d
 
     return _print_records(args, _directory(settings, d.list_projects),
                           ("id", "name", "enabled", "description"))
 
 
 def user_create(args: argparse.Namespace, settings: Settings) -> int:
-    from stackvol.services import identity_directory as d
+    from stackvol.services.identity import directory as d
 
     if args.role and not args.project:
         raise AdminError("--role needs --project")
@@ -404,7 +404,7 @@ def user_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def user_list(args: argparse.Namespace, settings: Settings) -> int:
-    from stackvol.services import identity_directory as d
+    from stackvol.services.identity import directory as d
 
     return _print_records(args, _directory(settings, d.list_users),
                           ("id", "name", "enabled", "default project"),
@@ -412,7 +412,7 @@ def user_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def role_add(args: argparse.Namespace, settings: Settings) -> int:
-    from stackvol.services import identity_directory as d
+    from stackvol.services.identity import directory as d
 
     def add(conn: Any) -> tuple[str, str, str]:
         user = d.find_user(conn, args.user)
@@ -427,7 +427,7 @@ def role_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def role_list(args: argparse.Namespace, settings: Settings) -> int:
-    from stackvol.services import identity_directory as d
+    from stackvol.services.identity import directory as d
 
     def assignments(conn: Any) -> list[d.Assignment]:
         user = d.find_user(conn, args.user).id if args.user else None
@@ -439,13 +439,13 @@ def role_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def role_create(args: argparse.Namespace, settings: Settings) -> int:
-    from stackvol.services import identity_directory as d
+    from stackvol.services.identity import directory as d
 
     return _print_records(args, _directory(settings, d.create_role, args.name), ("id", "name"))
 
 
 def project_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from stackvol.services import identity_directory as d
+    from stackvol.services.identity import directory as d
 
     async def work(services: Any) -> str:
         project = await services.db.read(d.find_project, args.project)
@@ -457,7 +457,7 @@ def project_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def user_delete(args: argparse.Namespace, settings: Settings) -> int:
-    from stackvol.services import identity_directory as d
+    from stackvol.services.identity import directory as d
 
     async def work(services: Any) -> str:
         user = await services.db.read(d.find_user, args.user)
@@ -469,7 +469,7 @@ def user_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def user_password_reset(args: argparse.Namespace, settings: Settings) -> int:
-    from stackvol.services import identity_directory as d
+    from stackvol.services.identity import directory as d
 
     user = _directory(settings, d.find_user, args.user)  # before asking: a typo fails fast
     password = _password(args, f"new password for {user.name}", confirm=True)
@@ -485,7 +485,7 @@ def user_password_reset(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def token_rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from stackvol.services.identity import rotate_token_keys
+    from stackvol.services.identity.api import rotate_token_keys
 
     if args.keep < 0:
         raise AdminError("--keep must be 0 or more")
@@ -510,7 +510,7 @@ def _identity_url(settings: Settings) -> str:
 
 
 def clouds_yaml(args: argparse.Namespace, settings: Settings) -> int:
-    from stackvol.services import identity_directory as d
+    from stackvol.services.identity import directory as d
 
     def lookup(conn: Any) -> tuple[Any, str | None, str | None]:
         user = d.find_user(conn, args.user)
@@ -541,7 +541,7 @@ def clouds_yaml(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _repair(services: Any) -> Any:
-    from stackvol.services.repair import RepairService
+    from stackvol.services.operations.repair import RepairService
 
     return RepairService(services.db, services.volumes.backends, services.compute)
 

@@ -12,10 +12,10 @@ from typing import Any
 from stackvol.cli import admin, startup
 from stackvol.config import BadSettings, Settings, load_settings, reference
 from stackvol.logs import LOG_FORMATS, configure_logging, resolve_format
-from stackvol.services import policy
-from stackvol.services.process_roles import ROLES
+from stackvol.services.common import policy
 from stackvol.storage.base import StorageError
 from stackvol.storage.registry import backend_configs
+from stackvol.tasks.roles import ROLES
 
 EXAMPLES = """examples:
   stackvol serve --data-dir ./data --port 8774    start every API, bootstrap on first start

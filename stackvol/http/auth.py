@@ -6,10 +6,10 @@ from starlette.datastructures import Headers
 
 from stackvol.http.faults import Fault
 from stackvol.logs import note_caller
-from stackvol.services.context import RequestContext
-from stackvol.services.errors import NotAuthenticated
-from stackvol.services.identity import IdentityService
-from stackvol.services.policy import expand_roles
+from stackvol.services.common.context import RequestContext
+from stackvol.services.common.errors import NotAuthenticated
+from stackvol.services.common.policy import expand_roles
+from stackvol.services.identity.api import IdentityService
 
 
 class Authenticator:

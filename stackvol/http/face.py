@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 from stackvol.http.auth import Authenticator
 from stackvol.http.faults import COMPUTE_CODES, Fault
 from stackvol.http.middleware import FaultMiddleware
-from stackvol.services.errors import ServiceError
+from stackvol.services.common.errors import ServiceError
 
 
 async def not_found(scope: Scope, receive: Receive, send: Send) -> None:

@@ -8,7 +8,7 @@ from http import HTTPStatus
 from starlette.responses import Response
 
 from stackvol.http.responses import json_response
-from stackvol.services import errors
+from stackvol.services.common import errors
 
 # Nova's fault names by status code (nova/api/openstack/wsgi.py); anything else is computeFault.
 FAULT_NAMES = {

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from starlette.types import Receive, Scope, Send
 
 from stackvol.http.responses import json_response
-from stackvol.services.process_roles import health
+from stackvol.tasks.roles import health
 
 if TYPE_CHECKING:
-    from stackvol.app import Services
+    from stackvol.services.container import Services
 
 PATH = "/healthcheck"
 

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stackvol.http.faults import COMPUTE_CODES, Fault, from_service_error
 from stackvol.logs import Caller, caller_var, request_id_var
-from stackvol.services.errors import ServiceError
+from stackvol.services.common.errors import ServiceError
 
 log = logging.getLogger("stackvol.http")
 access_log = logging.getLogger("stackvol.access")

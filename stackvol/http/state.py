@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 
 if TYPE_CHECKING:
-    from stackvol.app import Services
+    from stackvol.services.container import Services
 
 
 def services(request: Request) -> Services:

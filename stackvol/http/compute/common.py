@@ -12,8 +12,8 @@ from stackvol.http.faults import Fault
 from stackvol.http.microversion import APIVersion, v
 from stackvol.http.state import services
 from stackvol.http.validation import query_int
-from stackvol.services.context import RequestContext
-from stackvol.services.records import Page
+from stackvol.services.common.context import RequestContext
+from stackvol.services.common.records import Page
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 STRICT_QUERY = v("2.75")  # lists refuse unknown query parameters from here on

@@ -11,7 +11,7 @@ from stackvol.http.compute.common import context, services
 from stackvol.http.faults import Fault
 from stackvol.http.responses import json_response
 from stackvol.http.validation import Schema
-from stackvol.services.console import ConsoleNotSupported, console_output
+from stackvol.services.servers.console import ConsoleNotSupported, console_output
 
 schema = Schema({
     "type": "object",

@@ -19,7 +19,7 @@ from stackvol.http.compute.views import flavors as views
 from stackvol.http.faults import Fault
 from stackvol.http.paging import list_body
 from stackvol.http.responses import json_response
-from stackvol.services.flavors import FlavorQuery
+from stackvol.services.servers.flavors import FlavorQuery
 
 
 def _query(request: Request) -> FlavorQuery:

@@ -12,8 +12,8 @@ from stackvol.http.compute.views import images as views
 from stackvol.http.faults import Fault
 from stackvol.http.paging import list_body
 from stackvol.http.responses import empty_response, json_response
-from stackvol.services.errors import NotFound
-from stackvol.services.images import ImageQuery
+from stackvol.services.common.errors import NotFound
+from stackvol.services.images.api import ImageQuery
 
 LAST_VERSION = "2.35"
 # Nova's status names back to the Image service's (a filter may use either spelling).

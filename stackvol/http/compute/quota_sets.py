@@ -15,7 +15,7 @@ from stackvol.http.faults import Fault
 from stackvol.http.microversion import v
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.validation import Schema, read_json
-from stackvol.services.quotas import COMPUTE
+from stackvol.services.quotas.api import COMPUTE
 
 V2_36 = v("2.36")
 V2_57 = v("2.57")

@@ -25,7 +25,7 @@ from stackvol.http.microversion import v
 from stackvol.http.paging import list_body
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.validation import read_json
-from stackvol.services.servers import ServerQuery, ServerSpec
+from stackvol.services.servers.api import ServerQuery, ServerSpec
 
 FULL_UPDATE = v("2.75")  # PUT answers with the whole server from here on
 

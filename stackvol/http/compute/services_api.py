@@ -20,7 +20,7 @@ from stackvol.http.compute.views.volumes import isotime
 from stackvol.http.faults import Fault
 from stackvol.http.microversion import v
 from stackvol.http.responses import json_response
-from stackvol.services.process_roles import ServiceRecord, ServiceRow, service_rows
+from stackvol.tasks.roles import ServiceRecord, ServiceRow, service_rows
 
 FORCED_DOWN = v("2.11")
 UUID_IDS = v("2.53")

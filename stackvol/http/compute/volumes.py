@@ -11,7 +11,7 @@ from stackvol.http.compute.schemas import volumes as schemas
 from stackvol.http.compute.views import volumes as views
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.validation import read_json
-from stackvol.services.volumes import VolumeSpec
+from stackvol.services.volumes.api import VolumeSpec
 
 # Nova stopped proxying volumes at 2.36 (MAX_PROXY_API_SUPPORT_VERSION).
 PROXY_MAX = "2.35"

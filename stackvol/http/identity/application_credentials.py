@@ -22,8 +22,8 @@ from stackvol.http.identity.common import (
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
 from stackvol.http.validation import Schema
-from stackvol.services.identity import Token
-from stackvol.services.identity_directory import AppCredential
+from stackvol.services.identity.api import Token
+from stackvol.services.identity.directory import AppCredential
 
 CREATE = Schema({"type": "object", "required": ["name"], "properties": {
     "name": {"type": "string", "minLength": 1, "maxLength": 255},

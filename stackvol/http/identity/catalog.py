@@ -12,8 +12,8 @@ from starlette.routing import Route
 from stackvol.http.identity.common import caller, collection, public_base, self_link
 from stackvol.http.responses import json_response
 from stackvol.http.state import services
-from stackvol.services import policy
-from stackvol.services.errors import NotFound
+from stackvol.services.common import policy
+from stackvol.services.common.errors import NotFound
 
 INTERFACES = ("public", "internal", "admin")
 

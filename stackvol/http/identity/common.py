@@ -10,9 +10,9 @@ from stackvol.http.faults import Fault
 from stackvol.http.state import services
 from stackvol.http.validation import Schema, read_json
 from stackvol.logs import note_caller
-from stackvol.services.context import RequestContext
-from stackvol.services.errors import NotAuthenticated
-from stackvol.services.identity import Token
+from stackvol.services.common.context import RequestContext
+from stackvol.services.common.errors import NotAuthenticated
+from stackvol.services.identity.api import Token
 
 FALSE = {"0", "false", "no", "off", "f", "n"}
 # The schema of a reference to a domain, role...: ``{"id": ...}`` or ``{"name": ...}``.

@@ -10,9 +10,9 @@ from starlette.routing import Route
 
 from stackvol.http.identity.common import caller, collection, flag, self_link
 from stackvol.http.responses import json_response
-from stackvol.services import policy
-from stackvol.services.errors import NotFound
-from stackvol.services.identity import DEFAULT_DOMAIN
+from stackvol.services.common import policy
+from stackvol.services.common.errors import NotFound
+from stackvol.services.identity.api import DEFAULT_DOMAIN
 
 
 def domain_view(request: Request) -> dict[str, Any]:

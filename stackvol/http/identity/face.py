@@ -24,7 +24,7 @@ from stackvol.http.identity import (
 from stackvol.http.identity.common import public_base
 from stackvol.http.middleware import FaultMiddleware
 from stackvol.http.responses import json_response
-from stackvol.services.errors import NotAuthenticated, NotFound, OverQuota
+from stackvol.services.common.errors import NotAuthenticated, NotFound, OverQuota
 
 V3 = {"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z"}
 MEDIA = [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]

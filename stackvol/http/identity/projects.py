@@ -12,7 +12,7 @@ from stackvol.http.identity.common import caller, collection, entity, list_filte
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
 from stackvol.http.validation import Schema
-from stackvol.services.identity_directory import DEFAULT_DOMAIN_ID, Project
+from stackvol.services.identity.directory import DEFAULT_DOMAIN_ID, Project
 
 _NAME = {"type": "string", "minLength": 1, "maxLength": 64}
 _FIELDS = {"name": _NAME, "description": {"type": ["string", "null"]},

@@ -11,8 +11,8 @@ from starlette.routing import Route
 from stackvol.http.identity.common import caller, collection, flag, v3_url
 from stackvol.http.responses import json_response
 from stackvol.http.state import services
-from stackvol.services.identity import DEFAULT_DOMAIN
-from stackvol.services.identity_directory import Assignment
+from stackvol.services.identity.api import DEFAULT_DOMAIN
+from stackvol.services.identity.directory import Assignment
 
 # Filters naming what stackvol does not have (groups, domain or system scope) match nothing.
 _NOTHING = ("group.id", "scope.domain.id", "scope.system")

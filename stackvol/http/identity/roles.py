@@ -13,7 +13,7 @@ from stackvol.http.identity.common import caller, collection, entity, self_link
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
 from stackvol.http.validation import Schema
-from stackvol.services.identity_directory import Role
+from stackvol.services.identity.directory import Role
 
 CREATE = Schema({"type": "object", "required": ["name"], "properties": {
     "name": {"type": "string", "minLength": 1, "maxLength": 255},

@@ -23,9 +23,9 @@ from stackvol.http.identity.projects import project_view
 from stackvol.http.responses import JSONResponse, empty_response, json_response
 from stackvol.http.state import services
 from stackvol.http.validation import Schema, read_json
-from stackvol.services import policy
-from stackvol.services.errors import NotAuthenticated, NotFound
-from stackvol.services.identity import DEFAULT_DOMAIN, Token
+from stackvol.services.common import policy
+from stackvol.services.common.errors import NotAuthenticated, NotFound
+from stackvol.services.identity.api import DEFAULT_DOMAIN, Token
 
 _USER = {"type": "object", "properties": {**REFERENCE["properties"], "domain": REFERENCE}}
 AUTH_SCHEMA = Schema({

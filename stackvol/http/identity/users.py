@@ -14,7 +14,7 @@ from stackvol.http.identity.projects import project_view
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
 from stackvol.http.validation import Schema
-from stackvol.services.identity_directory import DEFAULT_DOMAIN_ID, User
+from stackvol.services.identity.directory import DEFAULT_DOMAIN_ID, User
 
 # Keystone's max_password_length: longer passwords are refused where they are set.
 MAX_PASSWORD = 4096

@@ -14,9 +14,9 @@ from stackvol.http.image import schemas, views
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
 from stackvol.http.validation import read_json
-from stackvol.services.context import RequestContext
-from stackvol.services.images import SORT_KEYS, VISIBILITIES, ImageQuery, PatchOp
-from stackvol.services.listing import parse_sort
+from stackvol.services.common.context import RequestContext
+from stackvol.services.common.listing import parse_sort
+from stackvol.services.images.api import SORT_KEYS, VISIBILITIES, ImageQuery, PatchOp
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000

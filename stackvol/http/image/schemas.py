@@ -12,7 +12,7 @@ import jsonschema
 from jsonschema import Draft4Validator
 
 from stackvol.http.faults import Fault
-from stackvol.services.images import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES
+from stackvol.services.images.api import CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES
 
 _UUID = "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from stackvol.services.images import Image
+from stackvol.services.images.api import Image
 
 SCHEMA = "/v2/schemas/image"
 

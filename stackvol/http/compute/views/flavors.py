@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from stackvol.http.compute.common import base_url, version
 from stackvol.http.microversion import v
-from stackvol.services.flavors import Flavor
+from stackvol.services.servers.flavors import Flavor
 
 V2_55 = v("2.55")  # description
 V2_61 = v("2.61")  # extra_specs

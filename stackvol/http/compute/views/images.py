@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 
 from stackvol.http.compute.views.flavors import links
-from stackvol.services.images import Image
+from stackvol.services.images.api import Image
 
 # Image status -> Nova's; anything else reads as UNKNOWN.
 STATUS = {"active": "ACTIVE", "queued": "SAVING", "saving": "SAVING", "uploading": "SAVING",

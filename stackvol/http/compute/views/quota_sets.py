@@ -7,7 +7,7 @@ from typing import Any
 
 from stackvol.http.compute.schemas.quota_sets import INJECTED_FILES, NETWORK
 from stackvol.http.microversion import APIVersion, v
-from stackvol.services.quotas import COMPUTE_DEFAULTS
+from stackvol.services.quotas.api import COMPUTE_DEFAULTS
 
 V2_36 = v("2.36")  # the network quotas are gone (Neutron's)
 V2_57 = v("2.57")  # so are the injected (personality) file quotas

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from stackvol.http.compute.common import version
 from stackvol.http.compute.views.flavors import bookmark, links
 from stackvol.http.microversion import APIVersion, v
-from stackvol.services.servers import Server, Visibility
+from stackvol.services.servers.api import Server, Visibility
 
 PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
 FAULT_STATUSES = ("ERROR", "DELETED")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stackvol.http.compute.views.volumes import isotime
-from stackvol.services.records import Snapshot
+from stackvol.services.common.records import Snapshot
 
 
 def snapshot(snap: Snapshot) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stackvol.http.microversion import APIVersion, v
-from stackvol.services.records import Attachment
+from stackvol.services.common.records import Attachment
 
 V2_70, V2_79, V2_89 = v("2.70"), v("2.79"), v("2.89")
 

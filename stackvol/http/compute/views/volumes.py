@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from stackvol.services.records import Volume
+from stackvol.services.common.records import Volume
 
 # Statuses Cinder has that Nova's proxy folds into ones its schema knows.
 _STATUS_MAP = {"error_managing": "error", "managing": "creating"}

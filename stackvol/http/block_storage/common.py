@@ -1,0 +1,187 @@
+"""What every Block Storage endpoint needs: the caller, the microversion, lists and URLs."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import functools
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from stackvol.http.compute.schemas.parameters import TRUE_STRINGS
+from stackvol.http.faults import Fault
+from stackvol.http.microversion import APIVersion, v
+from stackvol.http.state import services
+from stackvol.http.validation import query_int
+from stackvol.services.common.context import RequestContext
+from stackvol.services.common.listing import Filter
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+FALSE_STRINGS = {"false", "0", "off", "no"}
+# Query keys that shape a list rather than filter it.
+LIST_KEYS = {"marker", "limit", "offset", "sort", "sort_key", "sort_dir", "with_count",
+             "all_tenants"}
+
+
+def context(request: Request) -> RequestContext:
+    return request.state.context
+
+
+def version(request: Request) -> APIVersion:
+    return request.state.api_version
+
+
+def at_least(request: Request, minimum: str) -> bool:
+    return version(request) >= v(minimum)
+
+
+def versioned(minimum: str) -> Callable[[Endpoint], Endpoint]:
+    """Serve the endpoint from ``minimum`` on; before it Cinder answers 404."""
+    low = v(minimum)
+
+    def wrap(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
+        async def guarded(request: Request) -> Response:
+            if version(request) < low:
+                raise Fault(404, f"API version {version(request)} is not supported on this "
+                                 f"method.")
+            return await endpoint(request)
+
+        return guarded
+
+    return wrap
+
+
+def root_url(request: Request) -> str:
+    """This API's root as the caller reached it (``.../volume/v3[/{project_id}]``)."""
+    url = request.url
+    return f"{url.scheme}://{url.netloc}{request.scope.get('root_path', '')}".rstrip("/")
+
+
+def links(request: Request, collection: str, item_id: str) -> list[dict[str, str]]:
+    """Cinder's self and bookmark links (the bookmark has no version in its path)."""
+    root = root_url(request)
+    bookmark = root.replace("/v3", "", 1)
+    return [{"href": f"{root}/{collection}/{item_id}", "rel": "self"},
+            {"href": f"{bookmark}/{collection}/{item_id}", "rel": "bookmark"}]
+
+
+def _int_message(name: str, raw: str, too_small: bool) -> str:
+    return (f"Invalid input received: {name} param must be "
+            f"{'positive' if too_small else 'an integer'}")
+
+
+def pagination(request: Request) -> tuple[str | None, int, int]:
+    """marker, limit (capped at the configured maximum, as Cinder's osapi_max_limit), offset."""
+    max_limit = services(request).settings.max_limit
+    limit = min(query_int(request, "limit", max_limit, message=_int_message), max_limit)
+    offset = query_int(request, "offset", 0, message=_int_message)
+    return request.query_params.get("marker") or None, limit, offset
+
+
+def project_scope(request: Request) -> str | None:
+    """The project a list covers: the caller's; for an admin asking ``all_tenants``, every
+    project (None) or the one ``project_id`` names."""
+    ctx = context(request)
+    everyone = is_true(request, "all_tenants") and ctx.is_admin
+    if not everyone:
+        return ctx.project_id
+    return request.query_params.get("project_id")
+
+
+def wants_count(request: Request) -> bool:
+    """``with_count`` (3.45): the list body also says how many match."""
+    return at_least(request, "3.45") and is_true(request, "with_count")
+
+
+def parse_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_STRINGS or text in ("t", "y"):
+        return True
+    if text in FALSE_STRINGS or text in ("f", "n"):
+        return False
+    raise Fault(400, f"Invalid input received: Invalid value '{value}' for {name}. Accepted "
+                     f"values are: 'true', 'false', '1', '0', 'yes', 'no', 'on', 'off'")
+
+
+def legacy_bool(value: str) -> bool:
+    """A boolean filter before 3.2, as Cinder read it: ``False``/``false``/``FALSE`` are
+    false, any other non-empty text is true (3.2 made the parse strict)."""
+    return value not in ("False", "false", "FALSE") and bool(value)
+
+
+def is_true(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name)
+    return raw is not None and parse_bool(raw, name)
+
+
+def parse_metadata(raw: str) -> dict[str, str]:
+    """A metadata filter: a dict written as JSON or as Python (what cinderclient sends)."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            value = parse(raw)
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(value, dict):
+            return {str(k): str(val) for k, val in value.items()}
+    raise Fault(400, f"Invalid input received: Invalid metadata filter {raw}")
+
+
+def time_filter(column: str, raw: str) -> Filter:
+    """``created_at=gt:2024-01-01T00:00:00`` (3.60): an operator and an ISO time."""
+    op, sep, text = raw.partition(":")
+    if not sep or op not in ("gt", "gte", "lt", "lte", "eq", "neq"):
+        op, text = "eq", raw
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise Fault(400, f"Invalid input received: Invalid filter {column}={raw}") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return Filter(column, moment, op)
+
+
+def filter_name(request: Request, key: str) -> tuple[str, bool]:
+    """A filter's name, and whether it matches by substring (``name~``, from 3.34)."""
+    like = key.endswith("~") and at_least(request, "3.34")
+    return (key[:-1] if like else key), like
+
+
+def display_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``name``/``description`` (or their v1 ``display_`` spellings, which win) as the
+    columns they set."""
+    out = {}
+    for column, names in (("display_name", ("name", "display_name")),
+                          ("display_description", ("description", "display_description"))):
+        for name in names:
+            if name in data:
+                out[column] = data[name]
+    return out
+
+
+def filter_keys(request: Request) -> dict[str, str]:
+    return {k: val for k, val in request.query_params.items() if k not in LIST_KEYS}
+
+
+def reject_filters(request: Request, given: Mapping[str, str], allowed: set[str]) -> dict[str,
+                                                                                         str]:
+    """Cinder's filter rules: from 3.31 unknown filters are a 400 for non-admins; before,
+    they are dropped. ``name~`` (3.34) filters by substring."""
+    kept = {}
+    bad = []
+    for key, value in given.items():
+        base, _ = filter_name(request, key)
+        if base in allowed or context(request).is_admin:
+            kept[key] = value
+        else:
+            bad.append(key)
+    if bad and at_least(request, "3.31"):
+        raise Fault(400, f"Invalid input received: Invalid filters {', '.join(sorted(bad))} "
+                         f"are found in query options.")
+    return kept
