@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 
 from starlette.responses import Response
 
@@ -74,13 +75,18 @@ def from_service_error(exc: errors.ServiceError,
     return Fault(500, exc.message)
 
 
-def compute_fault_response(fault: Fault) -> Response:
-    """A Nova/Cinder fault: ``{"<name>": {"code": N, "message": "..."}}``."""
-    name = FAULT_NAMES.get(fault.code, "computeFault")
-    body: dict = {"code": fault.code, "message": fault.message}
+def fault_body(fault: Fault) -> dict[str, dict[str, Any]]:
+    """A Nova/Cinder fault body: ``{"<name>": {"code": N, "message": "..."}}`` (and the
+    ``retryAfter`` of an over-limit answer)."""
+    body: dict[str, Any] = {"code": fault.code, "message": fault.message}
     if fault.code == 413 and "Retry-After" in fault.headers:
         body["retryAfter"] = fault.headers["Retry-After"]
-    return json_response({name: body}, fault.code, fault.headers)
+    return {FAULT_NAMES.get(fault.code, "computeFault"): body}
+
+
+def compute_fault_response(fault: Fault) -> Response:
+    """A Nova/Cinder fault in JSON."""
+    return json_response(fault_body(fault), fault.code, fault.headers)
 
 
 def keystone_error_response(fault: Fault) -> Response:

@@ -7,7 +7,7 @@ Nova's validator differs from plain JSON-Schema in one way clients notice: ``min
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
@@ -71,6 +71,11 @@ class Schema:
         _NovaValidator.check_schema(schema)
         self._validator = _NovaValidator(schema, format_checker=FORMATS)
 
+    @property
+    def document(self) -> Mapping[str, Any]:
+        """The JSON-Schema document checked (read it, never change it: it is compiled)."""
+        return self._validator.schema
+
     def validate(self, body: Any) -> None:
         error = jsonschema.exceptions.best_match(self._validator.iter_errors(body))
         if error is None:
@@ -84,43 +89,29 @@ class Schema:
                          f"Value: {error.instance}. {error.message}")
 
 
-async def read_json(request: Request) -> Any:
-    """The request body as JSON; ``None`` when empty. Malformed or oversized bodies are 400/413."""
+async def read_bytes(request: Request, cap: int = MAX_BODY_BYTES,
+                     too_large: Fault | None = None) -> bytes:
+    """The request body, or ``too_large`` (413 by default) as soon as it is declared or found
+    to be over ``cap`` bytes: an oversized body is never held whole."""
+    refusal = too_large or Fault(413, "Request is too large.")
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise Fault(413, "Request is too large.")
+    if declared and declared.isdigit() and int(declared) > cap:
+        raise refusal
     chunks = bytearray()
     async for chunk in request.stream():
         chunks += chunk
-        if len(chunks) > MAX_BODY_BYTES:
-            raise Fault(413, "Request is too large.")
-    if not chunks.strip():
+        if len(chunks) > cap:
+            raise refusal
+    return bytes(chunks)
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON; ``None`` when empty. Malformed or oversized bodies are 400/413."""
+    data = await read_bytes(request)
+    if not data.strip():
         return None
     try:
-        return orjson.loads(bytes(chunks))
+        return orjson.loads(data)
     except orjson.JSONDecodeError:
         raise Fault(400, "Malformed request body") from None
 
-
-# Words a bad integer query parameter's 400: (name, raw value, whether it is only too small).
-IntMessage = Callable[[str, str, bool], str]
-
-
-def nova_int_message(name: str, raw: str, too_small: bool) -> str:
-    return (f"Invalid input for query parameters {name}. Value: {raw}. '{raw}' does not match "
-            f"'^[0-9]*$'")
-
-
-def query_int(request: Request, name: str, default: int, minimum: int = 0,
-              message: IntMessage = nova_int_message) -> int:
-    """An integer query parameter of at least ``minimum``; ``default`` when absent or empty."""
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Fault(400, message(name, raw, False)) from None
-    if value < minimum:
-        raise Fault(400, message(name, raw, True))
-    return value

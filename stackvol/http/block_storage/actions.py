@@ -11,8 +11,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from stackvol.http.block_storage import upload_image
-from stackvol.http.block_storage.common import at_least, context, parse_bool
+from stackvol.http.block_storage.common import at_least
 from stackvol.http.block_storage.schemas.actions import SCHEMAS
+from stackvol.http.common import CINDER_BOOL, context, parse_bool
 from stackvol.http.faults import Fault
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
@@ -55,13 +56,13 @@ async def _force_detach(request: Request, volume_id: str, args: dict[str, Any]) 
 
 async def _update_readonly_flag(request: Request, volume_id: str,
                                 args: dict[str, Any]) -> Response:
-    readonly = parse_bool(args["readonly"], "readonly")
+    readonly = parse_bool(args["readonly"], CINDER_BOOL, "readonly")
     await services(request).volumes.update_readonly_flag(context(request), volume_id, readonly)
     return empty_response(202)
 
 
 async def _set_bootable(request: Request, volume_id: str, args: dict[str, Any]) -> Response:
-    bootable = parse_bool(args["bootable"], "bootable")
+    bootable = parse_bool(args["bootable"], CINDER_BOOL, "bootable")
     await services(request).volumes.set_bootable(context(request), volume_id, bootable)
     return empty_response(200)
 

@@ -6,9 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.block_storage.common import at_least, context, is_true, pagination, versioned
+from stackvol.http.block_storage.common import at_least, pagination, versioned
 from stackvol.http.block_storage.schemas import attachments as schemas
 from stackvol.http.block_storage.views import attachments as views
+from stackvol.http.common import CINDER_BOOL, context, query_bool
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
 from stackvol.http.validation import read_json
@@ -20,7 +21,7 @@ async def _list(request: Request, detailed: bool) -> Response:
     flt = AttachmentFilter(volume_id=params.get("volume_id"),
                            status=params.get("status") or params.get("attach_status"),
                            instance_id=params.get("instance_id"),
-                           all_projects=is_true(request, "all_tenants"))
+                           all_projects=query_bool(request, "all_tenants", CINDER_BOOL, False))
     found = await services(request).volume_attach.list(context(request), flt)
     marker, limit, offset = pagination(request)
     if marker:

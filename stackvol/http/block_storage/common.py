@@ -1,4 +1,5 @@
-"""What every Block Storage endpoint needs: the caller, the microversion, lists and URLs."""
+"""What the Block Storage endpoints need beyond ``stackvol.http.common``: microversion checks,
+Cinder's links, list paging, scope and filters."""
 
 from __future__ import annotations
 
@@ -6,33 +7,30 @@ import ast
 import datetime as dt
 import functools
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from stackvol.http.compute.schemas.parameters import TRUE_STRINGS
+from stackvol.http.common import (
+    CINDER_BOOL,
+    Endpoint,
+    cinder_int_message,
+    context,
+    query_bool,
+    query_int,
+    root_url,
+    version,
+)
 from stackvol.http.faults import Fault
-from stackvol.http.microversion import APIVersion, v
+from stackvol.http.microversion import v
 from stackvol.http.state import services
-from stackvol.http.validation import query_int
-from stackvol.services.common.context import RequestContext
 from stackvol.services.common.listing import Filter
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-FALSE_STRINGS = {"false", "0", "off", "no"}
 # Query keys that shape a list rather than filter it.
 LIST_KEYS = {"marker", "limit", "offset", "sort", "sort_key", "sort_dir", "with_count",
              "all_tenants"}
-
-
-def context(request: Request) -> RequestContext:
-    return request.state.context
-
-
-def version(request: Request) -> APIVersion:
-    return request.state.api_version
 
 
 def at_least(request: Request, minimum: str) -> bool:
@@ -56,12 +54,6 @@ def versioned(minimum: str) -> Callable[[Endpoint], Endpoint]:
     return wrap
 
 
-def root_url(request: Request) -> str:
-    """This API's root as the caller reached it (``.../volume/v3[/{project_id}]``)."""
-    url = request.url
-    return f"{url.scheme}://{url.netloc}{request.scope.get('root_path', '')}".rstrip("/")
-
-
 def links(request: Request, collection: str, item_id: str) -> list[dict[str, str]]:
     """Cinder's self and bookmark links (the bookmark has no version in its path)."""
     root = root_url(request)
@@ -70,16 +62,12 @@ def links(request: Request, collection: str, item_id: str) -> list[dict[str, str
             {"href": f"{bookmark}/{collection}/{item_id}", "rel": "bookmark"}]
 
 
-def _int_message(name: str, raw: str, too_small: bool) -> str:
-    return (f"Invalid input received: {name} param must be "
-            f"{'positive' if too_small else 'an integer'}")
-
-
 def pagination(request: Request) -> tuple[str | None, int, int]:
     """marker, limit (capped at the configured maximum, as Cinder's osapi_max_limit), offset."""
     max_limit = services(request).settings.max_limit
-    limit = min(query_int(request, "limit", max_limit, message=_int_message), max_limit)
-    offset = query_int(request, "offset", 0, message=_int_message)
+    limit = min(query_int(request, "limit", max_limit, message=cinder_int_message),
+                max_limit)
+    offset = query_int(request, "offset", 0, message=cinder_int_message)
     return request.query_params.get("marker") or None, limit, offset
 
 
@@ -87,7 +75,7 @@ def project_scope(request: Request) -> str | None:
     """The project a list covers: the caller's; for an admin asking ``all_tenants``, every
     project (None) or the one ``project_id`` names."""
     ctx = context(request)
-    everyone = is_true(request, "all_tenants") and ctx.is_admin
+    everyone = query_bool(request, "all_tenants", CINDER_BOOL, False) and ctx.is_admin
     if not everyone:
         return ctx.project_id
     return request.query_params.get("project_id")
@@ -95,30 +83,7 @@ def project_scope(request: Request) -> str | None:
 
 def wants_count(request: Request) -> bool:
     """``with_count`` (3.45): the list body also says how many match."""
-    return at_least(request, "3.45") and is_true(request, "with_count")
-
-
-def parse_bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in TRUE_STRINGS or text in ("t", "y"):
-        return True
-    if text in FALSE_STRINGS or text in ("f", "n"):
-        return False
-    raise Fault(400, f"Invalid input received: Invalid value '{value}' for {name}. Accepted "
-                     f"values are: 'true', 'false', '1', '0', 'yes', 'no', 'on', 'off'")
-
-
-def legacy_bool(value: str) -> bool:
-    """A boolean filter before 3.2, as Cinder read it: ``False``/``false``/``FALSE`` are
-    false, any other non-empty text is true (3.2 made the parse strict)."""
-    return value not in ("False", "false", "FALSE") and bool(value)
-
-
-def is_true(request: Request, name: str) -> bool:
-    raw = request.query_params.get(name)
-    return raw is not None and parse_bool(raw, name)
+    return at_least(request, "3.45") and query_bool(request, "with_count", CINDER_BOOL, False)
 
 
 def parse_metadata(raw: str) -> dict[str, str]:

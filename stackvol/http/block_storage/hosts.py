@@ -7,10 +7,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.block_storage.common import context
-from stackvol.http.compute.views.volumes import isotime
+from stackvol.http.common import context
 from stackvol.http.responses import json_response
 from stackvol.http.state import services
+from stackvol.http.timefmt import isotime
 
 
 async def index(request: Request) -> Response:

@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.block_storage.common import at_least, context
+from stackvol.http.block_storage.common import at_least
+from stackvol.http.common import context
 from stackvol.http.responses import json_response
 from stackvol.http.state import services
 

@@ -8,8 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.block_storage.common import context, is_true, links
+from stackvol.http.block_storage.common import links
 from stackvol.http.block_storage.schemas import qos_specs as schemas
+from stackvol.http.common import CINDER_BOOL, context, query_bool
 from stackvol.http.faults import Fault
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
@@ -66,7 +67,7 @@ async def update(request: Request) -> Response:
 
 async def delete(request: Request) -> Response:
     await services(request).qos_specs.delete(context(request), _specs_id(request),
-                                             is_true(request, "force"))
+                                             query_bool(request, "force", CINDER_BOOL, False))
     return empty_response(202)
 
 

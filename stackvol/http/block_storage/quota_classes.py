@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.block_storage.common import context
 from stackvol.http.block_storage.schemas import quotas as schemas
+from stackvol.http.common import context
 from stackvol.http.faults import Fault
 from stackvol.http.responses import json_response
 from stackvol.http.state import services

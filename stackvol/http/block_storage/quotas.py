@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.block_storage.common import context, is_true
 from stackvol.http.block_storage.schemas import quotas as schemas
+from stackvol.http.common import CINDER_BOOL, context, query_bool
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
 from stackvol.http.validation import read_json
@@ -25,7 +25,7 @@ async def show(request: Request) -> Response:
     quota = services(request).quotas
     limits = await quota.limits(ctx, project)
     body: dict[str, Any] = dict(limits)
-    if is_true(request, "usage"):
+    if query_bool(request, "usage", CINDER_BOOL, False):
         usage = await quota.usage(ctx, project)
         body = {name: {"limit": limit, "in_use": usage.get(name), "reserved": 0}
                 for name, limit in limits.items()}

@@ -8,12 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.block_storage.common import at_least, context, parse_bool
+from stackvol.http.block_storage.common import at_least
 from stackvol.http.block_storage.views.volumes import HOST
-from stackvol.http.compute.views.volumes import isotime
+from stackvol.http.common import CINDER_BOOL, context, query_bool
 from stackvol.http.faults import Fault
 from stackvol.http.responses import json_response
 from stackvol.http.state import services
+from stackvol.http.timefmt import isotime
 from stackvol.services.operations.hosts import VOLUME, CinderService
 from stackvol.timeutils import utcnow
 
@@ -57,7 +58,7 @@ async def get_pools(request: Request) -> Response:
     if not context(request).is_admin:
         raise Fault(403, "Policy doesn't allow scheduler_extension:scheduler_stats:get_pools "
                          "to be performed.")
-    detail = parse_bool(request.query_params.get("detail", "false"), "detail")
+    detail = query_bool(request, "detail", CINDER_BOOL, False)
     stats = await services(request).volumes.pool_stats()
     pools = []
     for backend, capabilities in stats.items():

@@ -9,21 +9,19 @@ from starlette.routing import Route
 
 from stackvol.http.block_storage.common import (
     at_least,
-    context,
     display_fields,
     filter_keys,
     filter_name,
     pagination,
-    parse_bool,
     parse_metadata,
     project_scope,
     reject_filters,
-    root_url,
     wants_count,
 )
 from stackvol.http.block_storage.metadata import metadata_routes
 from stackvol.http.block_storage.schemas import snapshots as schemas
 from stackvol.http.block_storage.views import snapshots as views
+from stackvol.http.common import CINDER_BOOL, context, parse_bool, root_url
 from stackvol.http.faults import Fault
 from stackvol.http.paging import list_body
 from stackvol.http.responses import empty_response, json_response
@@ -98,7 +96,7 @@ async def create(request: Request) -> Response:
     body = await read_json(request)
     schemas.create.validate(body)
     data = body["snapshot"]
-    force = parse_bool(data.get("force", False), "force")
+    force = parse_bool(data.get("force", False), CINDER_BOOL, "force")
     if at_least(request, "3.66"):
         if "force" in data and not force:
             raise Fault(400, "Invalid input received: The 'force' flag is deprecated from "

@@ -9,17 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.block_storage.common import (
-    Endpoint,
-    context,
-    pagination,
-    parse_bool,
-    project_scope,
-    root_url,
-    versioned,
-)
+from stackvol.http.block_storage.common import pagination, project_scope, versioned
 from stackvol.http.block_storage.schemas import transfers as schemas
 from stackvol.http.block_storage.views import transfers as views
+from stackvol.http.common import CINDER_BOOL, Endpoint, context, parse_bool, root_url
 from stackvol.http.paging import next_links
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
@@ -60,7 +53,7 @@ def _create(collection: str) -> Endpoint:
         name = data.get("name")
         transfer = await services(request).transfers.create(
             context(request), data["volume_id"], name.strip() if name is not None else None,
-            no_snapshots=parse_bool(data.get("no_snapshots", False), "no_snapshots"))
+            no_snapshots=parse_bool(data.get("no_snapshots", False), CINDER_BOOL, "no_snapshots"))
         return json_response({"transfer": views.detail(request, collection, transfer)}, 202)
 
     return endpoint

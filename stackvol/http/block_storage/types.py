@@ -7,9 +7,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.block_storage.common import at_least, context, parse_bool, parse_metadata
+from stackvol.http.block_storage.common import at_least, parse_metadata
 from stackvol.http.block_storage.schemas import types as schemas
 from stackvol.http.block_storage.views.types import volume_type
+from stackvol.http.common import CINDER_BOOL, context, parse_bool
 from stackvol.http.faults import Fault
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
@@ -23,7 +24,7 @@ def _type_id(request: Request) -> str:
 async def index(request: Request) -> Response:
     params = request.query_params
     raw = params.get("is_public") or "none"
-    public = None if raw.lower() == "none" else parse_bool(raw, "is_public")
+    public = None if raw.lower() == "none" else parse_bool(raw, CINDER_BOOL, "is_public")
     specs = parse_metadata(params["extra_specs"]) if (
         "extra_specs" in params and at_least(request, "3.52")) else None
     found = await services(request).volume_types.list(context(request), public, specs)
@@ -39,7 +40,7 @@ async def create(request: Request) -> Response:
     body = await read_json(request)
     schemas.create.validate(body)
     data = body["volume_type"]
-    public = parse_bool(data.get("os-volume-type-access:is_public", True), "is_public")
+    public = parse_bool(data.get("os-volume-type-access:is_public", True), CINDER_BOOL, "is_public")
     found = await services(request).volume_types.create(
         context(request), data["name"].strip(), data.get("description"), public,
         data.get("extra_specs"))
@@ -53,7 +54,8 @@ async def update(request: Request) -> Response:
     if not any(data.get(k) is not None for k in ("name", "description", "is_public")):
         raise Fault(400, "Specify volume type name, description, is_public or a combination "
                          "thereof.")
-    public = parse_bool(data["is_public"], "is_public") if "is_public" in data else None
+    public = (parse_bool(data["is_public"], CINDER_BOOL, "is_public") if "is_public" in data
+              else None)
     found = await services(request).volume_types.update(
         context(request), _type_id(request), data.get("name"), data.get("description"), public)
     return json_response({"volume_type": volume_type(request, found, qos=False, access=False)})

@@ -8,11 +8,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from stackvol.http.block_storage.common import at_least, context, parse_bool
+from stackvol.http.block_storage.common import at_least
 from stackvol.http.block_storage.schemas.common import BOOLEAN, wrapped
-from stackvol.http.compute.views.volumes import isotime
+from stackvol.http.common import CINDER_BOOL, context, parse_bool
 from stackvol.http.responses import json_response
 from stackvol.http.state import services
+from stackvol.http.timefmt import isotime
 from stackvol.http.validation import Schema
 from stackvol.services.volumes.types import VolumeType
 from stackvol.services.volumes.uploads import Upload, UploadRequest
@@ -57,9 +58,10 @@ def _request(request: Request, args: dict[str, Any]) -> UploadRequest:
         image_name=args["image_name"],
         disk_format=args.get("disk_format") or "raw",
         container_format=args.get("container_format") or "bare",
-        force=parse_bool(args.get("force", False), "force"),
+        force=parse_bool(args.get("force", False), CINDER_BOOL, "force"),
         visibility=(args.get("visibility") or "private") if newer else None,
-        protected=parse_bool(args.get("protected", False), "protected") if newer else False)
+        protected=(parse_bool(args.get("protected", False), CINDER_BOOL, "protected") if newer
+                   else False))
 
 
 async def upload_image(request: Request, volume_id: str, args: dict[str, Any]) -> Response:

@@ -10,24 +10,27 @@ from starlette.routing import Route
 
 from stackvol.http.block_storage.common import (
     at_least,
-    context,
     display_fields,
     filter_keys,
     filter_name,
-    is_true,
-    legacy_bool,
     pagination,
-    parse_bool,
     parse_metadata,
     project_scope,
     reject_filters,
-    root_url,
     time_filter,
     wants_count,
 )
 from stackvol.http.block_storage.metadata import metadata_routes
 from stackvol.http.block_storage.schemas import volumes as schemas
 from stackvol.http.block_storage.views import volumes as views
+from stackvol.http.common import (
+    CINDER_BOOL,
+    CINDER_BOOL_BEFORE_3_2,
+    context,
+    parse_bool,
+    query_bool,
+    root_url,
+)
 from stackvol.http.faults import Fault
 from stackvol.http.paging import list_body
 from stackvol.http.responses import empty_response, json_response
@@ -58,8 +61,8 @@ def _filters(request: Request) -> tuple[list[Filter], dict[str, str]]:
         elif name == "metadata":
             metadata = parse_metadata(raw)
         elif name == "bootable":
-            out.append(Filter("bootable", parse_bool(raw, name) if at_least(request, "3.2")
-                              else legacy_bool(raw)))
+            words = CINDER_BOOL if at_least(request, "3.2") else CINDER_BOOL_BEFORE_3_2
+            out.append(Filter("bootable", parse_bool(raw, words, name)))
         elif name == "size":
             try:
                 out.append(Filter("size", int(raw)))
@@ -68,7 +71,7 @@ def _filters(request: Request) -> tuple[list[Filter], dict[str, str]]:
         elif name in ("created_at", "updated_at") and at_least(request, "3.60"):
             out.append(time_filter(name, raw))
         elif name == "consumes_quota":
-            if not parse_bool(raw, name):
+            if not parse_bool(raw, CINDER_BOOL, name):
                 out.append(NOTHING)
         elif name in ("group_id", "migration_status", "glance_metadata"):
             out.append(NOTHING)  # stackvol has no groups, migrations or image metadata
@@ -131,7 +134,8 @@ async def show(request: Request) -> Response:
 def _refuse_unsupported(data: dict[str, Any]) -> None:
     if data.get("backup_id") or data.get("group_id") or data.get("consistencygroup_id"):
         raise Fault(400, "Invalid input received: This cloud has no backups or groups.")
-    if data.get("multiattach") is not None and parse_bool(data["multiattach"], "multiattach"):
+    multiattach = data.get("multiattach")
+    if multiattach is not None and parse_bool(multiattach, CINDER_BOOL, "multiattach"):
         raise Fault(400, "Invalid input received: Multiattach volumes are not supported.")
 
 
@@ -175,8 +179,8 @@ async def update(request: Request) -> Response:
 
 
 async def delete(request: Request) -> Response:
-    cascade = is_true(request, "cascade")
-    force = at_least(request, "3.23") and is_true(request, "force")
+    cascade = query_bool(request, "cascade", CINDER_BOOL, False)
+    force = at_least(request, "3.23") and query_bool(request, "force", CINDER_BOOL, False)
     await services(request).volumes.delete(context(request), request.path_params["volume_id"],
                                            cascade=cascade, force=force)
     return empty_response(202)

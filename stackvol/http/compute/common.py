@@ -1,30 +1,21 @@
-"""What every compute endpoint needs: the caller, the microversion, paging and URLs."""
+"""What the compute endpoints need beyond ``stackvol.http.common``: microversion ranges, Nova's
+paging and its strict query parameters."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from stackvol.http.common import Endpoint, query_int, version
 from stackvol.http.faults import Fault
-from stackvol.http.microversion import APIVersion, v
+from stackvol.http.microversion import v
 from stackvol.http.state import services
-from stackvol.http.validation import query_int
-from stackvol.services.common.context import RequestContext
 from stackvol.services.common.records import Page
 
-Endpoint = Callable[[Request], Awaitable[Response]]
 STRICT_QUERY = v("2.75")  # lists refuse unknown query parameters from here on
-
-
-def context(request: Request) -> RequestContext:
-    return request.state.context
-
-
-def version(request: Request) -> APIVersion:
-    return request.state.api_version
 
 
 def versioned(minimum: str = "2.1", maximum: str | None = None) -> Callable[[Endpoint], Endpoint]:
@@ -65,15 +56,3 @@ def reject_unknown_query(request: Request, allowed: Collection[str]) -> None:
     if unknown:
         raise Fault(400, f"Additional properties are not allowed ({unknown[0]!r} was "
                          f"unexpected)")
-
-
-def base_url(request: Request) -> str:
-    """The URL of this version's root, project included if the caller used one."""
-    # Not ``request.base_url``: Starlette builds that from the mount's ``app_root_path``,
-    # while the compute face puts the version (and project) root in ``root_path``.
-    url = request.url
-    return f"{url.scheme}://{url.netloc}{request.scope.get('root_path', '')}".rstrip("/")
-
-
-def is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on", "t", "y"}

@@ -7,9 +7,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from stackvol.http.compute.common import context, services
+from stackvol.http.common import context
 from stackvol.http.faults import Fault
 from stackvol.http.responses import json_response
+from stackvol.http.state import services
 from stackvol.http.validation import Schema
 from stackvol.services.servers.console import ConsoleNotSupported, console_output
 

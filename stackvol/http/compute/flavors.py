@@ -7,18 +7,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.compute.common import (
-    base_url,
-    context,
-    list_limit,
-    reject_unknown_query,
-    services,
-)
+from stackvol.http.common import context, root_url
+from stackvol.http.compute.common import list_limit, reject_unknown_query
 from stackvol.http.compute.schemas import flavors as schemas
 from stackvol.http.compute.views import flavors as views
 from stackvol.http.faults import Fault
 from stackvol.http.paging import list_body
 from stackvol.http.responses import json_response
+from stackvol.http.state import services
 from stackvol.services.servers.flavors import FlavorQuery
 
 
@@ -63,7 +59,7 @@ async def _list(request: Request, detailed: bool) -> Response:
     query = _query(request)
     found = await services(request).flavors.list(context(request), query)
     render = views.detail if detailed else views.summary
-    return json_response(list_body(request, base_url(request), "flavors",
+    return json_response(list_body(request, root_url(request), "flavors",
                                    [render(request, f) for f in found], found, query.limit,
                                    detailed))
 

@@ -7,11 +7,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.compute.common import base_url, context, list_limit, services, versioned
+from stackvol.http.common import context, root_url
+from stackvol.http.compute.common import list_limit, versioned
 from stackvol.http.compute.views import images as views
 from stackvol.http.faults import Fault
 from stackvol.http.paging import list_body
 from stackvol.http.responses import empty_response, json_response
+from stackvol.http.state import services
 from stackvol.services.common.errors import NotFound
 from stackvol.services.images.api import ImageQuery
 
@@ -36,7 +38,7 @@ async def _list(request: Request, detailed: bool) -> Response:
     query = _query(request)
     found = await services(request).images.list(context(request), query)
     render = views.detail if detailed else views.summary
-    return json_response(list_body(request, base_url(request), "images",
+    return json_response(list_body(request, root_url(request), "images",
                                    [render(request, image) for image in found], found,
                                    query.limit, detailed))
 

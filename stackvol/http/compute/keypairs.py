@@ -8,19 +8,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.compute.common import (
-    base_url,
-    context,
-    list_limit,
-    reject_unknown_query,
-    services,
-    version,
-)
+from stackvol.http.common import context, root_url, version
+from stackvol.http.compute.common import list_limit, reject_unknown_query
 from stackvol.http.compute.schemas import keypairs as schemas
 from stackvol.http.compute.views import keypairs as views
 from stackvol.http.microversion import v
 from stackvol.http.paging import next_links
 from stackvol.http.responses import empty_response, json_response
+from stackvol.http.state import services
 from stackvol.http.validation import read_json
 
 V2_2 = v("2.2")  # create answers 201 and delete 204 (202 and 200 before)
@@ -57,7 +52,7 @@ async def index(request: Request) -> Response:
     found = await services(request).keypairs.list(context(request), user_id, limit, marker)
     body: dict = {"keypairs": [{"keypair": views.summary(current, k)} for k in found]}
     if limit is not None:
-        links = next_links(request, base_url(request), COLLECTION, found, limit, "name")
+        links = next_links(request, root_url(request), COLLECTION, found, limit, "name")
         if links:
             body["keypairs_links"] = links
     return json_response(body)

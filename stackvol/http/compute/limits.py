@@ -7,9 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.compute.common import context, reject_unknown_query, services, version
+from stackvol.http.common import context, version
+from stackvol.http.compute.common import reject_unknown_query
 from stackvol.http.compute.views import limits as views
 from stackvol.http.responses import json_response
+from stackvol.http.state import services
 
 
 async def index(request: Request) -> Response:

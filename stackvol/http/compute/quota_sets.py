@@ -7,13 +7,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.compute.common import context, services, version
+from stackvol.http.common import NOVA_BOOL, context, parse_bool, version
 from stackvol.http.compute.schemas import quota_sets as schemas
-from stackvol.http.compute.schemas.parameters import to_bool
 from stackvol.http.compute.views import quota_sets as views
 from stackvol.http.faults import Fault
 from stackvol.http.microversion import v
 from stackvol.http.responses import empty_response, json_response
+from stackvol.http.state import services
 from stackvol.http.validation import Schema, read_json
 from stackvol.services.quotas.api import COMPUTE
 
@@ -58,7 +58,7 @@ async def update(request: Request) -> Response:
     wanted = body["quota_set"]
     if "networks" in wanted:
         raise Fault(400, "The networks quota is disabled")
-    force = to_bool(wanted.get("force", False))
+    force = parse_bool(wanted.get("force", False), NOVA_BOOL)
     values = {name: int(value) for name, value in wanted.items() if name != "force"}
     limits = await services(request).quotas.update(context(request), _project(request), values,
                                                     scope=COMPUTE, force=force)

@@ -8,22 +8,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from stackvol.http.common import NOVA_BOOL, context, parse_bool, root_url, version
 from stackvol.http.compute import console
-from stackvol.http.compute.common import (
-    base_url,
-    context,
-    is_true,
-    list_limit,
-    reject_unknown_query,
-    services,
-    version,
-)
+from stackvol.http.compute.common import list_limit, reject_unknown_query
 from stackvol.http.compute.schemas import servers as schemas
 from stackvol.http.compute.views import servers as views
 from stackvol.http.faults import Fault
 from stackvol.http.microversion import v
 from stackvol.http.paging import list_body
 from stackvol.http.responses import empty_response, json_response
+from stackvol.http.state import services
 from stackvol.http.validation import read_json
 from stackvol.services.servers.api import ServerQuery, ServerSpec
 
@@ -35,7 +29,8 @@ def _flavor_id(ref: Any) -> str:
     return str(ref).rstrip("/").rsplit("/", 1)[-1]
 
 
-def _spec(body: dict[str, Any]) -> ServerSpec:
+def server_spec(body: dict[str, Any]) -> ServerSpec:
+    """What a validated create body asks for (the legacy paths create servers with it too)."""
     data = body["server"]
     count = {k: int(data.get(k, 1)) for k in ("min_count", "max_count")}
     if "max_count" not in data:
@@ -51,7 +46,8 @@ def _spec(body: dict[str, Any]) -> ServerSpec:
         legacy_block_device_mapping=data.get("block_device_mapping") or [],
         security_groups=[g.get("name", "default") for g in data.get("security_groups")
                          or [{"name": "default"}]],
-        user_data=data.get("user_data"), config_drive=is_true(str(data.get("config_drive"))),
+        user_data=data.get("user_data"),
+        config_drive=parse_bool(data.get("config_drive"), NOVA_BOOL),
         access_ipv4=data.get("accessIPv4"), access_ipv6=data.get("accessIPv6"),
         auto_disk_config=data.get("OS-DCF:diskConfig") == "AUTO",
         admin_pass=data.get("adminPass"),
@@ -64,11 +60,12 @@ def _spec(body: dict[str, Any]) -> ServerSpec:
 async def create(request: Request) -> Response:
     body = await read_json(request)
     schemas.create(version(request)).validate(body)
-    created, admin_pass = await services(request).servers.create(context(request), _spec(body))
-    if is_true(str(body["server"].get("return_reservation_id"))):
+    created, admin_pass = await services(request).servers.create(context(request),
+                                                                 server_spec(body))
+    if parse_bool(body["server"].get("return_reservation_id"), NOVA_BOOL):
         return json_response({"reservation_id": created[0].reservation_id}, 202)
     first = created[0]
-    location = f"{base_url(request)}/servers/{first.id}"
+    location = f"{root_url(request)}/servers/{first.id}"
     return json_response({"server": views.create(request, first, admin_pass)}, 202,
                          headers={"Location": location})
 
@@ -79,7 +76,7 @@ def _query(request: Request) -> ServerQuery:
     reject_unknown_query(request, schemas.LIST_QUERY)
     limit = list_limit(request)
     all_tenants = "all_tenants" in params and (params["all_tenants"] == ""
-                                               or is_true(params["all_tenants"]))
+                                               or parse_bool(params["all_tenants"], NOVA_BOOL))
     filters = {k: val for k, val in params.items()
                if k not in ("limit", "marker", "all_tenants", "sort_key", "sort_dir")}
     return ServerQuery(filters=filters, user_filters=schemas.user_filters(current),
@@ -97,7 +94,7 @@ async def _list(request: Request, detailed: bool) -> Response:
         items = [views.show(request, s, seen) for s in found]
     else:
         items = [views.basic(request, s) for s in found]
-    return json_response(list_body(request, base_url(request), "servers", items, found,
+    return json_response(list_body(request, root_url(request), "servers", items, found,
                                    query.limit, detailed))
 
 

@@ -15,11 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.compute.common import context, services, version
-from stackvol.http.compute.views.volumes import isotime
+from stackvol.http.common import context, version
 from stackvol.http.faults import Fault
 from stackvol.http.microversion import v
 from stackvol.http.responses import json_response
+from stackvol.http.state import services
+from stackvol.http.timefmt import isotime
 from stackvol.tasks.roles import ServiceRecord, ServiceRow, service_rows
 
 FORCED_DOWN = v("2.11")

@@ -6,11 +6,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.compute.common import context, is_true, page, services, versioned
+from stackvol.http.common import NOVA_BOOL, context, parse_bool, query_bool
+from stackvol.http.compute.common import page, versioned
 from stackvol.http.compute.schemas import snapshots as schemas
 from stackvol.http.compute.views import snapshots as views
 from stackvol.http.compute.volumes import PROXY_MAX
 from stackvol.http.responses import empty_response, json_response
+from stackvol.http.state import services
 from stackvol.http.validation import read_json
 
 
@@ -19,7 +21,7 @@ async def index(request: Request) -> Response:
     """The list and ``/detail`` alike: Nova's proxy shows the full snapshot in both."""
     found = await services(request).snapshots.list(
         context(request), page(request),
-        all_projects=is_true(request.query_params.get("all_tenants")))
+        all_projects=query_bool(request, "all_tenants", NOVA_BOOL, False))
     return json_response({"snapshots": [views.snapshot(s) for s in found]})
 
 
@@ -38,7 +40,7 @@ async def create(request: Request) -> Response:
     snap = await services(request).snapshots.create(
         context(request),
         data["volume_id"],
-        force=schemas.to_bool(data.get("force", False)),
+        force=parse_bool(data.get("force", False), NOVA_BOOL),
         display_name=data.get("display_name"),
         display_description=data.get("display_description"),
     )

@@ -8,13 +8,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.compute.common import Endpoint, context, page, services, version
+from stackvol.http.common import NOVA_BOOL, Endpoint, context, parse_bool, version
+from stackvol.http.compute.common import page
 from stackvol.http.compute.schemas import volume_attachments as schemas
-from stackvol.http.compute.schemas.parameters import to_bool
 from stackvol.http.compute.views import volume_attachments as views
 from stackvol.http.faults import Fault
 from stackvol.http.microversion import v
 from stackvol.http.responses import empty_response, json_response
+from stackvol.http.state import services
 from stackvol.http.validation import read_json
 from stackvol.services.attachments.nova_side import AttachRequest
 
@@ -77,7 +78,7 @@ async def create(request: Request) -> Response:
         volume_id=data["volumeId"],
         device=data.get("device"),
         tag=data.get("tag"),
-        delete_on_termination=to_bool(data.get("delete_on_termination", False)),
+        delete_on_termination=parse_bool(data.get("delete_on_termination", False), NOVA_BOOL),
         allow_shelved=version(request) >= V2_20,
     )
     attachment = await services(request).attachments.attach(context(request), attach)
@@ -106,7 +107,7 @@ async def update(request: Request) -> Response:
             if field in data and data[field] != getattr(existing, attr):
                 raise Fault(400, f"The {field} property is not mutable")
         if "delete_on_termination" in data:
-            delete_flag = to_bool(data["delete_on_termination"])
+            delete_flag = parse_bool(data["delete_on_termination"], NOVA_BOOL)
     await service.update(ctx, server_id, volume_id, data["volumeId"], delete_flag)
     return empty_response(202)
 

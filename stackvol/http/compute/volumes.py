@@ -6,10 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.compute.common import context, is_true, page, services, versioned
+from stackvol.http.common import NOVA_BOOL, context, query_bool
+from stackvol.http.compute.common import page, versioned
 from stackvol.http.compute.schemas import volumes as schemas
 from stackvol.http.compute.views import volumes as views
 from stackvol.http.responses import empty_response, json_response
+from stackvol.http.state import services
 from stackvol.http.validation import read_json
 from stackvol.services.volumes.api import VolumeSpec
 
@@ -21,8 +23,8 @@ PROXY_MAX = "2.35"
 async def index(request: Request) -> Response:
     """The list and ``/detail`` alike: Nova's proxy shows the full volume in both."""
     found = await services(request).volumes.list(
-        context(request), page(request), all_projects=is_true(request.query_params.get(
-            "all_tenants")))
+        context(request), page(request),
+        all_projects=query_bool(request, "all_tenants", NOVA_BOOL, False))
     return json_response({"volumes": [views.volume(v) for v in found]})
 
 

@@ -11,8 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from stackvol.http.compute.extensions import EXTENSIONS as V21_EXTENSIONS
-from stackvol.http.compute_legacy import templates
 from stackvol.http.compute_legacy.rendering import Negotiated
+from stackvol.http.compute_legacy.views import extensions as views
 from stackvol.http.faults import Fault
 
 _EXT = "http://docs.openstack.org/compute/ext"
@@ -53,14 +53,14 @@ def _known(request: Request) -> dict[str, dict[str, Any]]:
 
 
 async def index(request: Request) -> Response:
-    return Negotiated({"extensions": list(_known(request).values())}, templates.extensions)
+    return Negotiated({"extensions": list(_known(request).values())}, views.extensions_xml)
 
 
 async def show(request: Request) -> Response:
     found = _known(request).get(request.path_params["alias"])
     if found is None:
         raise Fault(404)
-    return Negotiated({"extension": found}, templates.extension)
+    return Negotiated({"extension": found}, views.extension_xml)
 
 
 routes = [

@@ -19,17 +19,18 @@ from stackvol.http.auth import Authenticator
 from stackvol.http.compute_legacy import (
     auth,
     extensions,
+    flavors,
     servers,
     snapshots,
     versions,
     volume_attachments,
     volumes,
 )
+from stackvol.http.compute_legacy.common import V2_1
 from stackvol.http.compute_legacy.negotiation import negotiate
 from stackvol.http.compute_legacy.rendering import fault_response
 from stackvol.http.face import Face, base_url
 from stackvol.http.faults import Fault
-from stackvol.http.microversion import v
 
 PREFIXES = ("/v1.0", "/v1.1", "/v2")
 ROUTES: list[Route] = [
@@ -38,15 +39,15 @@ ROUTES: list[Route] = [
     *snapshots.routes,
     *volume_attachments.routes,
     *servers.routes,
+    *flavors.routes,
 ]
-V2_1 = v("2.1")
 
 
 class LegacyFace(Face):
     """ASGI app mounted at each of ``PREFIXES`` (the prefix is the end of ``root_path``)."""
 
     def __init__(self, authenticator: Authenticator) -> None:
-        super().__init__(authenticator, ROUTES, fault_response)  # type: ignore[arg-type]
+        super().__init__(authenticator, ROUTES, fault_response)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         root: str = scope.get("root_path", "")

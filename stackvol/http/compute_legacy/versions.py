@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stackvol.http.compute_legacy import templates
 from stackvol.http.compute_legacy.rendering import Negotiated
+from stackvol.http.compute_legacy.views import versions as views
 
 # api path segment -> (version id, status, media type version)
 _UPDATED = "2011-01-21T11:33:21Z"
@@ -31,4 +31,4 @@ def document(api: str, face_base: str) -> Negotiated:
         {"base": "application/xml", "type": f"application/vnd.openstack.compute+xml;"
                                             f"version={media}"},
     ]
-    return Negotiated({"version": body}, templates.version)
+    return Negotiated({"version": body}, views.version_xml)

@@ -23,6 +23,20 @@ DECLARATION = b"<?xml version='1.0' encoding='UTF-8'?>\n"
 XMLNS_V11 = "http://docs.openstack.org/compute/api/v1.1"
 XMLNS_COMMON = "http://docs.openstack.org/common/api/v1.0"
 XMLNS_ATOM = "http://www.w3.org/2005/Atom"
+# Namespaces of the extension prefixes our server and flavor views carry (Juno's).
+EXT_NAMESPACES = {
+    "OS-DCF": "http://docs.openstack.org/compute/ext/disk_config/api/v1.1",
+    "OS-EXT-AZ": "http://docs.openstack.org/compute/ext/extended_availability_zone/api/v2",
+    "OS-EXT-IPS": "http://docs.openstack.org/compute/ext/extended_ips/api/v1.1",
+    "OS-EXT-IPS-MAC": "http://docs.openstack.org/compute/ext/extended_ips_mac/api/v1.1",
+    "OS-EXT-SRV-ATTR": "http://docs.openstack.org/compute/ext/extended_status/api/v1.1",
+    "OS-EXT-STS": "http://docs.openstack.org/compute/ext/extended_status/api/v1.1",
+    "OS-FLV-DISABLED": "http://docs.openstack.org/compute/ext/flavor_disabled/api/v1.1",
+    "OS-FLV-EXT-DATA": "http://docs.openstack.org/compute/ext/flavor_extra_data/api/v1.1",
+    "OS-SRV-USG": "http://docs.openstack.org/compute/ext/server_usage/api/v1.1",
+    "os-extended-volumes": "http://docs.openstack.org/compute/ext/extended_volumes/api/v1.1",
+    "os-flavor-access": "http://docs.openstack.org/compute/ext/flavor_access/api/v2",
+}
 
 MAX_XML_BYTES = 112 * 1024  # Nova's osapi_max_request_body_size
 MAX_DEPTH = 32

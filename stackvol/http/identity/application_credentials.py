@@ -16,11 +16,11 @@ from stackvol.http.identity.common import (
     collection,
     context_of,
     entity,
-    isotime,
     self_link,
 )
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
+from stackvol.http.timefmt import isotime_micro_z
 from stackvol.http.validation import Schema
 from stackvol.services.identity.api import Token
 from stackvol.services.identity.directory import AppCredential
@@ -36,7 +36,7 @@ def credential_view(request: Request, cred: AppCredential) -> dict[str, Any]:
     view = {"id": cred.id, "name": cred.name, "description": cred.description,
             "user_id": cred.user_id, "project_id": cred.project_id,
             "roles": [{"id": r.id, "name": r.name, "domain_id": None} for r in cred.roles],
-            "unrestricted": cred.unrestricted, "expires_at": isotime(cred.expires_at),
+            "unrestricted": cred.unrestricted, "expires_at": isotime_micro_z(cred.expires_at),
             "access_rules": [],
             "links": self_link(request, f"/users/{cred.user_id}/application_credentials/"
                                         f"{cred.id}")}

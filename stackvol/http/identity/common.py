@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from stackvol.http.common import KEYSTONE_BOOL, query_bool
 from stackvol.http.faults import Fault
 from stackvol.http.state import services
 from stackvol.http.validation import Schema, read_json
@@ -14,7 +15,6 @@ from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import NotAuthenticated
 from stackvol.services.identity.api import Token
 
-FALSE = {"0", "false", "no", "off", "f", "n"}
 # The schema of a reference to a domain, role...: ``{"id": ...}`` or ``{"name": ...}``.
 REFERENCE: dict[str, Any] = {"type": "object", "properties": {"id": {"type": "string"},
                                                               "name": {"type": "string"}}}
@@ -72,19 +72,10 @@ async def entity(request: Request, key: str, schema: Schema) -> dict[str, Any]:
     return body[key]
 
 
-def flag(request: Request, name: str) -> bool | None:
-    """Keystone's boolean query parameters: present (even empty) is true unless it says no."""
-    if name not in request.query_params:
-        return None
-    return request.query_params[name].strip().lower() not in FALSE
-
-
 def list_filters(request: Request) -> dict[str, Any]:
     """The filters the project and user lists share: ``name``, ``enabled``, ``domain_id``."""
     query = request.query_params
-    return {"name": query.get("name"), "enabled": flag(request, "enabled"),
+    return {"name": query.get("name"),
+            "enabled": query_bool(request, "enabled", KEYSTONE_BOOL, None),
             "domain_id": query.get("domain_id")}
 
-
-def isotime(value: Any) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.identity.common import caller, collection, flag, self_link
+from stackvol.http.common import KEYSTONE_BOOL, query_bool
+from stackvol.http.identity.common import caller, collection, self_link
 from stackvol.http.responses import json_response
 from stackvol.services.common import policy
 from stackvol.services.common.errors import NotFound
@@ -23,7 +24,7 @@ def domain_view(request: Request) -> dict[str, Any]:
 async def index(request: Request) -> Response:
     policy.authorize(await caller(request), "identity:list_domains")
     name = request.query_params.get("name")
-    enabled = flag(request, "enabled")
+    enabled = query_bool(request, "enabled", KEYSTONE_BOOL, None)
     matches = name in (None, DEFAULT_DOMAIN["name"]) and enabled in (None, True)
     found = [domain_view(request)] if matches else []
     return json_response(collection(request, "domains", found))

@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stackvol.http.identity.common import caller, collection, flag, v3_url
+from stackvol.http.common import KEYSTONE_BOOL, query_bool
+from stackvol.http.identity.common import caller, collection, v3_url
 from stackvol.http.responses import json_response
 from stackvol.http.state import services
 from stackvol.services.identity.api import DEFAULT_DOMAIN
@@ -41,8 +42,9 @@ async def index(request: Request) -> Response:
     if not any(key in query for key in _NOTHING):
         found = await services(request).identity.directory.list_assignments(
             ctx, user_id=query.get("user.id"), project_id=query.get("scope.project.id"),
-            role_id=query.get("role.id"), effective=bool(flag(request, "effective")))
-    names = bool(flag(request, "include_names"))
+            role_id=query.get("role.id"),
+            effective=query_bool(request, "effective", KEYSTONE_BOOL, False))
+    names = query_bool(request, "include_names", KEYSTONE_BOOL, False)
     return json_response(collection(request, "role_assignments",
                                     [assignment_view(request, a, names) for a in found]))
 

@@ -16,12 +16,12 @@ from stackvol.http.identity.common import (
     caller_token,
     collection,
     context_of,
-    isotime,
     public_base,
 )
 from stackvol.http.identity.projects import project_view
 from stackvol.http.responses import JSONResponse, empty_response, json_response
 from stackvol.http.state import services
+from stackvol.http.timefmt import isotime_micro_z
 from stackvol.http.validation import Schema, read_json
 from stackvol.services.common import policy
 from stackvol.services.common.errors import NotAuthenticated, NotFound
@@ -72,8 +72,8 @@ def token_body(request: Request, token: Token, with_catalog: bool = True) -> dic
         "user": {"domain": DEFAULT_DOMAIN, "id": token.user_id, "name": token.user_name,
                  "password_expires_at": None},
         "audit_ids": list(token.audit_ids),
-        "expires_at": isotime(token.expires_at),
-        "issued_at": isotime(token.issued_at),
+        "expires_at": isotime_micro_z(token.expires_at),
+        "issued_at": isotime_micro_z(token.issued_at),
         "project": {"domain": DEFAULT_DOMAIN, "id": token.project_id,
                     "name": token.project_name},
         "is_domain": False,

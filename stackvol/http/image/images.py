@@ -9,12 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from stackvol.http.common import GLANCE_BOOL, context, glance_int_message, query_bool, query_int
 from stackvol.http.faults import Fault
 from stackvol.http.image import schemas, views
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
 from stackvol.http.validation import read_json
-from stackvol.services.common.context import RequestContext
 from stackvol.services.common.listing import parse_sort
 from stackvol.services.images.api import SORT_KEYS, VISIBILITIES, ImageQuery, PatchOp
 
@@ -31,10 +31,6 @@ PATCH_TYPES = {"application/openstack-images-v2.1-json-patch": "2.1",
 PATCH_OPS = ("add", "replace", "remove")
 
 
-def context(request: Request) -> RequestContext:
-    return request.state.context
-
-
 def _image_id(request: Request) -> str:
     return request.path_params["image_id"]
 
@@ -43,27 +39,8 @@ def _image_id(request: Request) -> str:
 
 
 def _int_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Fault(400, f"{name} param must be an integer") from None
-    if value < 0:
-        raise Fault(400, f"{name} param must be positive")
-    return value
-
-
-def _bool_param(request: Request, name: str) -> bool | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    text = raw.strip().lower()
-    if text not in ("true", "false"):
-        raise Fault(400, f"Invalid value '{raw}' for {name} filter; valid values are true "
-                         f"and false")
-    return text == "true"
+    """Glance's integer filters: absent is ``None``; even an empty one must be an integer."""
+    return query_int(request, name, None, message=glance_int_message, empty_is_absent=False)
 
 
 def _column_filters(request: Request) -> dict[str, Any]:
@@ -73,7 +50,7 @@ def _column_filters(request: Request) -> dict[str, Any]:
         if raw is None:
             continue
         out[name] = [v.strip() for v in raw[3:].split(",")] if raw.startswith("in:") else raw
-    protected = _bool_param(request, "protected")
+    protected = query_bool(request, "protected", GLANCE_BOOL, None)
     if protected is not None:
         out["protected"] = protected
     return out
@@ -97,7 +74,7 @@ def _query(request: Request) -> ImageQuery:
         marker=params.get("marker"), sort=_sort(request), visibility=visibility,
         filters=_column_filters(request),
         properties={k: v for k, v in params.items() if k not in RESERVED_PARAMS},
-        tags=params.getlist("tag"), os_hidden=bool(_bool_param(request, "os_hidden")),
+        tags=params.getlist("tag"), os_hidden=query_bool(request, "os_hidden", GLANCE_BOOL, False),
         size_min=_int_param(request, "size_min"), size_max=_int_param(request, "size_max"))
 
 

@@ -3,16 +3,12 @@ extra properties beside them at the top level."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
+from stackvol.http.timefmt import isotime_z
 from stackvol.services.images.api import Image
 
 SCHEMA = "/v2/schemas/image"
-
-
-def isotime(when: dt.datetime | None) -> str | None:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when is not None else None
 
 
 def image(found: Image) -> dict[str, Any]:
@@ -25,8 +21,8 @@ def image(found: Image) -> dict[str, Any]:
         "size": found.size, "virtual_size": found.virtual_size, "min_disk": found.min_disk,
         "min_ram": found.min_ram, "disk_format": found.disk_format,
         "container_format": found.container_format, "owner": found.owner,
-        "created_at": isotime(found.created_at),
-        "updated_at": isotime(found.updated_at or found.created_at),
+        "created_at": isotime_z(found.created_at),
+        "updated_at": isotime_z(found.updated_at or found.created_at),
         "tags": list(found.tags), "self": href, "file": f"{href}/file", "schema": SCHEMA,
     }
     for key, value in found.properties.items():

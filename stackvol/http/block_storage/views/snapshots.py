@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 
 from stackvol.http.block_storage.common import at_least
-from stackvol.http.compute.views.volumes import isotime
+from stackvol.http.timefmt import isotime
 from stackvol.services.common.records import Snapshot
 from stackvol.services.common.status import SnapshotStatus
 

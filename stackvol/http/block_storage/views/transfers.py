@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 
 from stackvol.http.block_storage.common import at_least, links
-from stackvol.http.compute.views.volumes import isotime
+from stackvol.http.timefmt import isotime
 from stackvol.services.volumes.transfers import Transfer
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from stackvol.http.block_storage.common import context
+from stackvol.http.common import context
 from stackvol.services.volumes.types import USER_VISIBLE_SPECS, VolumeType
 
 

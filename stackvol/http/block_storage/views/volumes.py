@@ -9,9 +9,10 @@ from typing import Any
 
 from starlette.requests import Request
 
-from stackvol.http.block_storage.common import at_least, context, links
-from stackvol.http.compute.views.volumes import isotime
+from stackvol.http.block_storage.common import at_least, links
+from stackvol.http.common import context
 from stackvol.http.state import services
+from stackvol.http.timefmt import isotime
 from stackvol.services.common.records import Attachment, Volume
 from stackvol.services.volumes.types import VolumeType
 

@@ -6,15 +6,10 @@ import copy
 import functools
 from typing import Any
 
+from stackvol.http.compute.schemas.parameters import BOOLEAN_WITH_LETTERS
 from stackvol.http.microversion import APIVersion, v
 from stackvol.http.validation import Schema
 
-BOOLEAN: dict[str, Any] = {
-    "type": ["boolean", "string"],
-    "enum": [True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes", "y", "t",
-             False, "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no", "n",
-             "f"],
-}
 # Nova's "name" format: printable, no leading or trailing whitespace.
 NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255,
                         "pattern": r"^(?![\s])[^\x00-\x1f]*(?<![\s])$"}
@@ -65,7 +60,7 @@ _BDM = {
         "boot_index": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"},
         "device_name": DEVICE_NAME,
         "volume_size": VOLUME_SIZE,
-        "delete_on_termination": BOOLEAN,
+        "delete_on_termination": BOOLEAN_WITH_LETTERS,
         "no_device": {},
         "connection_info": {"type": "string", "maxLength": 16777215},
         "snapshot_id": UUID,
@@ -82,7 +77,7 @@ _LEGACY_BDM = {
         "snapshot_id": UUID,
         "volume_size": VOLUME_SIZE,
         "device_name": DEVICE_NAME,
-        "delete_on_termination": BOOLEAN,
+        "delete_on_termination": BOOLEAN_WITH_LETTERS,
         "no_device": {},
         "connection_info": {"type": "string", "maxLength": 16777215},
     },
@@ -107,13 +102,13 @@ _BASE = {
                 "availability_zone": NAME,
                 "block_device_mapping": {"type": "array", "items": _LEGACY_BDM},
                 "block_device_mapping_v2": {"type": "array", "items": _BDM},
-                "config_drive": BOOLEAN,
+                "config_drive": BOOLEAN_WITH_LETTERS,
                 "key_name": NAME,
                 "min_count": {"type": ["integer", "string"], "pattern": "^[0-9]+$",
                               "minimum": 1},
                 "max_count": {"type": ["integer", "string"], "pattern": "^[0-9]+$",
                               "minimum": 1},
-                "return_reservation_id": BOOLEAN,
+                "return_reservation_id": BOOLEAN_WITH_LETTERS,
                 "security_groups": {
                     "type": "array",
                     "items": {"type": "object", "properties": {"name": {"type": "string"}},

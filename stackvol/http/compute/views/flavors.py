@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from stackvol.http.compute.common import base_url, version
+from stackvol.http.common import root_url, version
 from stackvol.http.microversion import v
 from stackvol.services.servers.flavors import Flavor
 
@@ -18,14 +18,14 @@ V2_75 = v("2.75")  # swap 0 instead of ""
 
 def bookmark_root(request: Request) -> str:
     """The version root without its version segment (Nova's ``remove_trailing_version``)."""
-    base = base_url(request)
+    base = root_url(request)
     head, sep, tail = base.rpartition("/v2.1")
     return f"{head}{tail}" if sep else base
 
 
 def links(request: Request, collection: str, item_id: str) -> list[dict[str, str]]:
     return [
-        {"rel": "self", "href": f"{base_url(request)}/{collection}/{item_id}"},
+        {"rel": "self", "href": f"{root_url(request)}/{collection}/{item_id}"},
         {"rel": "bookmark", "href": f"{bookmark_root(request)}/{collection}/{item_id}"},
     ]
 

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 
 from stackvol.http.compute.views.flavors import links
+from stackvol.http.timefmt import isotime_z
 from stackvol.services.images.api import Image
 
 # Image status -> Nova's; anything else reads as UNKNOWN.
@@ -16,10 +17,6 @@ STATUS = {"active": "ACTIVE", "queued": "SAVING", "saving": "SAVING", "uploading
           "killed": "ERROR", "deactivated": "ERROR"}
 PROGRESS = {"active": 100, "saving": 50, "queued": 25}
 ALTERNATE_TYPE = "application/vnd.openstack.image"
-
-
-def _isotime(image_time: Any) -> str | None:
-    return image_time.strftime("%Y-%m-%dT%H:%M:%SZ") if image_time is not None else None
 
 
 def _links(request: Request, image: Image) -> list[dict[str, str]]:
@@ -39,8 +36,8 @@ def detail(request: Request, image: Image) -> dict[str, Any]:
         "minRam": image.min_ram,
         "minDisk": image.min_disk,
         "metadata": dict(image.properties),
-        "created": _isotime(image.created_at),
-        "updated": _isotime(image.updated_at or image.created_at),
+        "created": isotime_z(image.created_at),
+        "updated": isotime_z(image.updated_at or image.created_at),
         "status": STATUS.get(image.status, "UNKNOWN"),
         "progress": PROGRESS.get(image.status, 0),
         "OS-EXT-IMG-SIZE:size": image.size,

@@ -9,9 +9,10 @@ from typing import Any
 
 from starlette.requests import Request
 
-from stackvol.http.compute.common import version
+from stackvol.http.common import version
 from stackvol.http.compute.views.flavors import bookmark, links
 from stackvol.http.microversion import APIVersion, v
+from stackvol.http.timefmt import isotime_z
 from stackvol.services.servers.api import Server, Visibility
 
 PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
@@ -32,10 +33,6 @@ class Shape:
 
 DETAIL = Shape()
 SHOW = Shape(server_groups=True)
-
-
-def isotime(value: Any) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 def host_id(server: Server) -> str:
@@ -157,8 +154,8 @@ def show(request: Request, server: Server, seen: Visibility,
         "hostId": host_id(server),
         "image": _image(request, server, current),
         "flavor": _flavor(request, server, current),
-        "created": isotime(server.created_at),
-        "updated": isotime(server.updated_at or server.created_at),
+        "created": isotime_z(server.created_at),
+        "updated": isotime_z(server.updated_at or server.created_at),
         "addresses": addresses(server, extended=True),
         "accessIPv4": server.access_ipv4 or "",
         "accessIPv6": server.access_ipv6 or "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stackvol.http.compute.views.volumes import isotime
+from stackvol.http.timefmt import isotime
 from stackvol.services.common.records import Snapshot
 
 

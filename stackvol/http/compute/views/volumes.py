@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
+from stackvol.http.timefmt import isotime
 from stackvol.services.common.records import Volume
 
 # Statuses Cinder has that Nova's proxy folds into ones its schema knows.
 _STATUS_MAP = {"error_managing": "error", "managing": "creating"}
-
-
-def isotime(value: dt.datetime | None) -> str | None:
-    """Today's format: ``2013-02-18T14:51:18.528085`` (microseconds always shown, no zone)."""
-    return value.isoformat(timespec="microseconds") if value else None
 
 
 def attachment_summary(volume: Volume) -> list[dict[str, Any]]:
