@@ -31,14 +31,13 @@ from sqlalchemy.engine import Connection
 from stackvol.config import Settings
 from stackvol.db.engine import Database
 from stackvol.db.schema import servers, services
+from stackvol.tasks.kinds import role_of
 from stackvol.tasks.worker import Worker
 from stackvol.timeutils import utcnow
 
 log = logging.getLogger(__name__)
 
 ROLES = ("all", "api", "volume", "compute")
-# Which task kinds each worker role runs (by prefix); ``all`` runs every kind.
-_KINDS = {"api": (), "volume": ("volume.", "snapshot."), "compute": ("server.", "attachment.")}
 COMPUTE_ROLES = ("all", "compute")
 
 
@@ -93,7 +92,9 @@ class ProcessRole:
         return self.role == "all" or (self.role == "volume" and backend == self.backend)
 
     def handles(self, kind: str) -> bool:
-        return self.role == "all" or kind.startswith(_KINDS[self.role])
+        """Whether this role runs ``kind``: ``all`` every kind, ``api`` none, a worker role
+        the kinds ``TaskKind`` assigns to it."""
+        return self.role == "all" or role_of(kind) == self.role
 
     def restrict(self, worker: Worker) -> None:
         """Keep only the handlers of this role's task kinds: the worker claims no other."""
@@ -169,12 +170,13 @@ def service_rows(processes: Iterable[ServiceRecord],
 def pick_compute_host(conn: Connection, down_after: float, fallback: str) -> str:
     """The up compute host with the fewest servers (``fallback`` when none is up)."""
     cutoff = utcnow() - dt.timedelta(seconds=down_after)
-    hosts = sorted(set(conn.execute(sa.select(services.c.host).where(
+    hosts: list[str] = sorted(set(conn.execute(sa.select(services.c.host).where(
         services.c.role.in_(COMPUTE_ROLES), services.c.heartbeat_at >= cutoff)).scalars()))
     if not hosts:
         return fallback
-    load = dict(conn.execute(sa.select(servers.c.host, sa.func.count())
-                             .where(servers.c.host.in_(hosts)).group_by(servers.c.host)).all())
+    counts = sa.select(servers.c.host, sa.func.count()).where(
+        servers.c.host.in_(hosts)).group_by(servers.c.host)
+    load: dict[str, int] = dict(conn.execute(counts).all())
     return min(hosts, key=lambda host: load.get(host, 0))
 
 

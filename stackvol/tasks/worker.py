@@ -1,10 +1,8 @@
-"""Durable background work: tasks are rows, claimed under a lease by workers, run by handlers.
+"""The worker: claims runnable tasks from the queue and runs their handlers, a few at a time.
 
-A service enqueues a task in the same transaction as the state change that needs it (a volume
-row in ``creating`` and its ``volume.create`` task commit together), so no work is ever lost or
-orphaned. A handler is idempotent and ends the task in the same transaction as its final state
-change. A worker that dies leaves its leases to expire; a worker restarted under the same name
-takes its own running tasks back at once.
+The table side (enqueue, claim under a lease, finish, recover) is ``stackvol.tasks.queue``;
+here is the loop. A handler is idempotent: a task is run again when its worker dies mid-way
+or fails on a database hiccup. Services register one handler per ``TaskKind`` they own.
 """
 
 from __future__ import annotations
@@ -15,64 +13,17 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import tasks
 from stackvol.logs import request_id_var
-from stackvol.timeutils import utcnow
+from stackvol.tasks import queue
+from stackvol.tasks.kinds import TaskKind
+from stackvol.tasks.queue import Claimant, Task
 
 log = logging.getLogger(__name__)
-
-PENDING = "pending"
-RUNNING = "running"
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    id: int
-    kind: str
-    resource_id: str
-    payload: dict[str, Any]
-    attempts: int
-    request_id: str | None
-
-
-def enqueue(
-    conn: Connection,
-    kind: str,
-    resource_id: str,
-    payload: dict[str, Any] | None = None,
-    target: str | None = None,
-) -> None:
-    """Add a task inside the caller's transaction."""
-    conn.execute(_INSERT, {
-        "kind": kind,
-        "resource_id": resource_id,
-        "payload": payload or {},
-        "target": target,
-        "state": PENDING,
-        "attempts": 0,
-        "request_id": request_id_var.get(),
-        "created_at": utcnow(),
-    })
-
-
-# Built once: on the hot path, making a statement costs more than running it.
-_INSERT = tasks.insert()
-_DELETE = tasks.delete().where(tasks.c.id == sa.bindparam("task_id"))
-
-
-def finish(conn: Connection, task: Task) -> None:
-    """End a task inside the transaction that records its outcome."""
-    conn.execute(_DELETE, {"task_id": task.id})
-
-
-def pending_count(conn: Connection) -> int:
-    return conn.execute(sa.select(sa.func.count()).select_from(tasks)).scalar_one()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,14 +68,21 @@ class Worker:
         self.concurrency = concurrency
         self.lease = dt.timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
-        self.handlers: dict[str, Handler] = {}
+        self.handlers: dict[TaskKind, Handler] = {}
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 
-    def register(self, kind: str, handler: Handler) -> None:
+    def register(self, kind: TaskKind, handler: Handler) -> None:
         self.handlers[kind] = handler
+
+    @property
+    def claimant(self) -> Claimant:
+        """What this worker claims now (its handlers and targets are narrowed after it is
+        built, when the process learns its role)."""
+        targets = None if self.targets is None else tuple(self.targets)
+        return Claimant(self.name, tuple(self.handlers), targets, self.lease)
 
     @property
     def running(self) -> int:
@@ -135,67 +93,8 @@ class Worker:
         """Tell the worker new work was committed (saves waiting for the next poll)."""
         self._wake.set()
 
-    # --- database side --------------------------------------------------------------------
-
-    def _runnable(self, now: dt.datetime) -> sa.ColumnElement[bool]:
-        cond = sa.or_(
-            tasks.c.state == PENDING,
-            sa.and_(tasks.c.state == RUNNING, tasks.c.lease_until < now),
-        )
-        return sa.and_(cond, self._mine())
-
-    def _mine(self) -> sa.ColumnElement[bool]:
-        """Tasks this worker has handlers for, on its targets."""
-        cond = tasks.c.kind.in_(list(self.handlers))
-        if self.targets is not None:
-            cond = sa.and_(cond, sa.or_(tasks.c.target.is_(None), tasks.c.target.in_(self.targets)))
-        return cond
-
-    def _pick(self, conn: Connection, where: sa.ColumnElement[bool], limit: int) -> list[int]:
-        # One state per query so the (state, id) index yields rows in id order and the LIMIT
-        # stops the scan: the cost of a claim does not grow with the queue.
-        pick = sa.select(tasks.c.id).where(where, self._mine()).order_by(tasks.c.id).limit(limit)
-        if conn.dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        return [r[0] for r in conn.execute(pick)]
-
-    def _claim(self, conn: Connection, limit: int) -> list[Task]:
-        now = utcnow()
-        expired = sa.and_(tasks.c.state == RUNNING, tasks.c.lease_until < now)
-        ids = sorted(self._pick(conn, tasks.c.state == PENDING, limit)
-                     + self._pick(conn, expired, limit))[:limit]
-        if not ids:
-            return []
-        rows = conn.execute(
-            tasks.update()
-            .where(tasks.c.id.in_(ids), self._runnable(now))
-            .values(state=RUNNING, owner=self.name, lease_until=now + self.lease,
-                    attempts=tasks.c.attempts + 1)
-            .returning(tasks.c.id, tasks.c.kind, tasks.c.resource_id, tasks.c.payload,
-                       tasks.c.attempts, tasks.c.request_id)
-        ).all()
-        return [Task(*row) for row in rows]
-
-    def _reclaim_own(self, conn: Connection) -> int:
-        """Our previous incarnation died: make its running tasks runnable again now."""
-        result = conn.execute(
-            tasks.update()
-            .where(tasks.c.state == RUNNING, tasks.c.owner == self.name)
-            .values(state=PENDING, owner=None, lease_until=None)
-        )
-        return result.rowcount
-
-    def _renew(self, conn: Connection, ids: list[int]) -> None:
-        conn.execute(
-            tasks.update()
-            .where(tasks.c.id.in_(ids), tasks.c.owner == self.name)
-            .values(lease_until=utcnow() + self.lease)
-        )
-
-    # --- running --------------------------------------------------------------------------
-
     async def start(self) -> None:
-        reclaimed = await self.db.run(self._reclaim_own)
+        reclaimed = await self.db.run(queue.recover, self.name)
         if reclaimed:
             log.warning("resuming %d task(s) left running by a previous process", reclaimed,
                         extra={"worker": self.name})
@@ -217,29 +116,40 @@ class Worker:
         last_renew = asyncio.get_running_loop().time()
         while not self._stopping:
             self._wake.clear()
-            free = self.concurrency - len(self._running)
-            claimed: list[Task] = []
-            if free > 0:
-                try:
-                    claimed = await self.db.run(self._claim, free)
-                except Exception:
-                    log.exception("claiming tasks failed; retrying")
+            claimed = await self._claim_free()
             for task in claimed:
                 t = asyncio.create_task(self._execute(task))
                 self._running.add(t)
                 t.add_done_callback(self._done)
             now = asyncio.get_running_loop().time()
-            if self._running and now - last_renew > renew_every:
-                ids = [getattr(t, "stackvol_task_id", 0) for t in self._running]
-                try:
-                    await self.db.run(self._renew, ids)
-                    last_renew = now
-                except Exception:  # the loop must outlive a database hiccup; retried next turn
-                    log.exception("renewing leases failed; retrying")
+            if self._running and now - last_renew > renew_every and await self._renew():
+                last_renew = now
             if claimed and len(self._running) < self.concurrency:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def _claim_free(self) -> list[Task]:
+        """Claim as many tasks as there are free slots (none when the claim fails)."""
+        free = self.concurrency - len(self._running)
+        if free <= 0:
+            return []
+        try:
+            return await self.db.run(queue.claim, self.claimant, free)
+        except Exception:
+            log.exception("claiming tasks failed; retrying")
+            return []
+
+    async def _renew(self) -> bool:
+        """Renew the leases of the running tasks; False if that failed (retried next turn:
+        the loop must outlive a database hiccup)."""
+        ids = [getattr(t, "stackvol_task_id", 0) for t in self._running]
+        try:
+            await self.db.run(queue.renew, self.claimant, ids)
+        except Exception:
+            log.exception("renewing leases failed; retrying")
+            return False
+        return True
 
     def _done(self, t: asyncio.Task[None]) -> None:
         self._running.discard(t)
@@ -250,7 +160,7 @@ class Worker:
         if current is not None:
             current.stackvol_task_id = task.id  # type: ignore[attr-defined]
         token = request_id_var.set(task.request_id)
-        handler = self.handlers[task.kind]
+        handler = self.handlers[TaskKind(task.kind)]
         try:
             await handler.run(task)
         except asyncio.CancelledError:
@@ -260,26 +170,20 @@ class Worker:
             if task.attempts < handler.max_attempts and _is_transient(exc):
                 log.warning("task %s %s failed (attempt %d), will retry: %s", task.kind,
                             task.resource_id, task.attempts, reason)
-                await self.db.run(self._release, task)
+                await self.db.run(queue.release, task)
             else:
                 log.error("task %s %s failed: %s", task.kind, task.resource_id, reason,
                           exc_info=exc)
                 await self.db.run(handler.fail, task, reason)
-                await self.db.run(finish, task)
+                await self.db.run(queue.finish, task)
         finally:
             request_id_var.reset(token)
-
-    def _release(self, conn: Connection, task: Task) -> None:
-        conn.execute(
-            tasks.update().where(tasks.c.id == task.id)
-            .values(state=PENDING, owner=None, lease_until=None)
-        )
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until no task is queued or running (used by tests and benchmarks)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
-            if not self._running and await self.db.read(pending_count) == 0:
+            if not self._running and await self.db.read(queue.pending_count) == 0:
                 return
             await asyncio.sleep(0.01)
         raise TimeoutError("tasks still pending")

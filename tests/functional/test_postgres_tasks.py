@@ -16,7 +16,8 @@ import pytest
 
 from stackvol.db.engine import Database, create_engine
 from stackvol.db.migrate import upgrade
-from stackvol.tasks import worker as taskq
+from stackvol.tasks import queue as taskq
+from stackvol.tasks.kinds import TaskKind
 from stackvol.tasks.worker import Handler, Worker
 from tests.functional.test_attachments import new_server, new_volume, volume_status
 from tests.support import postgres
@@ -34,15 +35,15 @@ def pg() -> Iterator[Database]:
 
 def worker(db: Database, name: str, lease: int = 60) -> Worker:
     w = Worker(db, name, targets=["file"], lease_seconds=lease)
-    w.register("volume.create", Handler(run=None, fail=None))  # type: ignore[arg-type]
+    w.register(TaskKind.VOLUME_CREATE, Handler(run=None, fail=None))  # type: ignore[arg-type]
     return w
 
 
 def test_many_workers_claim_every_task_exactly_once(pg: Database) -> None:
     def enqueue(conn, n: int) -> None:  # type: ignore[no-untyped-def]
         for i in range(n):
-            taskq.enqueue(conn, "volume.create", f"vol-{i}", target="file")
-        taskq.enqueue(conn, "volume.create", "elsewhere", target="rbd")  # not for these workers
+            taskq.enqueue(conn, TaskKind.VOLUME_CREATE, f"vol-{i}", target="file")
+        taskq.enqueue(conn, TaskKind.VOLUME_CREATE, "elsewhere", target="rbd")  # not theirs
 
     pg.run_sync(enqueue, 600)
     claimed: list[tuple[str, int]] = []
@@ -52,7 +53,7 @@ def test_many_workers_claim_every_task_exactly_once(pg: Database) -> None:
     def claim_all(name: str) -> None:
         w = worker(pg, name)
         start.wait()
-        while batch := pg.run_sync(w._claim, 7):
+        while batch := pg.run_sync(taskq.claim, w.claimant, 7):
             with lock:
                 claimed.extend((name, t.id) for t in batch)
 
@@ -66,15 +67,15 @@ def test_many_workers_claim_every_task_exactly_once(pg: Database) -> None:
 
 
 def test_an_expired_lease_is_taken_over_and_a_live_one_is_not(pg: Database) -> None:
-    pg.run_sync(lambda c: taskq.enqueue(c, "volume.create", "vol-1", target="file"))
+    pg.run_sync(lambda c: taskq.enqueue(c, TaskKind.VOLUME_CREATE, "vol-1", target="file"))
     dead, alive = worker(pg, "dead", lease=1), worker(pg, "alive", lease=1)
-    (task,) = pg.run_sync(dead._claim, 10)
-    assert pg.run_sync(alive._claim, 10) == []  # leased
-    pg.run_sync(dead._renew, [task.id])
+    (task,) = pg.run_sync(taskq.claim, dead.claimant, 10)
+    assert pg.run_sync(taskq.claim, alive.claimant, 10) == []  # leased
+    pg.run_sync(taskq.renew, dead.claimant, [task.id])
     time.sleep(1.2)
-    (again,) = pg.run_sync(alive._claim, 10)
+    (again,) = pg.run_sync(taskq.claim, alive.claimant, 10)
     assert (again.id, again.attempts) == (task.id, 2)
-    pg.run_sync(dead._renew, [task.id])  # the old owner cannot take its lease back
+    pg.run_sync(taskq.renew, dead.claimant, [task.id])  # the old owner cannot take its lease back
     owner = pg.run_sync(lambda c: c.exec_driver_sql("SELECT owner FROM tasks").scalar_one())
     assert owner == "alive"
 

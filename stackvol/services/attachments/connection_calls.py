@@ -39,14 +39,16 @@ from stackvol.services.volumes.api import cas_status
 from stackvol.services.volumes.qos_specs import front_end_specs
 from stackvol.storage.base import StorageError
 from stackvol.storage.registry import Backends
-from stackvol.tasks import worker as taskq
-from stackvol.tasks.worker import Handler, PauseHook, Task, Worker
+from stackvol.tasks import queue as taskq
+from stackvol.tasks.kinds import TaskKind
+from stackvol.tasks.queue import Task
+from stackvol.tasks.worker import Handler, PauseHook, Worker
 from stackvol.timeutils import utcnow
 
 log = logging.getLogger(__name__)
 
-INITIALIZE = "volume.call.initialize_connection"
-TERMINATE = "volume.call.terminate_connection"
+INITIALIZE = TaskKind.VOLUME_CALL_INITIALIZE_CONNECTION
+TERMINATE = TaskKind.VOLUME_CALL_TERMINATE_CONNECTION
 WAITING, DONE, FAILED, ABANDONED = "waiting", "done", "failed", "abandoned"
 ATTACH_MODES = ("rw", "ro")
 # Cinder's answer when the volume service does not answer an API's call.

@@ -42,8 +42,10 @@ from stackvol.services.common.status import AttachmentStatus, SnapshotStatus, Vm
 from stackvol.services.volumes.api import cas_status, read_volume
 from stackvol.services.volumes.qos_specs import front_end_specs
 from stackvol.storage.registry import Backends
-from stackvol.tasks import worker as taskq
-from stackvol.tasks.worker import Handler, PauseHook, Task, Worker
+from stackvol.tasks import queue as taskq
+from stackvol.tasks.kinds import TaskKind
+from stackvol.tasks.queue import Task
+from stackvol.tasks.worker import Handler, PauseHook, Worker
 from stackvol.timeutils import utcnow
 from stackvol.virt.base import ComputeDriver
 
@@ -117,12 +119,12 @@ class AttachmentService:
         self.compute = compute
         self.worker = worker
         self.pause = pause or PauseHook("")
-        worker.register("attachment.attach", Handler(self._run_attach, self._fail_attach))
-        worker.register("attachment.detach", Handler(self._run_detach, self._fail_detach))
+        worker.register(TaskKind.ATTACHMENT_ATTACH, Handler(self._run_attach, self._fail_attach))
+        worker.register(TaskKind.ATTACHMENT_DETACH, Handler(self._run_detach, self._fail_detach))
         # Run by the volume's backend (the storage host), not the server's compute host.
-        worker.register("volume.initialize_connection",
+        worker.register(TaskKind.VOLUME_INITIALIZE_CONNECTION,
                         Handler(self._run_initialize, self._fail_initialize))
-        worker.register("volume.terminate_connection",
+        worker.register(TaskKind.VOLUME_TERMINATE_CONNECTION,
                         Handler(self._run_terminate, self._fail_terminate))
 
     # --- lookups --------------------------------------------------------------------------
@@ -308,7 +310,7 @@ class AttachmentService:
             terminate_connection(conn, attachment.id, attachment.volume_id, stored.backend,
                                  info)
         elif task.payload.get("attach", True):  # a boot volume is connected by the spawn
-            taskq.enqueue(conn, "attachment.attach", attachment.id,
+            taskq.enqueue(conn, TaskKind.ATTACHMENT_ATTACH, attachment.id,
                           target=info["connector"]["host"])
         taskq.finish(conn, task)
         return kept
@@ -450,7 +452,7 @@ class AttachmentService:
                                        VolumeStatus.DETACHING):
             raise Invalid("Invalid volume: Unable to detach volume. Volume status must be "
                           "'in-use' and attach status must be 'attached' to detach.")
-        taskq.enqueue(conn, "attachment.detach", attachment.id, target=server.host)
+        taskq.enqueue(conn, TaskKind.ATTACHMENT_DETACH, attachment.id, target=server.host)
 
     async def _run_detach(self, task: Task) -> None:
         found = await self.db.read(_attachment_and_volume, task.resource_id)
@@ -524,7 +526,7 @@ class AttachmentService:
             if not cas_status(conn, volumes, volume_id, [volume.status],
                               VolumeStatus.DETACHING):
                 raise Invalid(f"Invalid volume: Volume {volume_id} changed status; try again.")
-            taskq.enqueue(conn, "attachment.detach", row.id, target=host.host)
+            taskq.enqueue(conn, TaskKind.ATTACHMENT_DETACH, row.id, target=host.host)
             return
         conn.execute(volume_attachments.delete().where(volume_attachments.c.id == row.id))
         release_connection(conn, row)
@@ -601,7 +603,7 @@ def request_connection(conn: Connection, attachment_id: str, backend: str, host:
                        attach: bool = True) -> None:
     """Have the volume's backend make the connection for ``host`` (then attach, unless the
     spawn of a server booting from the volume connects it)."""
-    taskq.enqueue(conn, "volume.initialize_connection", attachment_id,
+    taskq.enqueue(conn, TaskKind.VOLUME_INITIALIZE_CONNECTION, attachment_id,
                   {"connector": connector(host, attachment_id), "attach": attach},
                   target=backend)
 
@@ -617,7 +619,7 @@ def connection_ready(conn: Connection, attachment: Attachment, backend: str, hos
     if info:
         return True
     queued = conn.execute(sa.select(sa.func.count()).select_from(tasks).where(
-        tasks.c.kind == "volume.initialize_connection",
+        tasks.c.kind == TaskKind.VOLUME_INITIALIZE_CONNECTION,
         tasks.c.resource_id == attachment.id)).scalar_one()
     if not queued:
         request_connection(conn, attachment.id, backend, host, attach=False)
@@ -629,7 +631,7 @@ def terminate_connection(conn: Connection, attachment_id: str, volume_id: str, b
     """Have the storage host that made ``info`` tear it down; with ``release`` the detaching
     row then ends and its volume is available."""
     exporter = (info.get("data") or {}).get("exporter")
-    taskq.enqueue(conn, "volume.terminate_connection", attachment_id,
+    taskq.enqueue(conn, TaskKind.VOLUME_TERMINATE_CONNECTION, attachment_id,
                   {"volume_id": volume_id, "backend": backend, "connection_info": info,
                    "release": release},
                   target=f"{exporter}@{backend}" if exporter else backend)

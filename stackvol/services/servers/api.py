@@ -60,8 +60,10 @@ from stackvol.services.servers.block_devices import ROOT_DEVICE, BlockDevice, pa
 from stackvol.services.servers.flavors import Flavor, flavors_by_id, load_flavor
 from stackvol.services.volumes.api import VolumeService, VolumeSpec, cas_status
 from stackvol.services.volumes.qos_specs import front_end_specs
-from stackvol.tasks import worker as taskq
-from stackvol.tasks.worker import Handler, PauseHook, Task, Worker
+from stackvol.tasks import queue as taskq
+from stackvol.tasks.kinds import TaskKind
+from stackvol.tasks.queue import Task
+from stackvol.tasks.worker import Handler, PauseHook, Worker
 from stackvol.timeutils import utcnow
 from stackvol.virt.base import BootImage, ComputeDriver, InstanceSpec, PowerState
 
@@ -316,9 +318,9 @@ class ServerService:
         self.volume_wait_seconds = volume_wait_seconds  # Nova: block_device_allocate_retries
         self.availability_zones = availability_zones
         self.pause = pause or PauseHook("")
-        worker.register("server.spawn", Handler(self._run_spawn, self._fail_spawn))
-        worker.register("server.power", Handler(self._run_power, self._fail_power))
-        worker.register("server.delete", Handler(self._run_delete, self._fail_delete))
+        worker.register(TaskKind.SERVER_SPAWN, Handler(self._run_spawn, self._fail_spawn))
+        worker.register(TaskKind.SERVER_POWER, Handler(self._run_power, self._fail_power))
+        worker.register(TaskKind.SERVER_DELETE, Handler(self._run_delete, self._fail_delete))
 
     async def reconcile(self) -> None:
         """At start-up, before the worker: make the hypervisor agree with the database."""
@@ -439,7 +441,7 @@ class ServerService:
                 values["root_device_name"] = ROOT_DEVICE
             conn.execute(servers.insert().values(values))
             self._map_volumes(conn, ctx, server_id, values["availability_zone"], devices)
-            taskq.enqueue(conn, "server.spawn", server_id, target=host)
+            taskq.enqueue(conn, TaskKind.SERVER_SPAWN, server_id, target=host)
             server = Server(**values)
             server.flavor = flavor
             created.append(server)
@@ -628,7 +630,7 @@ class ServerService:
         if not cas_server(conn, server_id, op.from_vm, op.from_task, task_state=op.task_state):
             current = self._row(conn, ctx, server_id)
             raise _invalid_state(op.action, current, op.from_vm)
-        taskq.enqueue(conn, "server.power", server_id, {"op": op_name}, target=server.host)
+        taskq.enqueue(conn, TaskKind.SERVER_POWER, server_id, {"op": op_name}, target=server.host)
 
     async def _run_power(self, task: Task) -> None:
         op = POWER_OPS[task.payload["op"]]
@@ -671,7 +673,7 @@ class ServerService:
                           servers.c.task_state != TaskState.DELETING.value))
             .values(task_state=TaskState.DELETING.value, updated_at=utcnow()))
         if result.rowcount == 1:
-            taskq.enqueue(conn, "server.delete", server_id, target=server.host)
+            taskq.enqueue(conn, TaskKind.SERVER_DELETE, server_id, target=server.host)
 
     async def _run_delete(self, task: Task) -> None:
         server = await self.db.read(_maybe_load, task.resource_id)
@@ -879,7 +881,7 @@ def _release_volumes(conn: Connection, server_id: str) -> None:
                                                     VolumeStatus.DELETING):
             backend = conn.execute(sa.select(volumes.c.backend).where(
                 volumes.c.id == row.volume_id)).scalar_one()
-            taskq.enqueue(conn, "volume.delete", row.volume_id, target=backend)
+            taskq.enqueue(conn, TaskKind.VOLUME_DELETE, row.volume_id, target=backend)
         else:
             cas_status(conn, volumes, row.volume_id, busy, VolumeStatus.AVAILABLE)
 

@@ -41,8 +41,10 @@ from stackvol.services.common.status import SnapshotStatus, VolumeStatus
 from stackvol.services.quotas.api import QuotaService
 from stackvol.services.volumes.api import cas_status, creating_elsewhere
 from stackvol.storage.registry import Backends
-from stackvol.tasks import worker as taskq
-from stackvol.tasks.worker import Handler, PauseHook, Task, Worker
+from stackvol.tasks import queue as taskq
+from stackvol.tasks.kinds import TaskKind
+from stackvol.tasks.queue import Task
+from stackvol.tasks.worker import Handler, PauseHook, Worker
 from stackvol.timeutils import utcnow
 
 log = logging.getLogger(__name__)
@@ -73,8 +75,8 @@ class SnapshotService:
         self.backends = backends  # a snapshot lives on its volume's backend
         self.worker = worker
         self.pause = pause or PauseHook("")
-        worker.register("snapshot.create", Handler(self._run_create, self._fail_create))
-        worker.register("snapshot.delete", Handler(self._run_delete, self._fail_delete))
+        worker.register(TaskKind.SNAPSHOT_CREATE, Handler(self._run_create, self._fail_create))
+        worker.register(TaskKind.SNAPSHOT_DELETE, Handler(self._run_delete, self._fail_delete))
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -181,7 +183,7 @@ class SnapshotService:
             "updated_at": None,
         }
         conn.execute(snapshots.insert().values(values))
-        taskq.enqueue(conn, "snapshot.create", values["id"], target=volume.backend)
+        taskq.enqueue(conn, TaskKind.SNAPSHOT_CREATE, values["id"], target=volume.backend)
         return Snapshot(**values)
 
     async def _run_create(self, task: Task) -> None:
@@ -282,9 +284,9 @@ class SnapshotService:
             raise Invalid(f"Invalid snapshot: Snapshot {snapshot_id} is the source of "
                           f"{copying} volume(s) still being created.")
         if snapshot.status == SnapshotStatus.CREATING and creating_elsewhere(
-                conn, "snapshot.create", snapshot_id):
+                conn, TaskKind.SNAPSHOT_CREATE, snapshot_id):
             return  # its running create queues the delete when it ends (see ``_settled``)
-        taskq.enqueue(conn, "snapshot.delete", snapshot_id,
+        taskq.enqueue(conn, TaskKind.SNAPSHOT_DELETE, snapshot_id,
                       target=_backend_of(conn, snapshot.volume_id))
 
     async def _run_delete(self, task: Task) -> None:
@@ -321,7 +323,7 @@ def _settled(conn: Connection, task: Task, finish: bool = True) -> None:
     row = conn.execute(sa.select(snapshots.c.status, snapshots.c.volume_id).where(
         snapshots.c.id == task.resource_id)).first()
     if row is not None and row.status == SnapshotStatus.DELETING:
-        taskq.enqueue(conn, "snapshot.delete", task.resource_id,
+        taskq.enqueue(conn, TaskKind.SNAPSHOT_DELETE, task.resource_id,
                       target=_backend_of(conn, row.volume_id))
     if finish:
         taskq.finish(conn, task)

@@ -35,8 +35,10 @@ from stackvol.services.volumes.types import choose_backend, no_valid_backend
 from stackvol.services.volumes.types import resolve as resolve_type
 from stackvol.storage.base import StorageError
 from stackvol.storage.registry import Backends
-from stackvol.tasks import worker as taskq
-from stackvol.tasks.worker import Handler, PauseHook, Task, Worker
+from stackvol.tasks import queue as taskq
+from stackvol.tasks.kinds import TaskKind
+from stackvol.tasks.queue import Task
+from stackvol.tasks.worker import Handler, PauseHook, Worker
 from stackvol.timeutils import utcnow
 
 log = logging.getLogger(__name__)
@@ -207,9 +209,9 @@ class VolumeService:
         self.quotas = quotas
         self.max_volume_size_gb = max_volume_size_gb
         self.pause = pause or PauseHook("")
-        worker.register("volume.create", Handler(self._run_create, self._fail_create))
-        worker.register("volume.delete", Handler(self._run_delete, self._fail_delete))
-        worker.register("volume.extend", Handler(self._run_extend, self._fail_extend))
+        worker.register(TaskKind.VOLUME_CREATE, Handler(self._run_create, self._fail_create))
+        worker.register(TaskKind.VOLUME_DELETE, Handler(self._run_delete, self._fail_delete))
+        worker.register(TaskKind.VOLUME_EXTEND, Handler(self._run_extend, self._fail_extend))
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -306,7 +308,7 @@ class VolumeService:
             log.warning("volume %s: %s", values["id"], values["error_reason"])
         conn.execute(volumes.insert(), values)
         if backend is not None:
-            taskq.enqueue(conn, "volume.create", values["id"], target=backend)
+            taskq.enqueue(conn, TaskKind.VOLUME_CREATE, values["id"], target=backend)
         return Volume(**values)
 
     @staticmethod
@@ -493,7 +495,7 @@ class VolumeService:
         if copying:
             raise Invalid(f"Invalid volume: Volume {volume_id} has a snapshot being created; "
                           f"extend it when the snapshot is available.")
-        taskq.enqueue(conn, "volume.extend", volume_id,
+        taskq.enqueue(conn, TaskKind.VOLUME_EXTEND, volume_id,
                       {"new_size": new_size, "restore": volume.status}, target=volume.backend)
 
     async def _run_extend(self, task: Task) -> None:
@@ -682,9 +684,9 @@ class VolumeService:
             conn.execute(volumes.delete().where(volumes.c.id == volume_id))
             return
         if volume.status == VolumeStatus.CREATING and creating_elsewhere(
-                conn, "volume.create", volume_id):
+                conn, TaskKind.VOLUME_CREATE, volume_id):
             return  # its running create queues the delete when it ends (see ``_settled``)
-        taskq.enqueue(conn, "volume.delete", volume_id, target=volume.backend)
+        taskq.enqueue(conn, TaskKind.VOLUME_DELETE, volume_id, target=volume.backend)
 
     @staticmethod
     def _drop_reservations(conn: Connection, volume_id: str) -> None:
@@ -778,7 +780,7 @@ def _settled(conn: Connection, task: Task, finish: bool = True) -> None:
     row = conn.execute(sa.select(volumes.c.status, volumes.c.backend).where(
         volumes.c.id == task.resource_id)).first()
     if row is not None and row.status == VolumeStatus.DELETING:
-        taskq.enqueue(conn, "volume.delete", task.resource_id, target=row.backend)
+        taskq.enqueue(conn, TaskKind.VOLUME_DELETE, task.resource_id, target=row.backend)
     if finish:
         taskq.finish(conn, task)
 

@@ -34,13 +34,15 @@ from stackvol.services.volumes.api import cas_status, read_volume
 from stackvol.storage.images import ImageStore, StoredImage
 from stackvol.storage.qemu_img import QEMU_FORMATS
 from stackvol.storage.registry import Backends
-from stackvol.tasks import worker as taskq
-from stackvol.tasks.worker import Handler, PauseHook, Task, Worker
+from stackvol.tasks import queue as taskq
+from stackvol.tasks.kinds import TaskKind
+from stackvol.tasks.queue import Task
+from stackvol.tasks.worker import Handler, PauseHook, Worker
 from stackvol.timeutils import utcnow
 
 log = logging.getLogger(__name__)
 
-TASK = "volume.upload_image"
+TASK = TaskKind.VOLUME_UPLOAD_IMAGE
 CONTAINER_FORMATS = ("bare",)
 # Image metadata a volume made from an image keeps that is not a property of the new image.
 _NOT_PROPERTIES = {"image_id", "image_name", "checksum", "container_format", "disk_format",
