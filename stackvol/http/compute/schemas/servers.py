@@ -37,7 +37,7 @@ DEVICE_NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 25
 VOLUME_SIZE: dict[str, Any] = {"type": ["integer", "string", "null"], "pattern": "^[0-9]+$",
                                "minimum": 0}
 
-_NETWORK = {
+_NETWORK: dict[str, Any] = {
     "type": "object",
     "properties": {
         "fixed_ip": {"type": "string"},
@@ -46,7 +46,7 @@ _NETWORK = {
     },
     "additionalProperties": False,
 }
-_BDM = {
+_BDM: dict[str, Any] = {
     "type": "object",
     "properties": {
         "source_type": {"type": "string", "enum": ["volume", "image", "snapshot", "blank"]},
@@ -69,7 +69,7 @@ _BDM = {
     "additionalProperties": False,
 }
 # The legacy syntax of ``os-volumes_boot`` (Nova's ``block_device_mapping_v1`` schema).
-_LEGACY_BDM = {
+_LEGACY_BDM: dict[str, Any] = {
     "type": "object",
     "properties": {
         "virtual_name": {"type": "string", "maxLength": 255},
@@ -83,7 +83,7 @@ _LEGACY_BDM = {
     },
     "additionalProperties": False,
 }
-_BASE = {
+_BASE: dict[str, Any] = {
     "type": "object",
     "properties": {
         "server": {
