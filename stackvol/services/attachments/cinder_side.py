@@ -29,7 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import servers, snapshots, volume_attachments, volumes
+from stackvol.db.schema import servers, volume_attachments, volumes
+from stackvol.db.transitions import ATTACHMENT, VOLUME, initial, move
 from stackvol.services.attachments.connection_calls import (
     ATTACH_MODES,
     ConnectionCalls,
@@ -44,8 +45,8 @@ from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Invalid, NotFound
 from stackvol.services.common.records import Attachment, Volume
-from stackvol.services.common.status import AttachmentStatus, SnapshotStatus, VolumeStatus
-from stackvol.services.volumes.api import cas_status, read_volume
+from stackvol.services.common.status import AttachmentStatus, VolumeStatus
+from stackvol.services.volumes.api import check_not_copying, read_volume
 from stackvol.services.volumes.qos_specs import front_end_specs
 from stackvol.storage.base import StorageError
 from stackvol.storage.registry import Backends
@@ -127,15 +128,6 @@ class VolumeAttachService:
         return await self.calls.wait(found) if isinstance(found, Pending) else found
 
     @staticmethod
-    def _check_not_copying(conn: Connection, volume_id: str) -> None:
-        copying = conn.execute(sa.select(sa.func.count()).where(
-            snapshots.c.volume_id == volume_id,
-            snapshots.c.status == SnapshotStatus.CREATING)).scalar_one()
-        if copying:
-            raise Invalid(f"Invalid volume: Volume {volume_id} has a snapshot being created; "
-                          f"attach it when the snapshot is available.")
-
-    @staticmethod
     def _check_instance(conn: Connection, ctx: RequestContext, instance_id: str | None) -> None:
         """A named server of ours must be one the caller may see: otherwise another project
         could put its volume on that server. A uuid naming no server of ours stays allowed
@@ -152,9 +144,9 @@ class VolumeAttachService:
                 status: str, info: dict[str, Any] | None) -> Attachment:
         values = {
             "id": str(uuid.uuid4()), "volume_id": volume_id, "server_id": server_id or "",
-            "device": device, "status": status, "tag": None, "delete_on_termination": False,
-            "boot_index": None, "bdm_uuid": str(uuid.uuid4()), "connection_info": info,
-            "created_at": utcnow(), "updated_at": None,
+            "device": device, "status": initial(ATTACHMENT, status), "tag": None,
+            "delete_on_termination": False, "boot_index": None, "bdm_uuid": str(uuid.uuid4()),
+            "connection_info": info, "created_at": utcnow(), "updated_at": None,
         }
         conn.execute(volume_attachments.insert().values(values))
         return Attachment(**values)
@@ -169,8 +161,7 @@ class VolumeAttachService:
             volume_attachments.c.volume_id == attachment.volume_id,
             volume_attachments.c.status.in_(list(HOLDING)))).scalar_one()
         if not left:
-            cas_status(conn, volumes, attachment.volume_id, ATTACHED_STATUSES,
-                       VolumeStatus.AVAILABLE)
+            move(conn, VOLUME, attachment.volume_id, ATTACHED_STATUSES, VolumeStatus.AVAILABLE)
 
     # --- the attachments API --------------------------------------------------------------
 
@@ -219,10 +210,10 @@ class VolumeAttachService:
         self._check_instance(conn, ctx, instance_id)
         remote = self._remote(volume, connector)
         target = VolumeStatus.ATTACHING if connector and not remote else VolumeStatus.RESERVED
-        if not cas_status(conn, volumes, volume_id, [VolumeStatus.AVAILABLE], target):
+        if not move(conn, VOLUME, volume_id, [VolumeStatus.AVAILABLE], target):
             raise Invalid(f"Invalid volume: Volume {volume_id} status must be available to "
                           f"reserve, but the current status is {volume.status}.")
-        self._check_not_copying(conn, volume_id)
+        check_not_copying(conn, volume_id, "attach")
         if connector and remote:
             return self._call_create(conn, volume, instance_id, connector, mode)
         if connector:
@@ -271,9 +262,9 @@ class VolumeAttachService:
                                            access_mode(volume, mode), attachment_id, device),
                            "Unable to update the attachment.")
         info = self._connection_info(conn, volume, mode, connector, attachment_id)
-        cas_status(conn, volume_attachments, attachment_id, [attachment.status],
-                   AttachmentStatus.ATTACHING, connection_info=info, device=device)
-        cas_status(conn, volumes, volume.id, [VolumeStatus.RESERVED], VolumeStatus.ATTACHING)
+        move(conn, ATTACHMENT, attachment_id, [attachment.status],
+             AttachmentStatus.ATTACHING, connection_info=info, device=device)
+        move(conn, VOLUME, volume.id, [VolumeStatus.RESERVED], VolumeStatus.ATTACHING)
         attachment.status, attachment.connection_info, attachment.device = (
             AttachmentStatus.ATTACHING.value, info, device)
         return attachment
@@ -288,10 +279,9 @@ class VolumeAttachService:
         if attachment.status not in (AttachmentStatus.RESERVED, AttachmentStatus.ATTACHING):
             raise Invalid(f"Invalid volume: Attachment {attachment_id} is {attachment.status} "
                           f"and cannot be completed.")
-        cas_status(conn, volume_attachments, attachment_id, [attachment.status],
-                   AttachmentStatus.ATTACHED)
-        cas_status(conn, volumes, volume.id, [VolumeStatus.RESERVED, VolumeStatus.ATTACHING],
-                   VolumeStatus.IN_USE)
+        move(conn, ATTACHMENT, attachment_id, [attachment.status], AttachmentStatus.ATTACHED)
+        move(conn, VOLUME, volume.id, [VolumeStatus.RESERVED, VolumeStatus.ATTACHING],
+             VolumeStatus.IN_USE)
 
     async def delete(self, ctx: RequestContext, attachment_id: str) -> None:
         await self.db.run(self._delete, ctx, attachment_id)
@@ -315,17 +305,15 @@ class VolumeAttachService:
 
     def _reserve(self, conn: Connection, ctx: RequestContext, volume_id: str) -> None:
         volume = self._volume(conn, ctx, volume_id)
-        if not cas_status(conn, volumes, volume_id, [VolumeStatus.AVAILABLE],
-                          VolumeStatus.ATTACHING):
+        if not move(conn, VOLUME, volume_id, [VolumeStatus.AVAILABLE], VolumeStatus.ATTACHING):
             raise Invalid(f"Invalid volume: Volume {volume_id} status must be available to "
                           f"reserve, but the current status is {volume.status}.")
-        self._check_not_copying(conn, volume_id)
+        check_not_copying(conn, volume_id, "attach")
 
     def _unreserve(self, conn: Connection, ctx: RequestContext, volume_id: str) -> None:
         self._volume(conn, ctx, volume_id)
         if not self._holders(conn, volume_id):
-            cas_status(conn, volumes, volume_id, [VolumeStatus.ATTACHING],
-                       VolumeStatus.AVAILABLE)
+            move(conn, VOLUME, volume_id, [VolumeStatus.ATTACHING], VolumeStatus.AVAILABLE)
 
     def _attach(self, conn: Connection, ctx: RequestContext, volume_id: str,
                 instance_uuid: str | None, mountpoint: str | None, host_name: str | None,
@@ -339,12 +327,12 @@ class VolumeAttachService:
                           "mode should be 'rw' or 'ro'")
         if volume.readonly and mode != "ro":
             raise Invalid(f"Invalid attaching mode '{mode}' for volume {volume_id}.")
-        if not cas_status(conn, volumes, volume_id,
-                          [VolumeStatus.AVAILABLE, VolumeStatus.ATTACHING],
-                          VolumeStatus.IN_USE) or self._holders(conn, volume_id):
+        if not move(conn, VOLUME, volume_id,
+                    [VolumeStatus.AVAILABLE, VolumeStatus.ATTACHING],
+                    VolumeStatus.IN_USE) or self._holders(conn, volume_id):
             raise Invalid(f"Invalid volume: Volume {volume_id} status must be available or "
                           f"attaching to attach, but the current status is {volume.status}.")
-        self._check_not_copying(conn, volume_id)
+        check_not_copying(conn, volume_id, "attach")
         self._insert(conn, volume_id, instance_uuid, mountpoint, AttachmentStatus.ATTACHED,
                      self._connection_info(conn, volume, mode))
 
@@ -360,7 +348,7 @@ class VolumeAttachService:
             # As Cinder's manager: detaching what is not attached (e.g. after a force detach)
             # is no error; a volume nothing holds any more leaves its attach statuses.
             if not self._holders(conn, volume_id):
-                cas_status(conn, volumes, volume_id, ATTACHED_STATUSES, VolumeStatus.AVAILABLE)
+                move(conn, VOLUME, volume_id, ATTACHED_STATUSES, VolumeStatus.AVAILABLE)
             return
         if len(holders) > 1:
             raise Invalid("Invalid volume: Detach volume failed: More than one attachment, "
@@ -369,14 +357,13 @@ class VolumeAttachService:
 
     def _begin_detaching(self, conn: Connection, ctx: RequestContext, volume_id: str) -> None:
         self._volume(conn, ctx, volume_id)
-        if not cas_status(conn, volumes, volume_id, [VolumeStatus.IN_USE],
-                          VolumeStatus.DETACHING):
+        if not move(conn, VOLUME, volume_id, [VolumeStatus.IN_USE], VolumeStatus.DETACHING):
             raise Invalid("Invalid volume: Unable to detach volume. Volume status must be "
                           "'in-use' and attach_status must be 'attached' to detach.")
 
     def _roll_detaching(self, conn: Connection, ctx: RequestContext, volume_id: str) -> None:
         self._volume(conn, ctx, volume_id)
-        cas_status(conn, volumes, volume_id, [VolumeStatus.DETACHING], VolumeStatus.IN_USE)
+        move(conn, VOLUME, volume_id, [VolumeStatus.DETACHING], VolumeStatus.IN_USE)
 
     def _initialize_connection(self, conn: Connection, ctx: RequestContext, volume_id: str,
                                connector: Mapping[str, Any]) -> dict[str, Any] | Pending:

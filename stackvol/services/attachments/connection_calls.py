@@ -31,11 +31,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import connection_calls, tasks, volume_attachments, volumes
+from stackvol.db.schema import connection_calls, tasks, volumes
+from stackvol.db.transitions import ATTACHMENT, VOLUME, move
 from stackvol.services.attachments.nova_side import terminate_connection
 from stackvol.services.common.errors import Invalid, Unanswered
 from stackvol.services.common.status import AttachmentStatus, VolumeStatus
-from stackvol.services.volumes.api import cas_status
 from stackvol.services.volumes.qos_specs import front_end_specs
 from stackvol.storage.base import StorageError
 from stackvol.storage.registry import Backends
@@ -330,11 +330,11 @@ def _connect_row(conn: Connection, attachment_id: str, volume_id: str, info: dic
     values: dict[str, Any] = {"connection_info": info}
     if device:
         values["device"] = device
-    if not cas_status(conn, volume_attachments, attachment_id,
-                      [AttachmentStatus.RESERVED, AttachmentStatus.ATTACHING],
-                      AttachmentStatus.ATTACHING, **values):
+    if not move(conn, ATTACHMENT, attachment_id,
+                [AttachmentStatus.RESERVED, AttachmentStatus.ATTACHING],
+                AttachmentStatus.ATTACHING, **values):
         return False
-    cas_status(conn, volumes, volume_id, [VolumeStatus.RESERVED], VolumeStatus.ATTACHING)
+    move(conn, VOLUME, volume_id, [VolumeStatus.RESERVED], VolumeStatus.ATTACHING)
     return True
 
 

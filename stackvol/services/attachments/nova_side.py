@@ -33,13 +33,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import servers, snapshots, tasks, volume_attachments, volumes
+from stackvol.db.schema import servers, tasks, volume_attachments, volumes
+from stackvol.db.transitions import ATTACHMENT, VOLUME, initial, move, override
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from stackvol.services.common.records import Attachment, Page
-from stackvol.services.common.status import AttachmentStatus, SnapshotStatus, VmState, VolumeStatus
-from stackvol.services.volumes.api import cas_status, read_volume
+from stackvol.services.common.status import AttachmentStatus, VmState, VolumeStatus
+from stackvol.services.volumes.api import check_not_copying, read_volume
 from stackvol.services.volumes.qos_specs import front_end_specs
 from stackvol.storage.registry import Backends
 from stackvol.tasks import queue as taskq
@@ -229,9 +230,8 @@ class AttachmentService:
         The caller queues the work that connects it.
         """
         holders = self._holders(conn, volume_id)
-        if claim and (holders or not cas_status(conn, volumes, volume_id,
-                                                [VolumeStatus.AVAILABLE],
-                                                VolumeStatus.ATTACHING)):
+        if claim and (holders or not move(conn, VOLUME, volume_id, [VolumeStatus.AVAILABLE],
+                                          VolumeStatus.ATTACHING)):
             # A holder with the volume still available is a boot volume not yet claimed.
             status = conn.execute(sa.select(volumes.c.status).where(
                 volumes.c.id == volume_id)).scalar_one()
@@ -240,27 +240,17 @@ class AttachmentService:
             raise Invalid(f"Invalid volume: Volume {volume_id} status must be available "
                           f"to attach, but the current status is {status}{detail}.")
         if claim:
-            self._check_not_copying(conn, volume_id)
+            check_not_copying(conn, volume_id, "attach")
         now = utcnow()
         values = {
             "id": str(uuid.uuid4()), "volume_id": volume_id, "server_id": server_id,
-            "device": device, "status": AttachmentStatus.ATTACHING.value, "tag": tag,
-            "delete_on_termination": delete_on_termination, "boot_index": boot_index,
+            "device": device, "status": initial(ATTACHMENT, AttachmentStatus.ATTACHING.value),
+            "tag": tag, "delete_on_termination": delete_on_termination, "boot_index": boot_index,
             "bdm_uuid": str(uuid.uuid4()), "connection_info": None, "created_at": now,
             "updated_at": None,
         }
         conn.execute(volume_attachments.insert().values(values))
         return Attachment(**values)
-
-    @staticmethod
-    def _check_not_copying(conn: Connection, volume_id: str) -> None:
-        # Checked after the swap: a snapshot being copied must see no writes from a guest.
-        copying = conn.execute(sa.select(sa.func.count()).where(
-            snapshots.c.volume_id == volume_id,
-            snapshots.c.status == SnapshotStatus.CREATING)).scalar_one()
-        if copying:
-            raise Invalid(f"Invalid volume: Volume {volume_id} has a snapshot being "
-                          f"created; attach it when the snapshot is available.")
 
     def _pick_device(self, conn: Connection, req: AttachRequest) -> str:
         used = {a.device for a in self._rows(
@@ -345,8 +335,8 @@ class AttachmentService:
                     volume_attachments.c.id == task.resource_id))
                 extra = {"error_reason": f"terminate_connection failed: {reason}"} if reason \
                     else {}
-                cas_status(conn, volumes, row.volume_id, [VolumeStatus.DETACHING],
-                           VolumeStatus.AVAILABLE, **extra)
+                move(conn, VOLUME, row.volume_id, [VolumeStatus.DETACHING],
+                     VolumeStatus.AVAILABLE, **extra)
         taskq.finish(conn, task)
 
     @classmethod
@@ -400,11 +390,10 @@ class AttachmentService:
     def mark_attached(conn: Connection, attachment: Attachment, info: dict[str, Any]) -> bool:
         """The driver has the volume: attachment ``attached`` and volume ``in-use``; False
         when the attachment ended meanwhile."""
-        if not cas_status(conn, volume_attachments, attachment.id, [AttachmentStatus.ATTACHING],
-                          AttachmentStatus.ATTACHED, connection_info=info):
+        if not move(conn, ATTACHMENT, attachment.id, [AttachmentStatus.ATTACHING],
+                    AttachmentStatus.ATTACHED, connection_info=info):
             return False
-        cas_status(conn, volumes, attachment.volume_id, [VolumeStatus.ATTACHING],
-                   VolumeStatus.IN_USE)
+        move(conn, VOLUME, attachment.volume_id, [VolumeStatus.ATTACHING], VolumeStatus.IN_USE)
         return True
 
     def _attached(self, conn: Connection, task: Task, attachment: Attachment, stored: Stored,
@@ -422,8 +411,8 @@ class AttachmentService:
         if row is None:
             return
         conn.execute(volume_attachments.delete().where(volume_attachments.c.id == row.id))
-        cas_status(conn, volumes, row.volume_id, [VolumeStatus.ATTACHING],
-                   VolumeStatus.AVAILABLE, error_reason=f"attach failed: {reason}")
+        move(conn, VOLUME, row.volume_id, [VolumeStatus.ATTACHING],
+             VolumeStatus.AVAILABLE, error_reason=f"attach failed: {reason}")
         release_connection(conn, row)
 
     # --- detach ---------------------------------------------------------------------------
@@ -446,10 +435,10 @@ class AttachmentService:
         self._check_server_state(server, "detach_volume", allow_shelved)
         if attachment.boot_index == 0:
             raise Invalid("Cannot detach a root device volume")
-        moved = cas_status(conn, volume_attachments, attachment.id, [AttachmentStatus.ATTACHED],
-                           AttachmentStatus.DETACHING)
-        if not moved or not cas_status(conn, volumes, volume_id, [VolumeStatus.IN_USE],
-                                       VolumeStatus.DETACHING):
+        moved = move(conn, ATTACHMENT, attachment.id, [AttachmentStatus.ATTACHED],
+                     AttachmentStatus.DETACHING)
+        if not moved or not move(conn, VOLUME, volume_id, [VolumeStatus.IN_USE],
+                                 VolumeStatus.DETACHING):
             raise Invalid("Invalid volume: Unable to detach volume. Volume status must be "
                           "'in-use' and attach status must be 'attached' to detach.")
         taskq.enqueue(conn, TaskKind.ATTACHMENT_DETACH, attachment.id, target=server.host)
@@ -480,10 +469,9 @@ class AttachmentService:
             volume_attachments.c.id == task.resource_id)).first()
         if row is None:
             return
-        cas_status(conn, volume_attachments, row.id, [AttachmentStatus.DETACHING],
-                   AttachmentStatus.ATTACHED)
-        cas_status(conn, volumes, row.volume_id, [VolumeStatus.DETACHING], VolumeStatus.IN_USE,
-                   error_reason=f"detach failed: {reason}")
+        move(conn, ATTACHMENT, row.id, [AttachmentStatus.DETACHING], AttachmentStatus.ATTACHED)
+        move(conn, VOLUME, row.volume_id, [VolumeStatus.DETACHING], VolumeStatus.IN_USE,
+             error_reason=f"detach failed: {reason}")
 
     # --- force detach (Cinder's os-force_detach) ------------------------------------------
 
@@ -510,8 +498,7 @@ class AttachmentService:
             raise Invalid("Invalid volume: Detach volume failed: More than one attachment, "
                           "but no attachment_id provided.")
         if not rows:
-            if not cas_status(conn, volumes, volume_id, STUCK_ATTACHING,
-                              VolumeStatus.AVAILABLE):
+            if not move(conn, VOLUME, volume_id, STUCK_ATTACHING, VolumeStatus.AVAILABLE):
                 raise Invalid(f"Invalid volume: Volume {volume_id} is not attached.")
             return
         row = rows[0]
@@ -521,16 +508,15 @@ class AttachmentService:
                                                AttachmentStatus.DETACHING):
             if row.boot_index == 0:
                 raise Invalid("Cannot detach a root device volume")
-            cas_status(conn, volume_attachments, row.id, [row.status],
-                       AttachmentStatus.DETACHING)
-            if not cas_status(conn, volumes, volume_id, [volume.status],
-                              VolumeStatus.DETACHING):
+            move(conn, ATTACHMENT, row.id, [row.status], AttachmentStatus.DETACHING)
+            # An admin's override: whatever the volume's status (as Cinder's force detach).
+            if not override(conn, VOLUME, volume_id, [volume.status], VolumeStatus.DETACHING):
                 raise Invalid(f"Invalid volume: Volume {volume_id} changed status; try again.")
             taskq.enqueue(conn, TaskKind.ATTACHMENT_DETACH, row.id, target=host.host)
             return
         conn.execute(volume_attachments.delete().where(volume_attachments.c.id == row.id))
         release_connection(conn, row)
-        cas_status(conn, volumes, volume_id, [volume.status], VolumeStatus.AVAILABLE)
+        override(conn, VOLUME, volume_id, [volume.status], VolumeStatus.AVAILABLE)
 
     # --- update (PUT) ---------------------------------------------------------------------
 

@@ -1,39 +1,15 @@
-"""Status values of the state machines, as Nova and Cinder spell them on the wire."""
+"""Status values, as Nova and Cinder spell them on the wire: the servers' here, the volume,
+snapshot and attachment ones re-exported from ``stackvol.db.statuses``."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+# The state machines' statuses live beside their transitions table (db/); imported from here
+# by the services, as before.
+from stackvol.db.statuses import AttachmentStatus, SnapshotStatus, VolumeStatus
 
-class VolumeStatus(StrEnum):
-    CREATING = "creating"
-    AVAILABLE = "available"
-    ATTACHING = "attaching"
-    IN_USE = "in-use"
-    DETACHING = "detaching"
-    DELETING = "deleting"
-    ERROR = "error"
-    ERROR_DELETING = "error_deleting"
-    EXTENDING = "extending"
-    ERROR_EXTENDING = "error_extending"
-    RESERVED = "reserved"
-    AWAITING_TRANSFER = "awaiting-transfer"  # offered to another project (a transfer)
-    UPLOADING = "uploading"  # its bytes being copied into an image
-
-
-class SnapshotStatus(StrEnum):
-    CREATING = "creating"
-    AVAILABLE = "available"
-    DELETING = "deleting"
-    ERROR = "error"
-    ERROR_DELETING = "error_deleting"
-
-
-class AttachmentStatus(StrEnum):
-    RESERVED = "reserved"  # Cinder's attachment API: created without a connector yet
-    ATTACHING = "attaching"
-    ATTACHED = "attached"
-    DETACHING = "detaching"
+__all__ = ["AttachmentStatus", "SnapshotStatus", "TaskState", "VmState", "VolumeStatus"]
 
 
 class VmState(StrEnum):

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
 from stackvol.db.schema import snapshots, tasks, volume_attachments, volumes
+from stackvol.db.transitions import ANY, ATTACHMENT, VOLUME, override
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Conflict, Invalid, NotFound
@@ -214,11 +215,9 @@ def _leased_tasks(conn: Connection, resource_ids: list[str]) -> list[Any]:
 def _record(conn: Connection, volume: Volume, state: str, keep: list[Attachment],
             drop: list[Attachment]) -> int:
     """The new state, the attachment rows that match it, and no queued work for either."""
-    moved = conn.execute(volumes.update().where(
-        volumes.c.id == volume.id, volumes.c.status == volume.status,
-    ).values(status=state, updated_at=utcnow(),
-             error_reason=None if state != VolumeStatus.ERROR else volume.error_reason))
-    if moved.rowcount != 1:
+    # An admin's override, compared with the status the repair was decided on.
+    if not override(conn, VOLUME, volume.id, [volume.status], state,
+                    error_reason=None if state != VolumeStatus.ERROR else volume.error_reason):
         raise Conflict(f"Volume {volume.id} changed while it was being repaired; look again "
                        f"and retry.")
     ids = [volume.id, *(a.id for a in (*keep, *drop))]
@@ -227,8 +226,7 @@ def _record(conn: Connection, volume: Volume, state: str, keep: list[Attachment]
         conn.execute(volume_attachments.delete().where(
             volume_attachments.c.id.in_([a.id for a in drop])))
     for att in keep:
-        conn.execute(volume_attachments.update().where(volume_attachments.c.id == att.id)
-                     .values(status=AttachmentStatus.ATTACHED, updated_at=utcnow()))
+        override(conn, ATTACHMENT, att.id, ANY, AttachmentStatus.ATTACHED)
     return dropped
 
 

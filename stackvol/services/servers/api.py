@@ -37,6 +37,7 @@ from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
 from stackvol.db.schema import servers, snapshots, volume_attachments, volumes
+from stackvol.db.transitions import VOLUME, move
 from stackvol.services.attachments.nova_side import (
     DEVICE_RE,
     AttachmentService,
@@ -58,7 +59,7 @@ from stackvol.services.common.status import (
 from stackvol.services.servers import image_boot, keypairs, recovery
 from stackvol.services.servers.block_devices import ROOT_DEVICE, BlockDevice, parse
 from stackvol.services.servers.flavors import Flavor, flavors_by_id, load_flavor
-from stackvol.services.volumes.api import VolumeService, VolumeSpec, cas_status
+from stackvol.services.volumes.api import VolumeService, VolumeSpec
 from stackvol.services.volumes.qos_specs import front_end_specs
 from stackvol.tasks import queue as taskq
 from stackvol.tasks.kinds import TaskKind
@@ -836,8 +837,8 @@ def _claim_mapped_volumes(conn: Connection,
         if status == VolumeStatus.CREATING:
             waiting = True
             continue
-        if status == VolumeStatus.AVAILABLE and cas_status(
-                conn, volumes, attachment.volume_id, [VolumeStatus.AVAILABLE],
+        if status == VolumeStatus.AVAILABLE and move(
+                conn, VOLUME, attachment.volume_id, [VolumeStatus.AVAILABLE],
                 VolumeStatus.ATTACHING):
             status = VolumeStatus.ATTACHING
         if status != VolumeStatus.ATTACHING:
@@ -877,13 +878,13 @@ def _release_volumes(conn: Connection, server_id: str) -> None:
             volume_attachments.c.volume_id == row.volume_id)).scalar_one()
         if still_held:
             continue
-        if row.delete_on_termination and cas_status(conn, volumes, row.volume_id, busy,
-                                                    VolumeStatus.DELETING):
+        if row.delete_on_termination and move(conn, VOLUME, row.volume_id, busy,
+                                              VolumeStatus.DELETING):
             backend = conn.execute(sa.select(volumes.c.backend).where(
                 volumes.c.id == row.volume_id)).scalar_one()
             taskq.enqueue(conn, TaskKind.VOLUME_DELETE, row.volume_id, target=backend)
         else:
-            cas_status(conn, volumes, row.volume_id, busy, VolumeStatus.AVAILABLE)
+            move(conn, VOLUME, row.volume_id, busy, VolumeStatus.AVAILABLE)
 
 
 # --- list filters ---------------------------------------------------------------------------

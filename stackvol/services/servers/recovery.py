@@ -27,10 +27,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import servers, tasks, volume_attachments, volumes
+from stackvol.db.schema import servers, tasks, volume_attachments
+from stackvol.db.transitions import VOLUME, move
 from stackvol.services.common.records import Attachment
 from stackvol.services.common.status import AttachmentStatus, VolumeStatus
-from stackvol.services.volumes.api import cas_status
 from stackvol.virt.base import ComputeDriver
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,8 @@ def _view(conn: Connection) -> DatabaseView:
 def _settle(conn: Connection, attachment: Attachment) -> None:
     """No task will move this row: an attach is rolled back, a detach finished."""
     conn.execute(volume_attachments.delete().where(volume_attachments.c.id == attachment.id))
-    cas_status(conn, volumes, attachment.volume_id,
-               [VolumeStatus.ATTACHING, VolumeStatus.DETACHING], VolumeStatus.AVAILABLE)
+    move(conn, VOLUME, attachment.volume_id,
+         [VolumeStatus.ATTACHING, VolumeStatus.DETACHING], VolumeStatus.AVAILABLE)
 
 
 async def reconcile(db: Database, compute: ComputeDriver) -> Report:

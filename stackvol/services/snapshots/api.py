@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
 from stackvol.db.schema import snapshots, volumes
+from stackvol.db.transitions import SNAPSHOT, initial, move, override
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Invalid, NotFound
@@ -39,7 +40,7 @@ from stackvol.services.common.metadata import MetadataChange, change_metadata, u
 from stackvol.services.common.records import Page, Snapshot
 from stackvol.services.common.status import SnapshotStatus, VolumeStatus
 from stackvol.services.quotas.api import QuotaService
-from stackvol.services.volumes.api import cas_status, creating_elsewhere
+from stackvol.services.volumes.api import creating_elsewhere
 from stackvol.storage.registry import Backends
 from stackvol.tasks import queue as taskq
 from stackvol.tasks.kinds import TaskKind
@@ -172,7 +173,7 @@ class SnapshotService:
             "project_id": ctx.project_id,
             "user_id": ctx.user_id,
             "volume_id": volume_id,
-            "status": SnapshotStatus.CREATING.value,
+            "status": initial(SNAPSHOT, SnapshotStatus.CREATING.value),
             "size": volume.size,
             "display_name": display_name,
             "display_description": display_description,
@@ -199,8 +200,8 @@ class SnapshotService:
 
     @staticmethod
     def _created(conn: Connection, task: Task, location: str) -> None:
-        if not cas_status(conn, snapshots, task.resource_id, [SnapshotStatus.CREATING],
-                          SnapshotStatus.AVAILABLE, provider_location=location):
+        if not move(conn, SNAPSHOT, task.resource_id, [SnapshotStatus.CREATING],
+                    SnapshotStatus.AVAILABLE, provider_location=location):
             # Force-deleted meanwhile: record where the bytes are for the delete that follows.
             conn.execute(snapshots.update().where(snapshots.c.id == task.resource_id)
                          .values(provider_location=location))
@@ -208,8 +209,8 @@ class SnapshotService:
 
     @staticmethod
     def _fail_create(conn: Connection, task: Task, reason: str) -> None:
-        if not cas_status(conn, snapshots, task.resource_id, [SnapshotStatus.CREATING],
-                          SnapshotStatus.ERROR, error_reason=reason):
+        if not move(conn, SNAPSHOT, task.resource_id, [SnapshotStatus.CREATING],
+                    SnapshotStatus.ERROR, error_reason=reason):
             _settled(conn, task, finish=False)
 
     # --- administration: reset status, status updates ---------------------------------------
@@ -227,7 +228,7 @@ class SnapshotService:
                status: str) -> None:
         snapshot = self._load(conn, ctx, snapshot_id)
         policy.authorize(ctx, "snapshot:reset_status", snapshot.project_id)
-        if not cas_status(conn, snapshots, snapshot_id, [snapshot.status], status):
+        if not override(conn, SNAPSHOT, snapshot_id, [snapshot.status], status):
             raise Invalid(f"Invalid snapshot: Snapshot {snapshot_id} changed status; try "
                           f"again.")
 
@@ -252,7 +253,7 @@ class SnapshotService:
             raise Invalid(f"Invalid input received: Provided snapshot status {status} not "
                           f"allowed for snapshot with status {snapshot.status}.")
         extra = {"progress": progress} if progress else {}
-        if not cas_status(conn, snapshots, snapshot_id, [snapshot.status], status, **extra):
+        if not move(conn, SNAPSHOT, snapshot_id, [snapshot.status], status, **extra):
             raise Invalid(f"Invalid snapshot: Snapshot {snapshot_id} changed status; try "
                           f"again.")
 
@@ -271,8 +272,11 @@ class SnapshotService:
         snapshot = self._load(conn, ctx, snapshot_id)
         policy.authorize(ctx, "snapshot:force_delete" if force else "snapshot:delete",
                          snapshot.project_id)
-        allowed = [snapshot.status] if force else DELETABLE
-        if not cas_status(conn, snapshots, snapshot_id, allowed, SnapshotStatus.DELETING):
+        # Forced, as Cinder: whatever its status (an admin's override).
+        moved = (override(conn, SNAPSHOT, snapshot_id, [snapshot.status], SnapshotStatus.DELETING)
+                 if force else move(conn, SNAPSHOT, snapshot_id, DELETABLE,
+                                    SnapshotStatus.DELETING))
+        if not moved:
             raise Invalid(f"Invalid snapshot: Snapshot status must be available or error, but "
                           f"current status is: {snapshot.status}.")
         # After the swap: a volume create that committed first is visible now (raising here
@@ -308,8 +312,8 @@ class SnapshotService:
 
     @staticmethod
     def _fail_delete(conn: Connection, task: Task, reason: str) -> None:
-        cas_status(conn, snapshots, task.resource_id, [SnapshotStatus.DELETING],
-                   SnapshotStatus.ERROR_DELETING, error_reason=reason)
+        move(conn, SNAPSHOT, task.resource_id, [SnapshotStatus.DELETING],
+             SnapshotStatus.ERROR_DELETING, error_reason=reason)
 
 
 def _backend_of(conn: Connection, volume_id: str) -> str:

@@ -1,18 +1,18 @@
 """Volumes: creation, listing, deletion and the states between, over any storage driver.
 
-Every status change is a compare-and-swap (``UPDATE ... WHERE status = expected``) committed
-with the task that continues the work, so concurrent requests cannot both win and a crash
-never strands a volume in a transitional state.
+Every status change is a compare-and-swap (``UPDATE ... WHERE status = expected``, checked
+against the transitions table: ``stackvol.db.transitions``) committed with the task that
+continues the work, so concurrent requests cannot both win and a crash never strands a volume
+in a transitional state.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,6 +22,17 @@ from sqlalchemy.engine import Connection
 from stackvol.db.engine import Database
 from stackvol.db.prepared import PreparedSelect, RawReader
 from stackvol.db.schema import snapshots, tasks, volume_attachments, volumes
+from stackvol.db.transitions import (
+    ANY,
+    ATTACHMENT,
+    SNAPSHOT,
+    VOLUME,
+    initial,
+    move,
+    move_all,
+    override,
+    override_all,
+)
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Invalid, NotFound
@@ -148,6 +159,18 @@ def read_page(reader: RawReader | Connection, project_id: str | None,
     return found
 
 
+def check_not_copying(conn: Connection, volume_id: str, action: str) -> None:
+    """Refuse ``action`` (attach, extend) while a snapshot of the volume is being copied: the
+    copy must see neither a guest's writes nor a new size. Called after the caller's status swap,
+    which waits for a snapshot create holding the volume row, so that snapshot is seen."""
+    copying = conn.execute(sa.select(sa.func.count()).where(
+        snapshots.c.volume_id == volume_id,
+        snapshots.c.status == SnapshotStatus.CREATING)).scalar_one()
+    if copying:
+        raise Invalid(f"Invalid volume: Volume {volume_id} has a snapshot being created; "
+                      f"{action} it when the snapshot is available.")
+
+
 def _rows(reader: RawReader | Connection, query: PreparedSelect, **params: Any) -> list[Any]:
     if isinstance(reader, RawReader):
         return reader.rows(query, **params)
@@ -167,24 +190,6 @@ class VolumeSpec:
     snapshot_id: str | None = None
     image_id: str | None = None  # made from this image (Cinder's imageRef)
     source_volid: str | None = None  # a clone of this volume
-
-
-@functools.cache
-def _cas_statement(table: sa.Table, expected: tuple[str, ...],
-                   columns: tuple[str, ...]) -> sa.Update:
-    # Built once per shape: constructing a statement costs far more than running it.
-    return (table.update()
-            .where(table.c.id == sa.bindparam("cas_id"), table.c.status.in_(expected))
-            .values({name: sa.bindparam(f"cas_{name}") for name in columns}))
-
-
-def cas_status(conn: Connection, table: sa.Table, resource_id: str,
-               expected: Iterable[str], new: str, **values: Any) -> bool:
-    """Move a row to ``new`` only if its status is one of ``expected``; True if it moved."""
-    values = {"status": new, "updated_at": utcnow(), **values}
-    statement = _cas_statement(table, tuple(str(e) for e in expected), tuple(sorted(values)))
-    params = {f"cas_{name}": value for name, value in values.items()}
-    return conn.execute(statement, {"cas_id": resource_id, **params}).rowcount == 1
 
 
 class VolumeService:
@@ -286,7 +291,9 @@ class VolumeService:
             "id": str(uuid.uuid4()),
             "project_id": ctx.project_id,
             "user_id": ctx.user_id,
-            "status": VolumeStatus.CREATING.value,
+            # ``error`` when no backend can hold it: Cinder's scheduler leaves it so, quota held.
+            "status": initial(VOLUME, VolumeStatus.CREATING.value if backend is not None
+                              else VolumeStatus.ERROR.value),
             "size": spec.size,
             "display_name": spec.display_name,
             "display_description": spec.display_description,
@@ -303,8 +310,8 @@ class VolumeService:
             "updated_at": None,
             "image_metadata": image_metadata,
         }
-        if backend is None:  # Cinder's scheduler leaves such a volume in error, quota held
-            values.update(status=VolumeStatus.ERROR.value, error_reason=no_valid_backend(vtype))
+        if backend is None:
+            values["error_reason"] = no_valid_backend(vtype)
             log.warning("volume %s: %s", values["id"], values["error_reason"])
         conn.execute(volumes.insert(), values)
         if backend is not None:
@@ -387,8 +394,8 @@ class VolumeService:
         # As Cinder: a volume holding an image's bytes (or a clone of a bootable volume) is
         # bootable once they are there.
         extra = {"bootable": True} if bootable else {}
-        if not cas_status(conn, volumes, task.resource_id, [VolumeStatus.CREATING],
-                          VolumeStatus.AVAILABLE, provider_location=location, **extra):
+        if not move(conn, VOLUME, task.resource_id, [VolumeStatus.CREATING],
+                    VolumeStatus.AVAILABLE, provider_location=location, **extra):
             # Force-deleted meanwhile: record where the bytes are for the delete that follows.
             conn.execute(volumes.update().where(volumes.c.id == task.resource_id)
                          .values(provider_location=location))
@@ -396,8 +403,8 @@ class VolumeService:
 
     @staticmethod
     def _fail_create(conn: Connection, task: Task, reason: str) -> None:
-        if not cas_status(conn, volumes, task.resource_id, [VolumeStatus.CREATING],
-                          VolumeStatus.ERROR, error_reason=reason):
+        if not move(conn, VOLUME, task.resource_id, [VolumeStatus.CREATING],
+                    VolumeStatus.ERROR, error_reason=reason):
             _settled(conn, task, finish=False)
 
     # --- Cinder: filtered lists, updates, metadata, bootable --------------------------------
@@ -486,15 +493,10 @@ class VolumeService:
         if self.quotas is not None:
             self.quotas.enforce(conn, volume.project_id, volume.volume_type,
                                 gigabytes=new_size - volume.size, volume_size=new_size)
-        if not cas_status(conn, volumes, volume_id, [volume.status], VolumeStatus.EXTENDING):
+        if not move(conn, VOLUME, volume_id, [volume.status], VolumeStatus.EXTENDING):
             raise Invalid(f"Invalid volume: Volume {volume_id} changed status; try again.")
         # After the swap: a snapshot being copied has the volume's current size.
-        copying = conn.execute(sa.select(sa.func.count()).where(
-            snapshots.c.volume_id == volume_id,
-            snapshots.c.status == SnapshotStatus.CREATING)).scalar_one()
-        if copying:
-            raise Invalid(f"Invalid volume: Volume {volume_id} has a snapshot being created; "
-                          f"extend it when the snapshot is available.")
+        check_not_copying(conn, volume_id, "extend")
         taskq.enqueue(conn, TaskKind.VOLUME_EXTEND, volume_id,
                       {"new_size": new_size, "restore": volume.status}, target=volume.backend)
 
@@ -511,14 +513,14 @@ class VolumeService:
 
     @staticmethod
     def _extended(conn: Connection, task: Task) -> None:
-        cas_status(conn, volumes, task.resource_id, [VolumeStatus.EXTENDING],
-                   task.payload["restore"], size=int(task.payload["new_size"]))
+        move(conn, VOLUME, task.resource_id, [VolumeStatus.EXTENDING],
+             task.payload["restore"], size=int(task.payload["new_size"]))
         taskq.finish(conn, task)
 
     @staticmethod
     def _fail_extend(conn: Connection, task: Task, reason: str) -> None:
-        cas_status(conn, volumes, task.resource_id, [VolumeStatus.EXTENDING],
-                   VolumeStatus.ERROR_EXTENDING, error_reason=reason)
+        move(conn, VOLUME, task.resource_id, [VolumeStatus.EXTENDING],
+             VolumeStatus.ERROR_EXTENDING, error_reason=reason)
 
     # --- administration: reset status -----------------------------------------------------
 
@@ -566,8 +568,8 @@ class VolumeService:
         policy.authorize(ctx, "volume:update_readonly_flag", volume.project_id)
         admin_metadata = {**(volume.admin_metadata or {}), "readonly": str(readonly)}
         # Compare-and-swap on ``available``: an attach that begins meanwhile keeps its mode.
-        if not cas_status(conn, volumes, volume_id, [VolumeStatus.AVAILABLE],
-                          VolumeStatus.AVAILABLE, admin_metadata=admin_metadata):
+        if not move(conn, VOLUME, volume_id, [VolumeStatus.AVAILABLE],
+                    VolumeStatus.AVAILABLE, admin_metadata=admin_metadata):
             raise Invalid(f"Invalid volume: Volume {volume_id} status must be available to "
                           f"update readonly flag, but current status is: {volume.status}.")
 
@@ -620,16 +622,12 @@ class VolumeService:
             conn.execute(volume_attachments.delete().where(
                 volume_attachments.c.volume_id == volume_id))
         elif status == VolumeStatus.IN_USE:
-            conn.execute(volume_attachments.update().where(
-                volume_attachments.c.volume_id == volume_id).values(
-                status=AttachmentStatus.ATTACHED, updated_at=utcnow()))
-        values: dict[str, Any] = {}
+            override_all(conn, ATTACHMENT, "volume_id", volume_id, ANY, AttachmentStatus.ATTACHED)
         if status in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE) and not exists:
-            values = {"status": VolumeStatus.ERROR.value,
-                      "error_reason": "reset_status: the backend holds no data for the volume"}
+            override(conn, VOLUME, volume_id, ANY, VolumeStatus.ERROR,
+                     error_reason="reset_status: the backend holds no data for the volume")
         elif status is not None:
-            values = {"status": status, "error_reason": None}
-        update_fields(conn, volumes, volume_id, values)
+            override(conn, VOLUME, volume_id, ANY, status, error_reason=None)
 
     # --- delete ---------------------------------------------------------------------------
 
@@ -653,8 +651,9 @@ class VolumeService:
                           "be migrating, attached, belong to a group, have snapshots or be "
                           "disassociated from snapshots after volume transfer.")
         # As Cinder: forced, any status will do (attaching, maintenance, creating...).
-        allowed: Iterable[str] = [volume.status] if force else DELETABLE
-        if not cas_status(conn, volumes, volume_id, allowed, VolumeStatus.DELETING):
+        moved = (override(conn, VOLUME, volume_id, [volume.status], VolumeStatus.DELETING)
+                 if force else move(conn, VOLUME, volume_id, DELETABLE, VolumeStatus.DELETING))
+        if not moved:
             raise Invalid(f"Invalid volume: Volume status must be available or error, but "
                           f"current status is: {volume.status}.")
         clones = conn.execute(sa.select(sa.func.count()).where(
@@ -673,11 +672,10 @@ class VolumeService:
             raise Invalid(f"Invalid volume: Volume {volume_id} still has {count} dependent "
                           f"snapshots.")
         if count:
-            moved = conn.execute(snapshots.update().where(
-                snapshots.c.volume_id == volume_id,
-                snapshots.c.status.in_([SnapshotStatus.AVAILABLE, SnapshotStatus.ERROR]))
-                .values(status=SnapshotStatus.DELETING, updated_at=utcnow())).rowcount
-            if moved != count:
+            cascaded = move_all(conn, SNAPSHOT, "volume_id", volume_id,
+                                [SnapshotStatus.AVAILABLE, SnapshotStatus.ERROR],
+                                SnapshotStatus.DELETING)
+            if cascaded != count:
                 raise Invalid("Invalid volume: Snapshot of the volume must be available or "
                               "error to be deleted with the volume.")
         if not volume.backend:  # never placed on a backend: no bytes anywhere (as Cinder)
@@ -693,7 +691,7 @@ class VolumeService:
         """A forced delete ends the attachments no server holds yet (reserved, attaching),
         tearing down any connection made for them; an attach chain still running finds its
         row gone and stops."""
-        # Imported here: the attachment services build on this module (cas_status).
+        # Imported here: the attachment services build on this module (read_volume).
         from stackvol.services.attachments.nova_side import release_connection
 
         rows = conn.execute(sa.select(volume_attachments).where(
@@ -728,8 +726,8 @@ class VolumeService:
 
     @staticmethod
     def _fail_delete(conn: Connection, task: Task, reason: str) -> None:
-        cas_status(conn, volumes, task.resource_id, [VolumeStatus.DELETING],
-                   VolumeStatus.ERROR_DELETING, error_reason=reason)
+        move(conn, VOLUME, task.resource_id, [VolumeStatus.DELETING],
+             VolumeStatus.ERROR_DELETING, error_reason=reason)
 
 
 def _query_page(conn: Connection, query: ListQuery) -> tuple[list[Volume], int | None]:

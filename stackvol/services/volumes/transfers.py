@@ -24,13 +24,14 @@ from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
 from stackvol.db.schema import snapshots, transfers, volumes
+from stackvol.db.transitions import VOLUME, move
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Invalid, NotFound
 from stackvol.services.common.listing import ListQuery, fetch_page
 from stackvol.services.common.status import SnapshotStatus, VolumeStatus
 from stackvol.services.quotas.api import QuotaService
-from stackvol.services.volumes.api import cas_status, read_volume
+from stackvol.services.volumes.api import read_volume
 from stackvol.timeutils import utcnow
 
 # Cinder's defaults: an 8-character salt, a 16-character key a person can type (hex digits).
@@ -101,8 +102,8 @@ class TransferService:
                 no_snapshots: bool) -> Transfer:
         volume = read_volume(conn, ctx, volume_id)
         policy.authorize(ctx, "volume:create_transfer", volume.project_id)
-        if not cas_status(conn, volumes, volume_id, [VolumeStatus.AVAILABLE],
-                          VolumeStatus.AWAITING_TRANSFER):
+        if not move(conn, VOLUME, volume_id, [VolumeStatus.AVAILABLE],
+                    VolumeStatus.AWAITING_TRANSFER):
             raise Invalid("Invalid volume: status must be available")
         if not no_snapshots:
             # After the swap: a snapshot create holding the volume row is seen here.
@@ -161,8 +162,8 @@ class TransferService:
         if not conn.execute(transfers.delete().where(transfers.c.id == transfer_id)).rowcount:
             raise _not_found(transfer_id)  # accepted or cancelled meanwhile
         owner = {"project_id": ctx.project_id, "user_id": ctx.user_id}
-        if not cas_status(conn, volumes, volume.id, [VolumeStatus.AWAITING_TRANSFER],
-                          VolumeStatus.AVAILABLE, **owner):
+        if not move(conn, VOLUME, volume.id, [VolumeStatus.AWAITING_TRANSFER],
+                    VolumeStatus.AVAILABLE, **owner):
             raise Invalid(f"Invalid volume: Volume {volume.id} changed status; try again.")
         if not transfer.no_snapshots:
             conn.execute(snapshots.update().where(snapshots.c.volume_id == volume.id)
@@ -179,6 +180,6 @@ class TransferService:
         policy.authorize(ctx, "volume:delete_transfer", transfer.project_id)
         if not conn.execute(transfers.delete().where(transfers.c.id == transfer_id)).rowcount:
             raise _not_found(transfer_id)
-        cas_status(conn, volumes, transfer.volume_id, [VolumeStatus.AWAITING_TRANSFER],
-                   VolumeStatus.AVAILABLE)
+        move(conn, VOLUME, transfer.volume_id, [VolumeStatus.AWAITING_TRANSFER],
+             VolumeStatus.AVAILABLE)
 

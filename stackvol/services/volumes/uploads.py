@@ -23,14 +23,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import images, volumes
+from stackvol.db.schema import images
+from stackvol.db.transitions import VOLUME, move
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Invalid
 from stackvol.services.common.records import Volume
 from stackvol.services.common.status import VolumeStatus
 from stackvol.services.images.api import RESERVED, VISIBILITIES
-from stackvol.services.volumes.api import cas_status, read_volume
+from stackvol.services.volumes.api import read_volume
 from stackvol.storage.images import ImageStore, StoredImage
 from stackvol.storage.qemu_img import QEMU_FORMATS
 from stackvol.storage.registry import Backends
@@ -108,7 +109,7 @@ class VolumeUploadService:
             policy.authorize(ctx, "volume_extension:volume_actions:upload_public",
                              volume.project_id)
         allowed = [VolumeStatus.AVAILABLE] + ([VolumeStatus.IN_USE] if request.force else [])
-        if not cas_status(conn, volumes, volume_id, allowed, VolumeStatus.UPLOADING):
+        if not move(conn, VOLUME, volume_id, allowed, VolumeStatus.UPLOADING):
             wanted = "available/in-use" if request.force else "available"
             raise Invalid(f"Invalid volume: Volume status must be {wanted}.")
         image_id = str(uuid.uuid4())
@@ -192,6 +193,5 @@ class VolumeUploadService:
 
 def _give_back(conn: Connection, task: Task) -> None:
     """The volume's status from before the upload (``available`` or ``in-use``)."""
-    cas_status(conn, volumes, task.resource_id, [VolumeStatus.UPLOADING],
-               task.payload["restore"])
+    move(conn, VOLUME, task.resource_id, [VolumeStatus.UPLOADING], task.payload["restore"])
 
