@@ -9,19 +9,17 @@ in a transitional state.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import builtins
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.prepared import PreparedSelect, RawReader
-from stackvol.db.schema import snapshots, tasks, volume_attachments, volumes
+from stackvol.db.schema import volumes
 from stackvol.db.transitions import (
     ANY,
     ATTACHMENT,
@@ -36,21 +34,27 @@ from stackvol.db.transitions import (
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Invalid, NotFound
-from stackvol.services.common.listing import ListQuery, fetch_page
+from stackvol.services.common.listing import ListQuery
 from stackvol.services.common.metadata import MetadataChange, change_metadata, update_fields
-from stackvol.services.common.records import Attachment, Page, Volume
+from stackvol.services.common.records import Page, Volume
 from stackvol.services.common.status import AttachmentStatus, SnapshotStatus, VolumeStatus
 from stackvol.services.quotas.api import QuotaService
 from stackvol.services.servers import image_boot
+from stackvol.services.volumes import queries
+from stackvol.services.volumes.manager import VolumeManager
+from stackvol.services.volumes.queries import read_page, read_volume
 from stackvol.services.volumes.types import choose_backend, no_valid_backend
 from stackvol.services.volumes.types import resolve as resolve_type
 from stackvol.storage.base import StorageError
 from stackvol.storage.registry import Backends
 from stackvol.tasks import queue as taskq
 from stackvol.tasks.kinds import TaskKind
-from stackvol.tasks.queue import Task
-from stackvol.tasks.worker import Handler, PauseHook, Worker
+from stackvol.tasks.worker import PauseHook, Worker
 from stackvol.timeutils import utcnow
+
+# Re-exported: the attachment services and the faces read volumes through this module.
+__all__ = ["CLONEABLE", "DELETABLE", "SORT_KEYS", "VolumeService",
+           "VolumeSpec", "check_not_copying", "creating_elsewhere", "read_page", "read_volume"]
 
 log = logging.getLogger(__name__)
 
@@ -72,109 +76,22 @@ SORT_KEYS = {"id": "id", "created_at": "created_at", "updated_at": "updated_at",
              "size": "size", "availability_zone": "availability_zone", "bootable": "bootable",
              "volume_type": "volume_type", "project_id": "project_id", "user_id": "user_id",
              "description": "display_description"}
-# Attachments that mean "the server has (or is getting/losing) this volume".
-LIVE_ATTACHMENTS = (AttachmentStatus.ATTACHED, AttachmentStatus.DETACHING)
-
-_ORDER = (volumes.c.created_at.desc(), volumes.c.id.desc())
-_VOLUME_WIDTH = len(volumes.c)
-_LIVE = sa.or_(*(volume_attachments.c.status == s.value for s in LIVE_ATTACHMENTS))
-
-# Rows are turned into records by position: the records list the table's columns in order.
-assert [f.name for f in dataclasses.fields(Volume)][:_VOLUME_WIDTH] == [c.name for c in volumes.c]
-assert [f.name for f in dataclasses.fields(Attachment)] == [c.name for c in volume_attachments.c]
-
-
-def _page(scoped: bool) -> sa.Select:
-    query = (sa.select(*volumes.c).order_by(*_ORDER)
-             .limit(sa.bindparam("limit")).offset(sa.bindparam("offset")))
-    return query.where(volumes.c.project_id == sa.bindparam("project")) if scoped else query
-
-
-def _with_live_attachments(selected: sa.Select) -> PreparedSelect:
-    """Each selected volume followed by its live attachments, in one query (a LEFT JOIN)."""
-    vol = selected.subquery("v")
-    joined = vol.outerjoin(volume_attachments,
-                           sa.and_(volume_attachments.c.volume_id == vol.c.id, _LIVE))
-    return PreparedSelect(
-        sa.select(*vol.c, *volume_attachments.c).select_from(joined)
-        .order_by(vol.c.created_at.desc(), vol.c.id.desc(), volume_attachments.c.created_at))
-
-
-def _page_attachments(scoped: bool) -> PreparedSelect:
-    """The live attachments of the volumes on a page: its ids re-read from the index alone."""
-    ids = _page(scoped).with_only_columns(volumes.c.id).subquery("page")
-    return PreparedSelect(
-        sa.select(*volume_attachments.c)
-        .select_from(ids.join(volume_attachments,
-                              sa.and_(volume_attachments.c.volume_id == ids.c.id, _LIVE)))
-        .order_by(volume_attachments.c.created_at))
-
-
-# The read queries, prepared once (see db/prepared.py); also run through Core in transactions.
-VOLUME_BY_ID = _with_live_attachments(
-    sa.select(*volumes.c).where(volumes.c.id == sa.bindparam("id")))
-# A page is two queries: joined, SQLite sorted every page in a temporary B-tree, twice as slow.
-PAGE = {scoped: PreparedSelect(_page(scoped)) for scoped in (True, False)}
-PAGE_ATTACHMENTS = {scoped: _page_attachments(scoped) for scoped in (True, False)}
-
-
-def _fold(rows: list[Sequence[Any]]) -> list[Volume]:
-    """Joined rows (volume columns, then attachment columns or NULLs) to volumes."""
-    found: list[Volume] = []
-    for row in rows:
-        if not found or found[-1].id != row[0]:
-            found.append(Volume(*row[:_VOLUME_WIDTH]))
-        if row[_VOLUME_WIDTH] is not None:
-            found[-1].attachments.append(Attachment(*row[_VOLUME_WIDTH:]))
-    return found
-
-
-def _with_attachments(found: list[Volume], rows: Sequence[Sequence[Any]]) -> list[Volume]:
-    """Give each volume its attachments from rows of ``volume_attachments``."""
-    by_volume = {volume.id: volume for volume in found}
-    for row in rows:
-        volume = by_volume.get(row[1])
-        if volume is not None:  # READ COMMITTED: a volume created since the page was read
-            volume.attachments.append(Attachment(*row))
-    return found
-
-
-def read_volume(reader: RawReader | Connection, ctx: RequestContext, volume_id: str) -> Volume:
-    """The volume with its live attachments, if ``ctx`` may see it; else ``NotFound``."""
-    found = _fold(_rows(reader, VOLUME_BY_ID, id=volume_id))
-    if not found or (not ctx.is_admin and found[0].project_id != ctx.project_id):
-        raise NotFound(f"Volume {volume_id} could not be found.")
-    return found[0]
-
-
-def read_page(reader: RawReader | Connection, project_id: str | None,
-              page: Page) -> list[Volume]:
-    scoped = project_id is not None
-    params = {"limit": page.limit, "offset": page.offset}
-    if scoped:
-        params["project"] = project_id
-    found = [Volume(*row) for row in _rows(reader, PAGE[scoped], **params)]
-    if found:
-        _with_attachments(found, _rows(reader, PAGE_ATTACHMENTS[scoped], **params))
-    return found
 
 
 def check_not_copying(conn: Connection, volume_id: str, action: str) -> None:
     """Refuse ``action`` (attach, extend) while a snapshot of the volume is being copied: the
     copy must see neither a guest's writes nor a new size. Called after the caller's status swap,
     which waits for a snapshot create holding the volume row, so that snapshot is seen."""
-    copying = conn.execute(sa.select(sa.func.count()).where(
-        snapshots.c.volume_id == volume_id,
-        snapshots.c.status == SnapshotStatus.CREATING)).scalar_one()
-    if copying:
+    if queries.snapshots_being_copied(conn, volume_id):
         raise Invalid(f"Invalid volume: Volume {volume_id} has a snapshot being created; "
                       f"{action} it when the snapshot is available.")
 
 
-def _rows(reader: RawReader | Connection, query: PreparedSelect, **params: Any) -> list[Any]:
-    if isinstance(reader, RawReader):
-        return reader.rows(query, **params)
-    return list(reader.execute(query.stmt, params))
+def creating_elsewhere(conn: Connection, kind: str, resource_id: str) -> bool:
+    """Inside a force delete of a resource in ``creating``: cancel its create task if no worker
+    took it yet; True when one is running, which then queues the delete itself (its bytes may
+    appear until it ends)."""
+    return queries.cancel_pending(conn, kind, resource_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,9 +110,7 @@ class VolumeSpec:
 
 
 class VolumeService:
-    # Called with an image id before its bytes are copied into a volume (set by the
-    # composition root: the Image service makes the built-in image's bytes on first use).
-    prepare_image: Callable[[str], Awaitable[None]] | None = None
+    """The API side of volumes; the work it queues is done by ``manager.VolumeManager``."""
 
     def __init__(
         self,
@@ -214,9 +129,18 @@ class VolumeService:
         self.quotas = quotas
         self.max_volume_size_gb = max_volume_size_gb
         self.pause = pause or PauseHook("")
-        worker.register(TaskKind.VOLUME_CREATE, Handler(self._run_create, self._fail_create))
-        worker.register(TaskKind.VOLUME_DELETE, Handler(self._run_delete, self._fail_delete))
-        worker.register(TaskKind.VOLUME_EXTEND, Handler(self._run_extend, self._fail_extend))
+        # The worker side, in this process (its handlers run where the role allows).
+        self.manager = VolumeManager(db, backends, worker, self.pause)
+
+    @property
+    def prepare_image(self) -> Callable[[str], Awaitable[None]] | None:
+        """Called with an image id before its bytes are copied into a volume (set by the
+        composition root: the Image service makes the built-in image's bytes on first use)."""
+        return self.manager.prepare_image
+
+    @prepare_image.setter
+    def prepare_image(self, prepare: Callable[[str], Awaitable[None]] | None) -> None:
+        self.manager.prepare_image = prepare
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -240,8 +164,8 @@ class VolumeService:
     async def pool_stats(self) -> dict[str, dict[str, Any]]:
         """Each enabled backend's pool (Cinder's ``get_pools`` capabilities), with the
         volumes it holds and the GiB they were given."""
-        usage = await self.db.read(_usage_by_backend)
-        stats = {}
+        usage = await self.db.read(queries.usage_by_backend)
+        stats: dict[str, dict[str, Any]] = {}
         for name in self.backends.names:
             count, gigabytes = usage.get(name, (0, 0))
             stats[name] = {**await asyncio.to_thread(self.backends.capabilities, name),
@@ -271,11 +195,14 @@ class VolumeService:
         if sum(bool(s) for s in (spec.snapshot_id, spec.image_id, spec.source_volid)) > 1:
             raise Invalid("Invalid input received: A volume is made from one source: a "
                           "snapshot, a volume or an image.")
-        source = (self._check_source_snapshot(conn, ctx, spec) if spec.snapshot_id else
-                  self._check_source_volume(conn, ctx, spec) if spec.source_volid else None)
+        source = (self._check_source_snapshot(conn, ctx, spec.snapshot_id, spec.size)
+                  if spec.snapshot_id else
+                  self._check_source_volume(conn, ctx, spec.source_volid, spec.size)
+                  if spec.source_volid else None)
         image_metadata = (image_boot.volume_image(conn, ctx, spec.image_id, spec.size)
                           if spec.image_id else None)
-        if spec.source_volid and source.image_metadata:  # as Cinder copies it to a clone
+        if spec.source_volid and source is not None and source.image_metadata:
+            # As Cinder copies it to a clone.
             image_metadata = dict(source.image_metadata)
         # As Cinder: a volume made from a snapshot (or a clone) has its source's type unless
         # told otherwise, and stays on its source's backend.
@@ -287,8 +214,9 @@ class VolumeService:
             self.quotas.enforce(conn, ctx.project_id, type_name, volumes=1,
                                 gigabytes=spec.size, volume_size=spec.size)
         now = utcnow()
-        values = {
-            "id": str(uuid.uuid4()),
+        volume_id = str(uuid.uuid4())
+        values: dict[str, Any] = {
+            "id": volume_id,
             "project_id": ctx.project_id,
             "user_id": ctx.user_id,
             # ``error`` when no backend can hold it: Cinder's scheduler leaves it so, quota held.
@@ -312,105 +240,49 @@ class VolumeService:
         }
         if backend is None:
             values["error_reason"] = no_valid_backend(vtype)
-            log.warning("volume %s: %s", values["id"], values["error_reason"])
-        conn.execute(volumes.insert(), values)
+            log.warning("volume %s: %s", volume_id, values["error_reason"])
+        queries.insert_volume(conn, values)
         if backend is not None:
-            taskq.enqueue(conn, TaskKind.VOLUME_CREATE, values["id"], target=backend)
+            taskq.enqueue(conn, TaskKind.VOLUME_CREATE, volume_id, target=backend)
         return Volume(**values)
 
     @staticmethod
-    def _check_source_snapshot(conn: Connection, ctx: RequestContext, spec: VolumeSpec) -> Any:
+    def _check_source_snapshot(conn: Connection, ctx: RequestContext, snapshot_id: str,
+                               size: int) -> Any:
         """The source snapshot, checked (with its volume's backend and type)."""
-        query = (sa.select(snapshots.c.status, snapshots.c.size, snapshots.c.project_id,
-                           volumes.c.backend, volumes.c.volume_type)
-                 .join(volumes, volumes.c.id == snapshots.c.volume_id)
-                 .where(snapshots.c.id == spec.snapshot_id)
-                 .with_for_update(of=snapshots))  # vs. a concurrent delete
-        row = conn.execute(query).first()
+        row = queries.source_snapshot(conn, snapshot_id)
         if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
-            raise NotFound(f"Snapshot {spec.snapshot_id} could not be found.")
+            raise NotFound(f"Snapshot {snapshot_id} could not be found.")
         if row.status != SnapshotStatus.AVAILABLE:
             raise Invalid(f"Invalid snapshot: Originating snapshot status must be one of "
                           f"'available' values (it is '{row.status}').")
-        if spec.size < row.size:
-            raise Invalid(f"Invalid input received: Volume size '{spec.size}'GB cannot be "
+        if size < row.size:
+            raise Invalid(f"Invalid input received: Volume size '{size}'GB cannot be "
                           f"smaller than the snapshot size {row.size}GB. They must be >= "
                           f"original snapshot size.")
         return row
 
     @staticmethod
-    def _check_source_volume(conn: Connection, ctx: RequestContext, spec: VolumeSpec) -> Any:
+    def _check_source_volume(conn: Connection, ctx: RequestContext, volume_id: str,
+                             size: int) -> Any:
         """The volume to clone, checked (locked against a concurrent delete, which in turn
         refuses a source while a clone of it is being made)."""
-        row = conn.execute(sa.select(volumes.c.status, volumes.c.size, volumes.c.project_id,
-                                     volumes.c.backend, volumes.c.volume_type,
-                                     volumes.c.image_metadata)
-                           .where(volumes.c.id == spec.source_volid).with_for_update()).first()
+        row = queries.source_volume(conn, volume_id)
         if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
-            raise NotFound(f"Volume {spec.source_volid} could not be found.")
+            raise NotFound(f"Volume {volume_id} could not be found.")
         if row.status not in CLONEABLE:
-            raise Invalid(f"Invalid volume: Volume {spec.source_volid} status must be available "
+            raise Invalid(f"Invalid volume: Volume {volume_id} status must be available "
                           f"or in-use to be cloned, but current status is: {row.status}.")
-        if spec.size < row.size:
-            raise Invalid(f"Invalid input received: Volume size '{spec.size}'GB cannot be "
+        if size < row.size:
+            raise Invalid(f"Invalid input received: Volume size '{size}'GB cannot be "
                           f"smaller than the source volume size {row.size}GB. They must be >= "
                           f"original volume size.")
         return row
 
-    async def _run_create(self, task: Task) -> None:
-        volume = await self.db.read_prepared(read_volume, RequestContext.system(),
-                                             task.resource_id)
-        if volume.status != VolumeStatus.CREATING:
-            await self.db.run(_settled, task)  # someone already settled it
-            return
-        await self.pause.at("volume.create")
-        storage = self.backends.get(volume.backend)
-        bootable = bool(volume.image_metadata)
-        if volume.snapshot_id:
-            source = await self.db.read(_snapshot_location, volume.snapshot_id)
-            location = await asyncio.to_thread(storage.create_volume_from_snapshot,
-                                               volume.id, volume.size, source)
-        elif volume.source_volid:
-            origin = await self.db.read(_location, volume.source_volid)
-            if origin is None or not origin.provider_location:
-                raise StorageError(f"source volume {volume.source_volid} has no data")
-            location = await asyncio.to_thread(storage.create_cloned_volume, volume.id,
-                                               volume.size, origin.provider_location)
-            bootable = bootable or bool(origin.bootable)
-        elif volume.image_metadata:
-            if self.prepare_image is not None:  # e.g. the built-in image's first use
-                await self.prepare_image(volume.image_metadata["image_id"])
-            image = await self.db.read(image_boot.source_file,
-                                       volume.image_metadata["image_id"])
-            location = await asyncio.to_thread(storage.copy_image_to_volume, volume.id,
-                                               volume.size, image.path, image.qemu_format)
-        else:
-            location = await asyncio.to_thread(storage.create_volume, volume.id, volume.size)
-        await self.db.run(self._created, task, location, bootable)
-        log.info("volume %s available", volume.id)
-
-    @staticmethod
-    def _created(conn: Connection, task: Task, location: str, bootable: bool = False) -> None:
-        # As Cinder: a volume holding an image's bytes (or a clone of a bootable volume) is
-        # bootable once they are there.
-        extra = {"bootable": True} if bootable else {}
-        if not move(conn, VOLUME, task.resource_id, [VolumeStatus.CREATING],
-                    VolumeStatus.AVAILABLE, provider_location=location, **extra):
-            # Force-deleted meanwhile: record where the bytes are for the delete that follows.
-            conn.execute(volumes.update().where(volumes.c.id == task.resource_id)
-                         .values(provider_location=location))
-        _settled(conn, task)
-
-    @staticmethod
-    def _fail_create(conn: Connection, task: Task, reason: str) -> None:
-        if not move(conn, VOLUME, task.resource_id, [VolumeStatus.CREATING],
-                    VolumeStatus.ERROR, error_reason=reason):
-            _settled(conn, task, finish=False)
-
     # --- Cinder: filtered lists, updates, metadata, bootable --------------------------------
 
-    async def query(self, ctx: RequestContext, query: ListQuery) -> tuple[list[Volume],
-                                                                          int | None]:
+    async def query(self, ctx: RequestContext,
+                    query: ListQuery) -> tuple[builtins.list[Volume], int | None]:
         """A Cinder list page (filters, sort, marker) and, if asked, the number matching.
 
         ``query.project_id`` None (every project) is honoured for admins only.
@@ -419,16 +291,16 @@ class VolumeService:
         if query.project_id != ctx.project_id and not policy.allowed(
                 ctx, "volume:list_all_projects"):
             query = replace(query, project_id=ctx.project_id)
-        return await self.db.read(_query_page, query)
+        return await self.db.read(queries.query_page, query)
 
     async def summary(self, ctx: RequestContext,
-                      project_id: str | None) -> tuple[int, int, dict[str, list[str]]]:
+                      project_id: str | None) -> tuple[int, int, dict[str, builtins.list[str]]]:
         """Cinder's volume summary (3.12): how many volumes, their GiB, and each metadata key
         with the values it takes. ``project_id`` None (every project) is for admins only."""
         policy.authorize(ctx, "volume:list", ctx.project_id)
         if project_id != ctx.project_id and not policy.allowed(ctx, "volume:list_all_projects"):
             project_id = ctx.project_id
-        return await self.db.read(_summary, project_id)
+        return await self.db.read(queries.summary, project_id)
 
     async def update(self, ctx: RequestContext, volume_id: str, changes: dict[str, Any],
                      metadata: dict[str, str] | None = None) -> Volume:
@@ -499,28 +371,6 @@ class VolumeService:
         check_not_copying(conn, volume_id, "extend")
         taskq.enqueue(conn, TaskKind.VOLUME_EXTEND, volume_id,
                       {"new_size": new_size, "restore": volume.status}, target=volume.backend)
-
-    async def _run_extend(self, task: Task) -> None:
-        row = await self.db.read(_location, task.resource_id)
-        if row is None or row.status != VolumeStatus.EXTENDING:
-            await self.db.run(taskq.finish, task)
-            return
-        await self.pause.at("volume.extend")
-        await asyncio.to_thread(self.backends.get(row.backend).extend_volume, task.resource_id,
-                                row.provider_location, int(task.payload["new_size"]))
-        await self.db.run(self._extended, task)
-        log.info("volume %s extended to %s GiB", task.resource_id, task.payload["new_size"])
-
-    @staticmethod
-    def _extended(conn: Connection, task: Task) -> None:
-        move(conn, VOLUME, task.resource_id, [VolumeStatus.EXTENDING],
-             task.payload["restore"], size=int(task.payload["new_size"]))
-        taskq.finish(conn, task)
-
-    @staticmethod
-    def _fail_extend(conn: Connection, task: Task, reason: str) -> None:
-        move(conn, VOLUME, task.resource_id, [VolumeStatus.EXTENDING],
-             VolumeStatus.ERROR_EXTENDING, error_reason=reason)
 
     # --- administration: reset status -----------------------------------------------------
 
@@ -593,8 +443,7 @@ class VolumeService:
                 raise NotFound(f"Glance metadata for volume {volume_id} with key {remove} "
                                "could not be found.")
             del found[remove]
-        conn.execute(volumes.update().where(volumes.c.id == volume_id)
-                     .values(image_metadata=found, updated_at=utcnow()))
+        queries.set_image_metadata(conn, volume_id, found)
         return found
 
     def holds_bytes(self, volume: Volume) -> bool:
@@ -611,16 +460,14 @@ class VolumeService:
     @staticmethod
     def _reset(conn: Connection, volume_id: str, status: str | None, attach_status: str | None,
                exists: bool) -> None:
-        holders = conn.execute(sa.select(sa.func.count()).where(
-            volume_attachments.c.volume_id == volume_id)).scalar_one()
+        holders = queries.attachment_count(conn, volume_id)
         detached = attach_status == "detached" or status == VolumeStatus.AVAILABLE
         if (status == VolumeStatus.IN_USE or attach_status == "attached") and (
                 detached or not holders):
             raise Invalid(f"Invalid volume: Volume {volume_id} has no attachment, so it "
                           f"cannot be in-use or attached.")
         if detached:
-            conn.execute(volume_attachments.delete().where(
-                volume_attachments.c.volume_id == volume_id))
+            queries.delete_attachments(conn, volume_id)
         elif status == VolumeStatus.IN_USE:
             override_all(conn, ATTACHMENT, "volume_id", volume_id, ANY, AttachmentStatus.ATTACHED)
         if status in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE) and not exists:
@@ -656,9 +503,7 @@ class VolumeService:
         if not moved:
             raise Invalid(f"Invalid volume: Volume status must be available or error, but "
                           f"current status is: {volume.status}.")
-        clones = conn.execute(sa.select(sa.func.count()).where(
-            volumes.c.source_volid == volume_id,
-            volumes.c.status == VolumeStatus.CREATING)).scalar_one()
+        clones = queries.clones_being_created(conn, volume_id)
         if clones:  # after the swap, as for snapshots below (raising rolls it back)
             raise Invalid(f"Invalid volume: Volume {volume_id} is the source of {clones} "
                           f"volume(s) still being created.")
@@ -666,8 +511,7 @@ class VolumeService:
             self._drop_reservations(conn, volume_id)
         # Counted after the swap, which waits for a snapshot create holding the volume row, so
         # its snapshot is seen (raising rolls the swap back).
-        count = conn.execute(sa.select(sa.func.count()).where(
-            snapshots.c.volume_id == volume_id)).scalar_one()
+        count = queries.snapshot_count(conn, volume_id)
         if count and not cascade:
             raise Invalid(f"Invalid volume: Volume {volume_id} still has {count} dependent "
                           f"snapshots.")
@@ -679,7 +523,7 @@ class VolumeService:
                 raise Invalid("Invalid volume: Snapshot of the volume must be available or "
                               "error to be deleted with the volume.")
         if not volume.backend:  # never placed on a backend: no bytes anywhere (as Cinder)
-            conn.execute(volumes.delete().where(volumes.c.id == volume_id))
+            queries.delete_unplaced(conn, volume_id)
             return
         if volume.status == VolumeStatus.CREATING and creating_elsewhere(
                 conn, TaskKind.VOLUME_CREATE, volume_id):
@@ -692,110 +536,8 @@ class VolumeService:
         tearing down any connection made for them; an attach chain still running finds its
         row gone and stops."""
         # Imported here: the attachment services build on this module (read_volume).
-        from stackvol.services.attachments.nova_side import release_connection
+        from stackvol.services.attachments.connections import release_connection
 
-        rows = conn.execute(sa.select(volume_attachments).where(
-            volume_attachments.c.volume_id == volume_id)).all()
-        conn.execute(volume_attachments.delete().where(
-            volume_attachments.c.volume_id == volume_id))
-        for row in rows:
+        for row in queries.take_attachments(conn, volume_id):
             release_connection(conn, row)
 
-    async def _run_delete(self, task: Task) -> None:
-        row = await self.db.read(_location, task.resource_id)
-        if row is None or row.status != VolumeStatus.DELETING:
-            await self.db.run(taskq.finish, task)
-            return
-        await self.pause.at("volume.delete")
-        storage = self.backends.get(row.backend)
-        for snap_id, location in await self.db.read(_cascaded_snapshots, task.resource_id):
-            await asyncio.to_thread(storage.delete_snapshot, snap_id, location)
-        await asyncio.to_thread(storage.delete_volume, task.resource_id, row.provider_location)
-        await self.db.run(self._deleted, task)
-        log.info("volume %s deleted", task.resource_id)
-
-    @staticmethod
-    def _deleted(conn: Connection, task: Task) -> None:
-        conn.execute(volume_attachments.delete().where(
-            volume_attachments.c.volume_id == task.resource_id))
-        conn.execute(snapshots.delete().where(snapshots.c.volume_id == task.resource_id,
-                                              snapshots.c.status == SnapshotStatus.DELETING))
-        conn.execute(volumes.delete().where(volumes.c.id == task.resource_id,
-                                            volumes.c.status == VolumeStatus.DELETING))
-        taskq.finish(conn, task)
-
-    @staticmethod
-    def _fail_delete(conn: Connection, task: Task, reason: str) -> None:
-        move(conn, VOLUME, task.resource_id, [VolumeStatus.DELETING],
-             VolumeStatus.ERROR_DELETING, error_reason=reason)
-
-
-def _query_page(conn: Connection, query: ListQuery) -> tuple[list[Volume], int | None]:
-    rows, count = fetch_page(conn, volumes, query)
-    found = [Volume.from_row(row) for row in rows]
-    if found:
-        attached = conn.execute(sa.select(*volume_attachments.c).where(
-            volume_attachments.c.volume_id.in_([v.id for v in found]), _LIVE)
-            .order_by(volume_attachments.c.created_at)).all()
-        _with_attachments(found, attached)
-    return found, count
-
-
-def _summary(conn: Connection, project_id: str | None) -> tuple[int, int, dict[str, list[str]]]:
-    query = sa.select(volumes.c.size, volumes.c.metadata)
-    if project_id is not None:
-        query = query.where(volumes.c.project_id == project_id)
-    count, total, values = 0, 0, {}
-    for size, metadata in conn.execute(query):
-        count, total = count + 1, total + size
-        for key, value in (metadata or {}).items():
-            values.setdefault(key, set()).add(value)
-    return count, total, {key: sorted(found) for key, found in values.items()}
-
-
-def _usage_by_backend(conn: Connection) -> dict[str, tuple[int, int]]:
-    rows = conn.execute(sa.select(volumes.c.backend, sa.func.count(), sa.func.sum(volumes.c.size))
-                        .group_by(volumes.c.backend))
-    return {backend: (int(count), int(total or 0)) for backend, count, total in rows}
-
-
-def _cascaded_snapshots(conn: Connection, volume_id: str) -> list[tuple[str, str | None]]:
-    """Snapshots going with their volume (``cascade``): ids and where their bytes are."""
-    return [(r.id, r.provider_location) for r in conn.execute(
-        sa.select(snapshots.c.id, snapshots.c.provider_location).where(
-            snapshots.c.volume_id == volume_id, snapshots.c.status == SnapshotStatus.DELETING))]
-
-
-def _location(conn: Connection, volume_id: str) -> Any:
-    return conn.execute(sa.select(volumes.c.status, volumes.c.backend,
-                                  volumes.c.provider_location, volumes.c.bootable).where(
-        volumes.c.id == volume_id)).first()
-
-
-def _settled(conn: Connection, task: Task, finish: bool = True) -> None:
-    """A ``volume.create`` task ends (``finish``: here). A volume force-deleted while it was
-    being created left its delete to this moment, when no more bytes can appear: queue it."""
-    row = conn.execute(sa.select(volumes.c.status, volumes.c.backend).where(
-        volumes.c.id == task.resource_id)).first()
-    if row is not None and row.status == VolumeStatus.DELETING:
-        taskq.enqueue(conn, TaskKind.VOLUME_DELETE, task.resource_id, target=row.backend)
-    if finish:
-        taskq.finish(conn, task)
-
-
-def creating_elsewhere(conn: Connection, kind: str, resource_id: str) -> bool:
-    """Inside a force delete of a resource in ``creating``: cancel its create task if no worker
-    took it yet; True when one is running, which then queues the delete itself (its bytes may
-    appear until it ends)."""
-    conn.execute(tasks.delete().where(tasks.c.kind == kind, tasks.c.resource_id == resource_id,
-                                      tasks.c.state == taskq.PENDING))
-    return bool(conn.execute(sa.select(sa.func.count()).select_from(tasks).where(
-        tasks.c.kind == kind, tasks.c.resource_id == resource_id)).scalar_one())
-
-
-def _snapshot_location(conn: Connection, snapshot_id: str) -> str:
-    row = conn.execute(sa.select(snapshots.c.provider_location).where(
-        snapshots.c.id == snapshot_id)).first()
-    if row is None or not row.provider_location:
-        raise NotFound(f"Snapshot {snapshot_id} could not be found.")
-    return row.provider_location

@@ -9,6 +9,7 @@ carries the front-end specs as ``data.qos_specs``, as Cinder's initialize_connec
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -168,7 +169,7 @@ class QosSpecService:
         await self.db.run(self._delete_keys, specs_id, list(keys))
 
     @staticmethod
-    def _delete_keys(conn: Connection, specs_id: str, keys: list[str]) -> None:
+    def _delete_keys(conn: Connection, specs_id: str, keys: builtins.list[str]) -> None:
         current = load(conn, specs_id)
         for key in keys:
             if key not in current.specs:
@@ -193,10 +194,10 @@ class QosSpecService:
 
     # --- associations with volume types ---------------------------------------------------
 
-    async def associations(self, ctx: RequestContext, specs_id: str) -> list[Association]:
+    async def associations(self, ctx: RequestContext, specs_id: str) -> builtins.list[Association]:
         policy.authorize(ctx, "volume_extension:qos_specs_manage:get_all")
 
-        def read(conn: Connection) -> list[Association]:
+        def read(conn: Connection) -> builtins.list[Association]:
             load(conn, specs_id)
             return _associations(conn, specs_id)
 

@@ -17,19 +17,18 @@ import logging
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import volumes
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Invalid
 from stackvol.services.common.records import Volume
 from stackvol.services.common.status import VolumeStatus
 from stackvol.services.quotas.api import QuotaService
-from stackvol.services.volumes.api import read_volume
+from stackvol.services.volumes import queries
 from stackvol.services.volumes.qos_specs import front_end_spec_id
+from stackvol.services.volumes.queries import read_volume
 from stackvol.services.volumes.types import VolumeType
 from stackvol.services.volumes.types import resolve as resolve_type
 from stackvol.storage.registry import Backends, wanted_backend_name
-from stackvol.timeutils import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +63,8 @@ class RetypeService:
         self._check_backend(volume, target, migration_policy)
         self.quotas.enforce(conn, volume.project_id, target.name, volumes=1,
                             gigabytes=volume.size, type_only=True)
-        changed = conn.execute(
-            volumes.update().where(volumes.c.id == volume_id,
-                                   volumes.c.status == volume.status,
-                                   volumes.c.volume_type == volume.volume_type)
-            .values(volume_type=target.name, updated_at=utcnow())).rowcount
-        if not changed:
+        # Compare-and-swap on the status and type just read (the status stays as it is).
+        if not queries.change_type(conn, volume, target.name):
             raise Invalid(f"Invalid volume: Volume {volume_id} changed meanwhile; try again.")
 
     def _check_backend(self, volume: Volume, target: VolumeType, migration_policy: str) -> None:

@@ -19,19 +19,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import snapshots, transfers, volumes
 from stackvol.db.transitions import VOLUME, move
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Invalid, NotFound
-from stackvol.services.common.listing import ListQuery, fetch_page
-from stackvol.services.common.status import SnapshotStatus, VolumeStatus
+from stackvol.services.common.listing import ListQuery
+from stackvol.services.common.status import VolumeStatus
 from stackvol.services.quotas.api import QuotaService
-from stackvol.services.volumes.api import read_volume
+from stackvol.services.volumes import queries
+from stackvol.services.volumes.queries import TRANSFER_VOLUME_EXISTS, read_volume
 from stackvol.timeutils import utcnow
 
 # Cinder's defaults: an 8-character salt, a 16-character key a person can type (hex digits).
@@ -39,8 +38,6 @@ SALT_LENGTH = 8
 KEY_LENGTH = 16
 SORT_KEYS = {"id": "id", "created_at": "created_at", "name": "display_name",
              "display_name": "display_name", "volume_id": "volume_id"}
-# Transfers of volumes gone meanwhile (an admin's force delete) are not shown.
-_VOLUME_EXISTS = sa.exists().where(volumes.c.id == transfers.c.volume_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +53,7 @@ class Transfer:
     auth_key: str | None = None  # only in the answer to a create
 
     @classmethod
-    def from_values(cls, values: Mapping[str, Any]) -> Transfer:
+    def from_values(cls, values: Mapping[Any, Any]) -> Transfer:
         """From a row's mapping (or the values just inserted)."""
         return cls(id=values["id"], volume_id=values["volume_id"],
                    project_id=values["project_id"], user_id=values["user_id"],
@@ -74,13 +71,11 @@ def _not_found(transfer_id: str) -> NotFound:
     return NotFound(f"Transfer {transfer_id} could not be found.")
 
 
-def _read(conn: Connection, ctx: RequestContext | None, transfer_id: str) -> tuple[Transfer, Any]:
+def _read(conn: Connection, ctx: RequestContext | None,
+          transfer_id: str) -> tuple[Transfer, Row[Any]]:
     """The transfer and its stored hash; ``ctx`` None (the receiver) may see any."""
-    row = conn.execute(sa.select(transfers).where(transfers.c.id == transfer_id,
-                                                  _VOLUME_EXISTS)).first()
-    visible = row is not None and (ctx is None or ctx.is_admin
-                                   or row.project_id == ctx.project_id)
-    if not visible:
+    row = queries.transfer(conn, transfer_id)
+    if row is None or not (ctx is None or ctx.is_admin or row.project_id == ctx.project_id):
         raise _not_found(transfer_id)
     return Transfer.from_values(row._mapping), row
 
@@ -107,19 +102,17 @@ class TransferService:
             raise Invalid("Invalid volume: status must be available")
         if not no_snapshots:
             # After the swap: a snapshot create holding the volume row is seen here.
-            busy = conn.execute(sa.select(snapshots.c.id).where(
-                snapshots.c.volume_id == volume_id,
-                snapshots.c.status != SnapshotStatus.AVAILABLE)).first()
+            busy = queries.unavailable_snapshot(conn, volume_id)
             if busy is not None:
-                raise Invalid(f"Invalid snapshot: snapshot: {busy.id} status must be "
+                raise Invalid(f"Invalid snapshot: snapshot: {busy} status must be "
                               f"available")
         salt = secrets.token_hex(SALT_LENGTH // 2)
         auth_key = secrets.token_hex(KEY_LENGTH // 2)
-        values = {"id": str(uuid.uuid4()), "volume_id": volume_id,
+        values: dict[str, Any] = {"id": str(uuid.uuid4()), "volume_id": volume_id,
                   "project_id": volume.project_id, "user_id": ctx.user_id,
                   "display_name": name, "salt": salt, "crypt_hash": crypt_hash(salt, auth_key),
                   "no_snapshots": no_snapshots, "created_at": utcnow(), "updated_at": None}
-        conn.execute(transfers.insert().values(values))
+        queries.insert_transfer(conn, values)
         return replace(Transfer.from_values(values), auth_key=auth_key)
 
     async def get(self, ctx: RequestContext, transfer_id: str) -> Transfer:
@@ -132,8 +125,8 @@ class TransferService:
         policy.authorize(ctx, "volume:get_all_transfers", ctx.project_id)
         if query.project_id != ctx.project_id and not ctx.is_admin:
             query = replace(query, project_id=ctx.project_id)
-        query = replace(query, where=[*query.where, _VOLUME_EXISTS])
-        rows, _ = await self.db.read(fetch_page, transfers, query)
+        query = replace(query, where=[*query.where, TRANSFER_VOLUME_EXISTS])
+        rows = await self.db.read(queries.transfer_page, query)
         return [Transfer.from_values(row._mapping) for row in rows]
 
     async def accept(self, ctx: RequestContext, transfer_id: str, auth_key: str) -> Transfer:
@@ -152,22 +145,20 @@ class TransferService:
             raise Invalid(f"Invalid volume: Transfer {transfer_id}: Volume id "
                           f"{volume.id} in unexpected state {volume.status}, expected "
                           f"awaiting-transfer")
-        moving = [] if transfer.no_snapshots else conn.execute(
-            sa.select(snapshots.c.size).where(snapshots.c.volume_id == volume.id)).all()
+        moving = [] if transfer.no_snapshots else queries.snapshot_sizes(conn, volume.id)
         # The receiver takes the volume (and snapshots) on: over quota, nothing moves.
         self.quotas.enforce(conn, ctx.project_id, volume.volume_type, volumes=1,
                             snapshots=len(moving),
-                            gigabytes=volume.size + sum(s.size for s in moving),
+                            gigabytes=volume.size + sum(moving),
                             volume_size=volume.size)
-        if not conn.execute(transfers.delete().where(transfers.c.id == transfer_id)).rowcount:
+        if not queries.delete_transfer(conn, transfer_id):
             raise _not_found(transfer_id)  # accepted or cancelled meanwhile
         owner = {"project_id": ctx.project_id, "user_id": ctx.user_id}
         if not move(conn, VOLUME, volume.id, [VolumeStatus.AWAITING_TRANSFER],
                     VolumeStatus.AVAILABLE, **owner):
             raise Invalid(f"Invalid volume: Volume {volume.id} changed status; try again.")
         if not transfer.no_snapshots:
-            conn.execute(snapshots.update().where(snapshots.c.volume_id == volume.id)
-                         .values(updated_at=utcnow(), **owner))
+            queries.give_snapshots(conn, volume.id, owner)
         return transfer
 
     async def delete(self, ctx: RequestContext, transfer_id: str) -> None:
@@ -178,7 +169,7 @@ class TransferService:
     def _delete(conn: Connection, ctx: RequestContext, transfer_id: str) -> None:
         transfer, _ = _read(conn, ctx, transfer_id)
         policy.authorize(ctx, "volume:delete_transfer", transfer.project_id)
-        if not conn.execute(transfers.delete().where(transfers.c.id == transfer_id)).rowcount:
+        if not queries.delete_transfer(conn, transfer_id):
             raise _not_found(transfer_id)
         move(conn, VOLUME, transfer.volume_id, [VolumeStatus.AWAITING_TRANSFER],
              VolumeStatus.AVAILABLE)

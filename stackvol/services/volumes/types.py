@@ -9,6 +9,7 @@ access to (Cinder's type access, ``volume_type_projects``); to anyone else it do
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -97,9 +98,9 @@ def choose_backend(conn: Connection, backends: Backends, vtype: VolumeType) -> s
                   if name not in disabled]
     if len(candidates) <= 1:
         return candidates[0] if candidates else None
-    load = dict(conn.execute(sa.select(volumes.c.backend, sa.func.count())
-                             .where(volumes.c.backend.in_(candidates))
-                             .group_by(volumes.c.backend)).all())
+    load: dict[str, int] = {row.backend: row.volumes for row in conn.execute(
+        sa.select(volumes.c.backend, sa.func.count().label("volumes"))
+        .where(volumes.c.backend.in_(candidates)).group_by(volumes.c.backend))}
     return min(candidates, key=lambda name: load.get(name, 0))
 
 
@@ -142,7 +143,8 @@ class VolumeTypeService:
         return out
 
     @staticmethod
-    def _list(conn: Connection, project_id: str | None) -> tuple[list[VolumeType], set[str]]:
+    def _list(conn: Connection,
+              project_id: str | None) -> tuple[builtins.list[VolumeType], set[str]]:
         rows = conn.execute(sa.select(volume_types).order_by(volume_types.c.name))
         return [VolumeType.from_row(row) for row in rows], shared_with(conn, project_id)
 
@@ -168,10 +170,11 @@ class VolumeTypeService:
                 extra_specs: dict[str, str]) -> VolumeType:
         if conn.execute(sa.select(volume_types.c.id).where(volume_types.c.name == name)).first():
             raise Conflict(f"Volume Type {name} already exists.")
-        values = {"id": str(uuid.uuid4()), "name": name, "description": description,
-                  "is_public": is_public, "extra_specs": extra_specs, "created_at": utcnow()}
-        conn.execute(volume_types.insert().values(values))
-        return VolumeType(values["id"], name, description, is_public, extra_specs)
+        type_id = str(uuid.uuid4())
+        conn.execute(volume_types.insert().values(
+            id=type_id, name=name, description=description, is_public=is_public,
+            extra_specs=extra_specs, created_at=utcnow()))
+        return VolumeType(type_id, name, description, is_public, extra_specs)
 
     async def update(self, ctx: RequestContext, type_id: str, name: str | None = None,
                      description: str | None = None,
@@ -223,13 +226,14 @@ class VolumeTypeService:
 
     # --- access to private types (Cinder's os-volume-type-access) ---------------------------
 
-    async def access(self, ctx: RequestContext, type_id: str) -> tuple[str, list[str]]:
+    async def access(self, ctx: RequestContext, type_id: str) -> tuple[str, builtins.list[str]]:
         """A private type's id and the projects given access to it (oldest first)."""
         policy.authorize(ctx, "volume_type:manage_access")
         return await self.db.read(self._access, ctx, type_id)
 
     @staticmethod
-    def _access(conn: Connection, ctx: RequestContext, type_id: str) -> tuple[str, list[str]]:
+    def _access(conn: Connection, ctx: RequestContext,
+                type_id: str) -> tuple[str, builtins.list[str]]:
         current = resolve(conn, ctx, type_id)
         if current.is_public:
             raise NotFound("Access list not available for public volume types.")
