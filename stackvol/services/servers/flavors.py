@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,14 +112,14 @@ class FlavorService:
         policy.authorize(ctx, "flavor:list", ctx.project_id)
         return await self.db.read(load_flavor, flavor_id)
 
-    async def list(self, ctx: RequestContext, query: FlavorQuery) -> list[Flavor]:
+    async def list(self, ctx: RequestContext, query: FlavorQuery) -> builtins.list[Flavor]:
         policy.authorize(ctx, "flavor:list", ctx.project_id)
         if not ctx.is_admin:
             query = FlavorQuery(**{**_fields(query), "is_public": True})
         return await self.db.read(self._list, query)
 
     @staticmethod
-    def _list(conn: Connection, query: FlavorQuery) -> list[Flavor]:
+    def _list(conn: Connection, query: FlavorQuery) -> builtins.list[Flavor]:
         stmt = sa.select(flavors)
         if query.min_ram is not None:
             stmt = stmt.where(flavors.c.ram >= query.min_ram)

@@ -6,6 +6,7 @@ The count a user holds is limited by the ``key_pairs`` quota of the caller's pro
 from __future__ import annotations
 
 import asyncio
+import builtins
 import datetime as dt
 from dataclasses import dataclass
 
@@ -97,18 +98,21 @@ class KeyPairService:
                                 .where(key_pairs.c.user_id == owner)).scalar_one()
             if held + 1 > limit:
                 raise OverQuota("Quota exceeded, too many key pairs.")
-        new_id = conn.execute(key_pairs.insert().values(values)).inserted_primary_key[0]
+        inserted = conn.execute(key_pairs.insert().values(values)).inserted_primary_key
+        assert inserted is not None  # a single-row insert always reports its key
+        new_id = inserted[0]
         return KeyPair(id=new_id, **values)
 
     async def list(self, ctx: RequestContext, user_id: str | None = None,
-                   limit: int | None = None, marker: str | None = None) -> list[KeyPair]:
+                   limit: int | None = None,
+                   marker: str | None = None) -> builtins.list[KeyPair]:
         """The user's keypairs by name, a page after ``marker`` (a name) when asked."""
         owner = self._owner(ctx, "list", user_id)
         return await self.db.read(self._list, owner, limit, marker)
 
     @staticmethod
     def _list(conn: Connection, owner: str, limit: int | None,
-              marker: str | None) -> list[KeyPair]:
+              marker: str | None) -> builtins.list[KeyPair]:
         query = (sa.select(key_pairs).where(key_pairs.c.user_id == owner)
                  .order_by(key_pairs.c.name))
         if marker is not None:

@@ -21,26 +21,15 @@ import contextlib
 import logging
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
 from stackvol.db.engine import Database
-from stackvol.db.schema import servers
 from stackvol.services.common.status import VmState
-from stackvol.services.servers.api import fault
-from stackvol.timeutils import utcnow
+from stackvol.services.servers import queries as q
+from stackvol.services.servers.records import fault
 from stackvol.virt.base import ComputeDriver, PowerState
 
 log = logging.getLogger(__name__)
 
 _OFF = (PowerState.SHUTDOWN, PowerState.CRASHED)
-
-
-def _candidates(conn: Connection, host: str) -> list[Any]:
-    return list(conn.execute(
-        sa.select(servers.c.id, servers.c.vm_state, servers.c.power_state, servers.c.updated_at)
-        .where(servers.c.host == host, servers.c.task_state.is_(None),
-               servers.c.vm_state.in_([VmState.ACTIVE.value, VmState.STOPPED.value]))))
 
 
 def _changes(row: Any, power: PowerState) -> dict[str, Any]:
@@ -55,26 +44,18 @@ def _changes(row: Any, power: PowerState) -> dict[str, Any]:
     return values
 
 
-def _apply(conn: Connection, row: Any, values: dict[str, Any]) -> bool:
-    same = (servers.c.updated_at.is_(None) if row.updated_at is None
-            else servers.c.updated_at == row.updated_at)
-    result = conn.execute(servers.update().where(
-        servers.c.id == row.id, servers.c.vm_state == row.vm_state,
-        servers.c.task_state.is_(None), same).values(updated_at=utcnow(), **values))
-    return result.rowcount == 1
-
-
 async def sync_power_states(db: Database, compute: ComputeDriver) -> int:
     """One pass over this host's idle servers; how many rows it corrected."""
     changed = 0
-    for row in await db.read(_candidates, compute.host):
+    for row in await db.read(q.idle_on_host, compute.host):
         power = await asyncio.to_thread(compute.power_state, row.id)
         values = _changes(row, power)
-        if values and await db.run(_apply, row, values):
-            changed += 1
-            level = logging.WARNING if "vm_state" in values else logging.INFO
-            log.log(level, "server %s: the hypervisor reports %s; recorded %s", row.id,
-                    power.name, values.get("vm_state", "the power state"))
+        if not values or not await db.run(q.update_if_unchanged, row, values):
+            continue
+        changed += 1
+        level = logging.WARNING if "vm_state" in values else logging.INFO
+        log.log(level, "server %s: the hypervisor reports %s; recorded %s", row.id,
+                power.name, values.get("vm_state", "the power state"))
     return changed
 
 

@@ -23,14 +23,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import servers, tasks, volume_attachments
 from stackvol.db.transitions import VOLUME, move
 from stackvol.services.common.records import Attachment
 from stackvol.services.common.status import AttachmentStatus, VolumeStatus
+from stackvol.services.servers import queries as q
 from stackvol.virt.base import ComputeDriver
 
 log = logging.getLogger(__name__)
@@ -56,17 +55,15 @@ class Report:
 
 def _view(conn: Connection) -> DatabaseView:
     by_server: dict[str, list[Attachment]] = {}
-    for row in conn.execute(sa.select(volume_attachments)):
-        by_server.setdefault(row.server_id, []).append(Attachment.from_row(row))
-    return DatabaseView(
-        servers=set(conn.execute(sa.select(servers.c.id)).scalars()),
-        busy=set(conn.execute(sa.select(tasks.c.resource_id)).scalars()),
-        attachments=by_server)
+    for attachment in q.all_attachments(conn):
+        by_server.setdefault(attachment.server_id, []).append(attachment)
+    return DatabaseView(servers=q.all_ids(conn), busy=q.task_resources(conn),
+                        attachments=by_server)
 
 
 def _settle(conn: Connection, attachment: Attachment) -> None:
     """No task will move this row: an attach is rolled back, a detach finished."""
-    conn.execute(volume_attachments.delete().where(volume_attachments.c.id == attachment.id))
+    q.delete_attachment(conn, attachment.id)
     move(conn, VOLUME, attachment.volume_id,
          [VolumeStatus.ATTACHING, VolumeStatus.DETACHING], VolumeStatus.AVAILABLE)
 
