@@ -16,21 +16,23 @@ Races with the source volume, and how each is closed:
   not of one point in time. Attach should refuse (or wait) while the volume has a snapshot in
   ``creating``, checked under the same volume-row lock; so should a future extend, since the
   snapshot's size is the volume's size when it was asked for.
+
+This is the API side (what a request does, in one transaction with the task it queues); the
+worker's side is manager.py, the SQL queries.py.
 """
 
 from __future__ import annotations
 
-import asyncio
+import builtins
 import logging
 import uuid
 from dataclasses import replace
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import snapshots, volumes
+from stackvol.db.schema import snapshots
 from stackvol.db.transitions import SNAPSHOT, initial, move, override
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
@@ -40,12 +42,13 @@ from stackvol.services.common.metadata import MetadataChange, change_metadata, u
 from stackvol.services.common.records import Page, Snapshot
 from stackvol.services.common.status import SnapshotStatus, VolumeStatus
 from stackvol.services.quotas.api import QuotaService
+from stackvol.services.snapshots import queries
+from stackvol.services.snapshots.manager import SnapshotManager
 from stackvol.services.volumes.api import creating_elsewhere
 from stackvol.storage.registry import Backends
 from stackvol.tasks import queue as taskq
 from stackvol.tasks.kinds import TaskKind
-from stackvol.tasks.queue import Task
-from stackvol.tasks.worker import Handler, PauseHook, Worker
+from stackvol.tasks.worker import PauseHook, Worker
 from stackvol.timeutils import utcnow
 
 log = logging.getLogger(__name__)
@@ -64,32 +67,26 @@ STATUS_UPDATES: dict[str, tuple[str, ...]] = {
                               SnapshotStatus.ERROR),
     SnapshotStatus.DELETING: (SnapshotStatus.DELETING, SnapshotStatus.ERROR_DELETING)}
 
-_COLUMNS = list(snapshots.c)
-_ORDER = (snapshots.c.created_at.desc(), snapshots.c.id.desc())
-
 
 class SnapshotService:
     def __init__(self, db: Database, backends: Backends, worker: Worker,
                  pause: PauseHook | None = None, quotas: QuotaService | None = None) -> None:
         self.db = db
         self.quotas = quotas
-        self.backends = backends  # a snapshot lives on its volume's backend
+        self.backends = backends
         self.worker = worker
         self.pause = pause or PauseHook("")
-        worker.register(TaskKind.SNAPSHOT_CREATE, Handler(self._run_create, self._fail_create))
-        worker.register(TaskKind.SNAPSHOT_DELETE, Handler(self._run_delete, self._fail_delete))
+        # The worker's side: runs the tasks this side queues (where the backend is served).
+        self.manager = SnapshotManager(db, backends, worker, self.pause)
 
     # --- reads ----------------------------------------------------------------------------
 
     @staticmethod
     def _load(conn: Connection, ctx: RequestContext, snapshot_id: str) -> Snapshot:
-        query = sa.select(*_COLUMNS).where(snapshots.c.id == snapshot_id)
-        if not ctx.is_admin:
-            query = query.where(snapshots.c.project_id == ctx.project_id)
-        row = conn.execute(query).first()
-        if row is None:
+        found = queries.find(conn, snapshot_id, None if ctx.is_admin else ctx.project_id)
+        if found is None:
             raise NotFound(f"Snapshot {snapshot_id} could not be found.")
-        return Snapshot.from_row(row)
+        return found
 
     async def get(self, ctx: RequestContext, snapshot_id: str) -> Snapshot:
         snapshot = await self.db.read(self._load, ctx, snapshot_id)
@@ -97,24 +94,17 @@ class SnapshotService:
         return snapshot
 
     async def list(self, ctx: RequestContext, page: Page,
-                   all_projects: bool = False) -> list[Snapshot]:
+                   all_projects: bool = False) -> builtins.list[Snapshot]:
         """One page of the caller's snapshots, newest first (every project's for admins who ask).
 
         Listing every project shares the volumes' rule: there is no separate snapshot one.
         """
         policy.authorize(ctx, "snapshot:list", ctx.project_id)
         everyone = all_projects and policy.allowed(ctx, "volume:list_all_projects")
-        return await self.db.read(self._list, None if everyone else ctx.project_id, page)
+        return await self.db.read(queries.page_of, None if everyone else ctx.project_id, page)
 
-    @staticmethod
-    def _list(conn: Connection, project_id: str | None, page: Page) -> list[Snapshot]:
-        query = sa.select(*_COLUMNS).order_by(*_ORDER).offset(page.offset).limit(page.limit)
-        if project_id is not None:
-            query = query.where(snapshots.c.project_id == project_id)
-        return [Snapshot.from_row(row) for row in conn.execute(query)]
-
-    async def query(self, ctx: RequestContext, query: ListQuery) -> tuple[list[Snapshot],
-                                                                          int | None]:
+    async def query(self, ctx: RequestContext,
+                    query: ListQuery) -> tuple[builtins.list[Snapshot], int | None]:
         """A Cinder list page; ``query.project_id`` None (every project) for admins only."""
         policy.authorize(ctx, "snapshot:list", ctx.project_id)
         if query.project_id != ctx.project_id and not policy.allowed(
@@ -153,12 +143,7 @@ class SnapshotService:
 
     def _insert(self, conn: Connection, ctx: RequestContext, volume_id: str | None, force: bool,
                 display_name: str | None, display_description: str | None) -> Snapshot:
-        query = sa.select(volumes.c.status, volumes.c.size, volumes.c.backend,
-                          volumes.c.volume_type).where(
-            volumes.c.id == volume_id).with_for_update()
-        if not ctx.is_admin:
-            query = query.where(volumes.c.project_id == ctx.project_id)
-        volume = conn.execute(query).first()
+        volume = queries.lock_source(conn, volume_id, None if ctx.is_admin else ctx.project_id)
         if volume is None:
             raise NotFound(f"Volume {volume_id} could not be found.")
         if volume.status not in (SNAPSHOTTABLE_FORCED if force else SNAPSHOTTABLE):
@@ -183,35 +168,9 @@ class SnapshotService:
             "created_at": utcnow(),
             "updated_at": None,
         }
-        conn.execute(snapshots.insert().values(values))
+        queries.insert(conn, values)
         taskq.enqueue(conn, TaskKind.SNAPSHOT_CREATE, values["id"], target=volume.backend)
         return Snapshot(**values)
-
-    async def _run_create(self, task: Task) -> None:
-        row = await self.db.read(_source, task.resource_id)
-        if row is None or row.status != SnapshotStatus.CREATING:
-            await self.db.run(_settled, task)  # already settled (or deleted)
-            return
-        await self.pause.at("snapshot.create")
-        location = await asyncio.to_thread(self.backends.get(row.backend).create_snapshot,
-                                           task.resource_id, row.volume_id, row.volume_location)
-        await self.db.run(self._created, task, location)
-        log.info("snapshot %s available", task.resource_id)
-
-    @staticmethod
-    def _created(conn: Connection, task: Task, location: str) -> None:
-        if not move(conn, SNAPSHOT, task.resource_id, [SnapshotStatus.CREATING],
-                    SnapshotStatus.AVAILABLE, provider_location=location):
-            # Force-deleted meanwhile: record where the bytes are for the delete that follows.
-            conn.execute(snapshots.update().where(snapshots.c.id == task.resource_id)
-                         .values(provider_location=location))
-        _settled(conn, task)
-
-    @staticmethod
-    def _fail_create(conn: Connection, task: Task, reason: str) -> None:
-        if not move(conn, SNAPSHOT, task.resource_id, [SnapshotStatus.CREATING],
-                    SnapshotStatus.ERROR, error_reason=reason):
-            _settled(conn, task, finish=False)
 
     # --- administration: reset status, status updates ---------------------------------------
 
@@ -281,56 +240,15 @@ class SnapshotService:
                           f"current status is: {snapshot.status}.")
         # After the swap: a volume create that committed first is visible now (raising here
         # rolls the swap back); one that comes later finds the snapshot ``deleting``.
-        copying = conn.execute(sa.select(sa.func.count()).where(
-            volumes.c.snapshot_id == snapshot_id,
-            volumes.c.status == VolumeStatus.CREATING)).scalar_one()
+        copying = queries.volumes_being_made_from(conn, snapshot_id)
         if copying:
             raise Invalid(f"Invalid snapshot: Snapshot {snapshot_id} is the source of "
                           f"{copying} volume(s) still being created.")
         if snapshot.status == SnapshotStatus.CREATING and creating_elsewhere(
                 conn, TaskKind.SNAPSHOT_CREATE, snapshot_id):
-            return  # its running create queues the delete when it ends (see ``_settled``)
+            return  # its running create queues the delete when it ends (manager.py)
         taskq.enqueue(conn, TaskKind.SNAPSHOT_DELETE, snapshot_id,
-                      target=_backend_of(conn, snapshot.volume_id))
-
-    async def _run_delete(self, task: Task) -> None:
-        row = await self.db.read(_source, task.resource_id)
-        if row is None or row.status != SnapshotStatus.DELETING:
-            await self.db.run(taskq.finish, task)
-            return
-        await self.pause.at("snapshot.delete")
-        await asyncio.to_thread(self.backends.get(row.backend).delete_snapshot,
-                                task.resource_id, row.provider_location)
-        await self.db.run(self._deleted, task)
-        log.info("snapshot %s deleted", task.resource_id)
-
-    @staticmethod
-    def _deleted(conn: Connection, task: Task) -> None:
-        conn.execute(snapshots.delete().where(snapshots.c.id == task.resource_id,
-                                              snapshots.c.status == SnapshotStatus.DELETING))
-        taskq.finish(conn, task)
-
-    @staticmethod
-    def _fail_delete(conn: Connection, task: Task, reason: str) -> None:
-        move(conn, SNAPSHOT, task.resource_id, [SnapshotStatus.DELETING],
-             SnapshotStatus.ERROR_DELETING, error_reason=reason)
-
-
-def _backend_of(conn: Connection, volume_id: str) -> str:
-    return conn.execute(sa.select(volumes.c.backend).where(
-        volumes.c.id == volume_id)).scalar_one()
-
-
-def _settled(conn: Connection, task: Task, finish: bool = True) -> None:
-    """A ``snapshot.create`` task ends (``finish``: here). A snapshot force-deleted while it
-    was being made left its delete to this moment, when no more bytes can appear: queue it."""
-    row = conn.execute(sa.select(snapshots.c.status, snapshots.c.volume_id).where(
-        snapshots.c.id == task.resource_id)).first()
-    if row is not None and row.status == SnapshotStatus.DELETING:
-        taskq.enqueue(conn, TaskKind.SNAPSHOT_DELETE, task.resource_id,
-                      target=_backend_of(conn, row.volume_id))
-    if finish:
-        taskq.finish(conn, task)
+                      target=queries.volume_backend(conn, snapshot.volume_id))
 
 
 def _is_percentage(progress: str) -> bool:
@@ -338,12 +256,3 @@ def _is_percentage(progress: str) -> bool:
     number = progress[:-1]
     return progress.endswith("%") and number.isdigit() and 0 <= int(number) <= 100
 
-
-def _source(conn: Connection, snapshot_id: str) -> Any:
-    """A snapshot's status and location, with its volume's backend and where its bytes are."""
-    return conn.execute(
-        sa.select(snapshots.c.status, snapshots.c.volume_id, snapshots.c.provider_location,
-                  volumes.c.backend, volumes.c.provider_location.label("volume_location"))
-        .join(volumes, volumes.c.id == snapshots.c.volume_id)
-        .where(snapshots.c.id == snapshot_id)
-    ).first()
