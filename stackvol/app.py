@@ -28,9 +28,9 @@ from stackvol.http.compute_legacy.face import LegacyFace
 from stackvol.http.identity.face import identity_face
 from stackvol.http.image.face import ImageFace
 from stackvol.http.middleware import PrefixDispatcher, RequestIdMiddleware
-from stackvol.services.attachments.cinder_side import VolumeAttachService
+from stackvol.services.attachments.cinder_api import VolumeAttachService
 from stackvol.services.attachments.connection_calls import ConnectionCalls
-from stackvol.services.attachments.nova_side import AttachmentService
+from stackvol.services.attachments.nova_api import AttachmentService
 from stackvol.services.common import policy
 from stackvol.services.container import Services
 from stackvol.services.identity.api import BootstrapResult, IdentityService

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from stackvol.config import Settings
 from stackvol.db.engine import Database
-from stackvol.services.attachments.cinder_side import VolumeAttachService
-from stackvol.services.attachments.nova_side import AttachmentService
+from stackvol.services.attachments.cinder_api import VolumeAttachService
+from stackvol.services.attachments.nova_api import AttachmentService
 from stackvol.services.identity.api import BootstrapResult, IdentityService
 from stackvol.services.images.api import ImageService
 from stackvol.services.operations.hosts import CinderServices

@@ -35,7 +35,7 @@ from stackvol.db.transitions import (
     override,
     override_all,
 )
-from stackvol.services.attachments import cinder_side, nova_side
+from stackvol.services.attachments import cinder_api, nova_api
 from stackvol.services.operations import repair
 from stackvol.services.snapshots import api as snapshot_api
 from stackvol.services.volumes import api as volume_api
@@ -276,8 +276,8 @@ def test_the_services_status_lists_agree_with_the_table() -> None:
     checks = [
         (VOLUME, volume_api.DELETABLE, VolumeStatus.DELETING),
         (SNAPSHOT, snapshot_api.DELETABLE, SnapshotStatus.DELETING),
-        (VOLUME, nova_side.STUCK_ATTACHING, VolumeStatus.AVAILABLE),
-        (VOLUME, cinder_side.ATTACHED_STATUSES, VolumeStatus.AVAILABLE),
+        (VOLUME, nova_api.STUCK_ATTACHING, VolumeStatus.AVAILABLE),
+        (VOLUME, cinder_api.ATTACHED_STATUSES, VolumeStatus.AVAILABLE),
         *((SNAPSHOT, [source], target) for source, targets in snapshot_api.STATUS_UPDATES.items()
           for target in targets),
     ]

@@ -13,7 +13,7 @@ from stackvol.http.common import CINDER_BOOL, context, query_bool
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
 from stackvol.http.validation import read_json
-from stackvol.services.attachments.cinder_side import AttachmentFilter
+from stackvol.services.attachments.cinder_api import AttachmentFilter
 
 
 async def _list(request: Request, detailed: bool) -> Response:

@@ -17,7 +17,7 @@ from stackvol.http.microversion import v
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
 from stackvol.http.validation import read_json
-from stackvol.services.attachments.nova_side import AttachRequest
+from stackvol.services.attachments.nova_api import AttachRequest
 
 V2_20, V2_49, V2_75, V2_79, V2_85, V2_101 = (
     v("2.20"), v("2.49"), v("2.75"), v("2.79"), v("2.85"), v("2.101"))

@@ -15,7 +15,7 @@ from stackvol.http.compute_legacy.schemas import volume_attachments as schemas
 from stackvol.http.compute_legacy.views import volume_attachments as views
 from stackvol.http.responses import empty_response
 from stackvol.http.state import services
-from stackvol.services.attachments.nova_side import AttachRequest
+from stackvol.services.attachments.nova_api import AttachRequest
 
 
 async def index(request: Request) -> Response:

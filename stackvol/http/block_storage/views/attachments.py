@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stackvol.http.timefmt import isotime
-from stackvol.services.attachments.cinder_side import attach_mode
+from stackvol.services.attachments.cinder_api import attach_mode
 from stackvol.services.common.records import Attachment
 from stackvol.services.common.status import AttachmentStatus
 

@@ -1,6 +1,6 @@
 """Cinder's side of attaching: the attachments API (3.27+) and the older volume actions.
 
-These work on the very rows ``services/attachments.py`` keeps for Nova's os-volume_attachments
+These work on the very rows nova_api.py keeps for Nova's os-volume_attachments
 (one ``volume_attachments`` row per volume on a server), with the same volume state machine:
 
 attachments API: create (volume available → reserved, row ``reserved``; with a connector the
@@ -14,43 +14,44 @@ volume actions: os-reserve / os-unreserve (available ⇄ attaching), os-attach (
 Here the caller (a hypervisor manager that is not our compute face) makes the connection, as
 Nova does against Cinder, so no compute driver is called. The storage driver makes it in this
 process when it runs the volume's backend (role ``all``); otherwise the backend's worker makes
-it and this process waits for the answer (services/connection_calls), as Cinder's API calls
-cinder-volume.
+it and this process waits for the answer (connection_calls.py), as Cinder's API calls
+cinder-volume. No worker runs anything of this module: it is all the API's side.
 """
 
 from __future__ import annotations
 
-import uuid
+import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import servers, volume_attachments, volumes
 from stackvol.db.transitions import ATTACHMENT, VOLUME, initial, move
+from stackvol.services.attachments import queries
 from stackvol.services.attachments.connection_calls import (
-    ATTACH_MODES,
     ConnectionCalls,
     Pending,
     call_initialize,
     call_terminate,
+)
+from stackvol.services.attachments.connections import (
+    ATTACH_MODES,
     connection_info,
     made_for,
+    release_connection,
 )
-from stackvol.services.attachments.nova_side import release_connection
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Invalid, NotFound
 from stackvol.services.common.records import Attachment, Volume
 from stackvol.services.common.status import AttachmentStatus, VolumeStatus
-from stackvol.services.volumes.api import check_not_copying, read_volume
+from stackvol.services.volumes.api import check_not_copying
 from stackvol.services.volumes.qos_specs import front_end_specs
+from stackvol.services.volumes.queries import read_volume
 from stackvol.storage.base import StorageError
 from stackvol.storage.registry import Backends
-from stackvol.timeutils import utcnow
 
 # Rows that hold the volume, reserved ones included.
 HOLDING = (AttachmentStatus.RESERVED, AttachmentStatus.ATTACHING, AttachmentStatus.ATTACHED,
@@ -91,8 +92,7 @@ class VolumeAttachService:
     @staticmethod
     def _load(conn: Connection, ctx: RequestContext, attachment_id: str,
               action: str) -> tuple[Attachment, Volume]:
-        row = conn.execute(sa.select(volume_attachments).where(
-            volume_attachments.c.id == attachment_id)).first()
+        row = queries.find(conn, attachment_id)
         if row is None:
             raise NotFound(f"VolumeAttachment {attachment_id} could not be found.")
         try:
@@ -103,11 +103,8 @@ class VolumeAttachService:
         return Attachment.from_row(row), volume
 
     @staticmethod
-    def _holders(conn: Connection, volume_id: str) -> list[Attachment]:
-        rows = conn.execute(sa.select(volume_attachments).where(
-            volume_attachments.c.volume_id == volume_id,
-            volume_attachments.c.status.in_(list(HOLDING))))
-        return [Attachment.from_row(r) for r in rows]
+    def _holders(conn: Connection, volume_id: str) -> builtins.list[Attachment]:
+        return queries.of_volume(conn, volume_id, HOLDING)
 
     def _connection_info(self, conn: Connection, volume: Volume, mode: str | None,
                          connector: Mapping[str, Any] | None = None,
@@ -134,33 +131,23 @@ class VolumeAttachService:
         (a consumer that is not our compute service, as Cinder allows)."""
         if not instance_id:
             return
-        owner = conn.execute(sa.select(servers.c.project_id).where(
-            servers.c.id == instance_id)).scalar()
+        owner = queries.server_owner(conn, instance_id)
         if owner is not None and not ctx.is_admin and owner != ctx.project_id:
             raise NotFound(f"Instance {instance_id} could not be found.")
 
     @staticmethod
     def _insert(conn: Connection, volume_id: str, server_id: str | None, device: str | None,
                 status: str, info: dict[str, Any] | None) -> Attachment:
-        values = {
-            "id": str(uuid.uuid4()), "volume_id": volume_id, "server_id": server_id or "",
-            "device": device, "status": initial(ATTACHMENT, status), "tag": None,
-            "delete_on_termination": False, "boot_index": None, "bdm_uuid": str(uuid.uuid4()),
-            "connection_info": info, "created_at": utcnow(), "updated_at": None,
-        }
-        conn.execute(volume_attachments.insert().values(values))
-        return Attachment(**values)
+        return queries.insert(conn, queries.new_row(
+            volume_id, server_id or "", device, initial(ATTACHMENT, status),
+            connection_info=info))
 
     @staticmethod
     def _release(conn: Connection, attachment: Attachment) -> None:
         """Remove one row; the volume is available again once no row holds it."""
-        conn.execute(volume_attachments.delete().where(
-            volume_attachments.c.id == attachment.id))
+        queries.delete(conn, attachment.id)
         release_connection(conn, attachment)
-        left = conn.execute(sa.select(sa.func.count()).where(
-            volume_attachments.c.volume_id == attachment.volume_id,
-            volume_attachments.c.status.in_(list(HOLDING)))).scalar_one()
-        if not left:
+        if not queries.count_of_volume(conn, attachment.volume_id, HOLDING):
             move(conn, VOLUME, attachment.volume_id, ATTACHED_STATUSES, VolumeStatus.AVAILABLE)
 
     # --- the attachments API --------------------------------------------------------------
@@ -169,27 +156,16 @@ class VolumeAttachService:
         found, _ = await self.db.read(self._load, ctx, attachment_id, "attachment:show")
         return found
 
-    async def list(self, ctx: RequestContext, flt: AttachmentFilter) -> list[Attachment]:
+    async def list(self, ctx: RequestContext,
+                   flt: AttachmentFilter) -> builtins.list[Attachment]:
         policy.authorize(ctx, "attachment:list", ctx.project_id)
         everyone = flt.all_projects and policy.allowed(ctx, "volume:list_all_projects")
         return await self.db.read(self._list, None if everyone else ctx.project_id, flt)
 
     @staticmethod
     def _list(conn: Connection, project_id: str | None,
-              flt: AttachmentFilter) -> list[Attachment]:
-        query = (sa.select(volume_attachments)
-                 .join(volumes, volumes.c.id == volume_attachments.c.volume_id)
-                 .order_by(volume_attachments.c.created_at.desc(),
-                           volume_attachments.c.id.desc()))
-        if project_id is not None:
-            query = query.where(volumes.c.project_id == project_id)
-        if flt.volume_id:
-            query = query.where(volume_attachments.c.volume_id == flt.volume_id)
-        if flt.status:
-            query = query.where(volume_attachments.c.status == flt.status)
-        if flt.instance_id:
-            query = query.where(volume_attachments.c.server_id == flt.instance_id)
-        return [Attachment.from_row(r) for r in conn.execute(query)]
+              flt: AttachmentFilter) -> builtins.list[Attachment]:
+        return queries.listed(conn, project_id, flt.volume_id, flt.status, flt.instance_id)
 
     async def create(self, ctx: RequestContext, volume_id: str, instance_id: str | None,
                      connector: Mapping[str, Any] | None = None,
@@ -389,13 +365,13 @@ class VolumeAttachService:
             except StorageError as exc:
                 raise Invalid(f"Invalid volume: cannot disconnect volume {volume.id}: "
                               f"{exc}") from exc
+        return None
 
 
 def _reload(conn: Connection, attachment: Attachment | str) -> Attachment:
     """An attachment as its connection call left it."""
     attachment_id = attachment if isinstance(attachment, str) else attachment.id
-    row = conn.execute(sa.select(volume_attachments).where(
-        volume_attachments.c.id == attachment_id)).first()
+    row = queries.find(conn, attachment_id)
     if row is None:
         raise NotFound(f"VolumeAttachment {attachment_id} could not be found.")
     return Attachment.from_row(row)

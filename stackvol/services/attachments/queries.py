@@ -1,0 +1,273 @@
+"""The attachments' SQL: small functions on the caller's connection, shared by the API sides
+(nova_api.py, cinder_api.py, connection_calls.py) and the worker side (manager.py).
+
+Status writes are not here: they go through stackvol/db/transitions.py. Rows that are only
+filtered by status (a connection stored on a row still ``attaching``, a ``detaching`` row
+removed) compare the status without changing it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from stackvol.db.schema import connection_calls, servers, tasks, volume_attachments, volumes
+from stackvol.services.common.records import Attachment
+from stackvol.services.common.status import AttachmentStatus
+from stackvol.services.volumes.qos_specs import front_end_specs
+from stackvol.tasks import queue as taskq
+from stackvol.tasks.kinds import TaskKind
+from stackvol.timeutils import utcnow
+
+_ORDER = (volume_attachments.c.created_at, volume_attachments.c.id)
+
+
+class Stored(NamedTuple):
+    """Where a volume's bytes are: its backend and the backend's name for them (and whether
+    it is attached read-only: Cinder's admin metadata ``readonly``; and the front-end QoS
+    specs of its type, which the hypervisor enforces)."""
+
+    backend: str
+    location: str
+    readonly: bool = False
+    qos_specs: Mapping[str, str] | None = None
+
+
+# --- attachment rows --------------------------------------------------------------------------
+
+
+def find(conn: Connection, attachment_id: str) -> Row[Any] | None:
+    return conn.execute(sa.select(volume_attachments).where(
+        volume_attachments.c.id == attachment_id)).first()
+
+
+def on_server(conn: Connection, server_id: str, statuses: Iterable[str],
+              volume_id: str | None = None) -> list[Attachment]:
+    """The server's rows in ``statuses`` (of ``volume_id`` only, if given), oldest first."""
+    query = sa.select(volume_attachments).where(
+        volume_attachments.c.server_id == server_id,
+        volume_attachments.c.status.in_(list(statuses))).order_by(*_ORDER)
+    if volume_id is not None:
+        query = query.where(volume_attachments.c.volume_id == volume_id)
+    return [Attachment.from_row(r) for r in conn.execute(query)]
+
+
+def of_volume(conn: Connection, volume_id: str,
+              statuses: Iterable[str] | None = None) -> list[Attachment]:
+    """The volume's rows (in ``statuses`` only, if given), oldest first."""
+    query = sa.select(volume_attachments).where(
+        volume_attachments.c.volume_id == volume_id).order_by(*_ORDER)
+    if statuses is not None:
+        query = query.where(volume_attachments.c.status.in_(list(statuses)))
+    return [Attachment.from_row(r) for r in conn.execute(query)]
+
+
+def count_of_volume(conn: Connection, volume_id: str, statuses: Iterable[str]) -> int:
+    count: int = conn.execute(sa.select(sa.func.count()).where(
+        volume_attachments.c.volume_id == volume_id,
+        volume_attachments.c.status.in_(list(statuses)))).scalar_one()
+    return count
+
+
+def listed(conn: Connection, project_id: str | None, volume_id: str | None,
+           status: str | None, server_id: str | None) -> list[Attachment]:
+    """Cinder's attachment list, newest first; each filter given narrows it (``project_id``:
+    the volume's project)."""
+    query = (sa.select(volume_attachments)
+             .join(volumes, volumes.c.id == volume_attachments.c.volume_id)
+             .order_by(volume_attachments.c.created_at.desc(), volume_attachments.c.id.desc()))
+    if project_id is not None:
+        query = query.where(volumes.c.project_id == project_id)
+    if volume_id:
+        query = query.where(volume_attachments.c.volume_id == volume_id)
+    if status:
+        query = query.where(volume_attachments.c.status == status)
+    if server_id:
+        query = query.where(volume_attachments.c.server_id == server_id)
+    return [Attachment.from_row(r) for r in conn.execute(query)]
+
+
+def insert(conn: Connection, values: dict[str, Any]) -> Attachment:
+    conn.execute(volume_attachments.insert().values(values))
+    return Attachment(**values)
+
+
+def new_row(volume_id: str, server_id: str, device: str | None, status: str,
+            **columns: Any) -> dict[str, Any]:
+    """The values of a new row: fresh ids, nothing optional set unless given."""
+    return {
+        "id": str(uuid.uuid4()), "volume_id": volume_id, "server_id": server_id,
+        "device": device, "status": status, "tag": None, "delete_on_termination": False,
+        "boot_index": None, "bdm_uuid": str(uuid.uuid4()), "connection_info": None,
+        "created_at": utcnow(), "updated_at": None, **columns,
+    }
+
+
+def delete(conn: Connection, attachment_id: str) -> None:
+    conn.execute(volume_attachments.delete().where(volume_attachments.c.id == attachment_id))
+
+
+def set_delete_on_termination(conn: Connection, attachment_id: str, value: bool) -> None:
+    conn.execute(volume_attachments.update().where(volume_attachments.c.id == attachment_id)
+                 .values(delete_on_termination=value, updated_at=utcnow()))
+
+
+def store_connection(conn: Connection, attachment_id: str, info: dict[str, Any]) -> bool:
+    """Keep ``info`` on a row still ``attaching``; False when the row ended meanwhile."""
+    return conn.execute(volume_attachments.update().where(
+        volume_attachments.c.id == attachment_id,
+        volume_attachments.c.status == AttachmentStatus.ATTACHING).values(
+        connection_info=info, updated_at=utcnow())).rowcount == 1
+
+
+def detaching_volume(conn: Connection, attachment_id: str) -> str | None:
+    """The volume of a row still ``detaching``, or None."""
+    volume_id: str | None = conn.execute(sa.select(volume_attachments.c.volume_id).where(
+        volume_attachments.c.id == attachment_id,
+        volume_attachments.c.status == AttachmentStatus.DETACHING)).scalar()
+    return volume_id
+
+
+def attachment_and_volume(conn: Connection,
+                          attachment_id: str) -> tuple[Attachment, Stored] | None:
+    """A row with where its volume's bytes are (for the drivers that connect it)."""
+    row = conn.execute(
+        sa.select(volume_attachments, volumes.c.backend, volumes.c.provider_location,
+                  volumes.c.admin_metadata)
+        .join(volumes, volumes.c.id == volume_attachments.c.volume_id)
+        .where(volume_attachments.c.id == attachment_id)).first()
+    if row is None:
+        return None
+    mapping = dict(row._mapping)
+    readonly = (mapping.pop("admin_metadata") or {}).get("readonly") == "True"
+    stored = Stored(mapping.pop("backend"), mapping.pop("provider_location"), readonly,
+                    front_end_specs(conn, mapping["volume_id"]))
+    return Attachment(**mapping), stored
+
+
+def connection_queued(conn: Connection, attachment_id: str) -> bool:
+    """Whether a ``volume.initialize_connection`` task for the row is queued (or running)."""
+    return bool(conn.execute(sa.select(sa.func.count()).select_from(tasks).where(
+        tasks.c.kind == TaskKind.VOLUME_INITIALIZE_CONNECTION,
+        tasks.c.resource_id == attachment_id)).scalar_one())
+
+
+# --- the servers and volumes they join ------------------------------------------------------
+
+
+def server(conn: Connection, server_id: str, lock: bool = False) -> Row[Any] | None:
+    """What attaching needs of a server; ``lock``: its row locked (``FOR UPDATE``)."""
+    query = sa.select(
+        servers.c.id, servers.c.project_id, servers.c.vm_state, servers.c.task_state,
+        servers.c.locked, servers.c.host).where(servers.c.id == server_id)
+    return conn.execute(query.with_for_update() if lock else query).first()
+
+
+def server_host(conn: Connection, server_id: str) -> Row[Any] | None:
+    """The server's ``host`` column, or None when there is no such server of ours."""
+    return conn.execute(sa.select(servers.c.host).where(servers.c.id == server_id)).first()
+
+
+def server_owner(conn: Connection, server_id: str) -> str | None:
+    owner: str | None = conn.execute(sa.select(servers.c.project_id).where(
+        servers.c.id == server_id)).scalar()
+    return owner
+
+
+def volume(conn: Connection, volume_id: str) -> Row[Any] | None:
+    """What attaching needs of a volume: id, status, project, backend."""
+    return conn.execute(sa.select(volumes.c.id, volumes.c.status, volumes.c.project_id,
+                                  volumes.c.backend)
+                        .where(volumes.c.id == volume_id)).first()
+
+
+def volume_status(conn: Connection, volume_id: str) -> str:
+    status: str = conn.execute(sa.select(volumes.c.status).where(
+        volumes.c.id == volume_id)).scalar_one()
+    return status
+
+
+def volume_backend(conn: Connection, volume_id: str) -> str | None:
+    backend: str | None = conn.execute(sa.select(volumes.c.backend).where(
+        volumes.c.id == volume_id)).scalar()
+    return backend
+
+
+def volume_location(conn: Connection, volume_id: str) -> str | None:
+    location: str | None = conn.execute(sa.select(volumes.c.provider_location).where(
+        volumes.c.id == volume_id)).scalar()
+    return location
+
+
+# --- connection calls (connection_calls.py) ---------------------------------------------------
+
+# A call's states: waiting for a storage host; answered; failed; given up by its caller.
+WAITING, DONE, FAILED, ABANDONED = "waiting", "done", "failed", "abandoned"
+_CALL_KINDS = (TaskKind.VOLUME_CALL_INITIALIZE_CONNECTION,
+               TaskKind.VOLUME_CALL_TERMINATE_CONNECTION)
+
+
+def insert_call(conn: Connection, kind: str, volume_id: str, host: str | None,
+                attachment_id: str | None) -> str:
+    call_id = str(uuid.uuid4())
+    conn.execute(connection_calls.insert().values(
+        id=call_id, kind=kind, volume_id=volume_id, attachment_id=attachment_id, host=host,
+        state=WAITING, result=None, created_at=utcnow(), updated_at=None))
+    return call_id
+
+
+def _exports(volume_id: str, host: str) -> tuple[Any, ...]:
+    """The answered legacy initialize calls for ``host`` (no attachment): the records of the
+    connections (exports) they made, kept until a terminate ends them."""
+    return (connection_calls.c.volume_id == volume_id, connection_calls.c.host == host,
+            connection_calls.c.kind == "initialize", connection_calls.c.state == DONE,
+            connection_calls.c.attachment_id.is_(None))
+
+
+def last_export(conn: Connection, volume_id: str, host: str) -> Any:
+    """The connection info the latest of those calls answered with, or None."""
+    return conn.execute(sa.select(connection_calls.c.result).where(*_exports(volume_id, host))
+                        .order_by(connection_calls.c.created_at.desc())).scalars().first()
+
+
+def forget_exports(conn: Connection, volume_id: str, host: str) -> None:
+    conn.execute(connection_calls.delete().where(*_exports(volume_id, host)))
+
+
+def call_state(conn: Connection, call_id: str) -> str:
+    """A call's state; one that is gone was given up (and forgotten)."""
+    found: str | None = conn.execute(sa.select(connection_calls.c.state)
+                                     .where(connection_calls.c.id == call_id)).scalar()
+    return found or ABANDONED
+
+
+def find_call(conn: Connection, call_id: str) -> Row[Any] | None:
+    return conn.execute(sa.select(connection_calls).where(
+        connection_calls.c.id == call_id)).first()
+
+
+def delete_call(conn: Connection, call_id: str) -> None:
+    conn.execute(connection_calls.delete().where(connection_calls.c.id == call_id))
+
+
+def answer_call(conn: Connection, call_id: str, was: str, state: str, result: Any) -> bool:
+    """Move the call from ``was`` to ``state`` with ``result``; False if it was not ``was``."""
+    return conn.execute(connection_calls.update().where(
+        connection_calls.c.id == call_id, connection_calls.c.state == was)
+        .values(state=state, result=result, updated_at=utcnow())).rowcount == 1
+
+
+def forget_abandoned(conn: Connection, call_id: str) -> None:
+    conn.execute(connection_calls.delete().where(connection_calls.c.id == call_id,
+                                                 connection_calls.c.state == ABANDONED))
+
+
+def cancel_unclaimed(conn: Connection, call_id: str) -> bool:
+    """Remove the call's task if no worker claimed it yet; whether it was removed."""
+    return conn.execute(tasks.delete().where(
+        tasks.c.resource_id == call_id, tasks.c.kind.in_(_CALL_KINDS),
+        tasks.c.state == taskq.PENDING)).rowcount > 0
