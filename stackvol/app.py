@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 from sqlalchemy.engine import Connection
+from starlette.types import ASGIApp
 
 from stackvol.config import Settings
 from stackvol.db.engine import Database, create_engine
@@ -73,7 +74,7 @@ def make_backends(settings: Settings, role: ProcessRole) -> Backends:
 
 
 def make_compute(settings: Settings) -> ComputeDriver:
-    choice = settings.compute_driver
+    choice: str = settings.compute_driver  # "auto" resolves to one of the other two
     if choice not in ("auto", "libvirt", "simulated"):
         raise ValueError(f"unknown compute driver {choice!r} (auto, libvirt or simulated)")
     # A data directory keeps the driver its servers were made on: "auto" never switches it.
@@ -258,7 +259,7 @@ def create_app(settings: Settings, services: Services | None = None) -> RequestI
 
     # /v1.1, /v2 (and /v1.0 sign-in) go to the legacy face, at the root and below /compute.
     legacy_face = LegacyFace(authenticator)
-    legacy = dict.fromkeys(LEGACY_PREFIXES, legacy_face)
+    legacy: dict[str, ASGIApp] = dict.fromkeys(LEGACY_PREFIXES, legacy_face)
     compute = PrefixDispatcher(legacy, default=ComputeFace(authenticator))
     faces = PrefixDispatcher({"/identity": identity_face(), "/compute": compute,
                               "/volume": VolumeFace(authenticator),

@@ -346,8 +346,8 @@ def allowed(name: str) -> str:
         return str(info.json_schema_extra["allowed"])
     if get_origin(kind) is Literal:
         return "one of " + ", ".join(str(v) for v in get_args(kind))
-    words = {bool: "true or false", int: "an integer", float: "a number", Path: "a path",
-             str: "a string"}
+    words: dict[Any, str] = {bool: "true or false", int: "an integer", float: "a number",
+                             Path: "a path", str: "a string"}
     if get_origin(kind) is list:
         return "a list of names (TOML/JSON array, or a,b)"
     if get_origin(kind) is dict:

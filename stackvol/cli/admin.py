@@ -514,6 +514,7 @@ def clouds_yaml(args: argparse.Namespace, settings: Settings) -> int:
 
     def lookup(conn: Any) -> tuple[Any, str | None, str | None]:
         user = d.find_user(conn, args.user)
+        project: str | None
         if args.project:
             project = d.find_project(conn, args.project).name
         elif user.default_project_id:

@@ -68,8 +68,9 @@ def create_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
         def _begin(conn: Connection) -> None:
             # Take the write lock at BEGIN: a compare-and-swap never upgrades a read lock midway.
             # Straight on the driver: SQLAlchemy's execution path costs more than the BEGIN.
-            conn.connection.driver_connection.execute(
-                "BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+            driver = conn.connection.driver_connection
+            assert driver is not None  # a pooled connection always has its DB-API connection
+            driver.execute("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
 
         return engine
     # A client/server database: units of work run in threads (anyio's default limit is 40), so

@@ -55,7 +55,7 @@ class PreparedSelect:
                 col.type.dialect_impl(dialect).result_processor(dialect, None)
                 for col in self.stmt.selected_columns
             )
-            order = tuple(compiled.positiontup) if compiled.positional else None
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
             defaults = {name: bind.value for name, bind in compiled.binds.items()
                         if bind.value is not None}
             found = _Compiled(str(compiled), order, _converter(processors), defaults)

@@ -95,8 +95,8 @@ def _after(order: list[tuple[Any, str]], marker: Row[Any]) -> sa.ColumnElement[b
     return sa.or_(*clauses)
 
 
-def fetch_page(conn: Connection, table: sa.Table, query: ListQuery) -> tuple[list[Row[Any]],
-                                                                            int | None]:
+def fetch_page(conn: Connection, table: sa.Table,
+               query: ListQuery) -> tuple[Sequence[Row[Any]], int | None]:
     """The page's rows and, if asked, how many rows match in all."""
     where = _where(table, query)
     order = _order(table, query.sort)

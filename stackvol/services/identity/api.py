@@ -27,15 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import projects, role_assignments, roles, token_keys, users
 from stackvol.services.common.errors import NotAuthenticated, NotFound
 from stackvol.services.common.policy import expand_roles
-from stackvol.services.identity import directory
+from stackvol.services.identity import directory, queries
 from stackvol.services.identity.directory import (
     BUILTIN_ROLES,
     DirectoryService,
@@ -107,13 +105,11 @@ def rotate_token_keys(conn: Connection, keep: int) -> tuple[int, int]:
     """As ``keystone-manage fernet_rotate``: a new primary key (the newest row signs), the
     ``keep`` newest older keys still accepted, the rest removed (their tokens stop working).
     How many older keys were kept and how many removed."""
-    conn.execute(token_keys.insert().values(key=Fernet.generate_key().decode(),
-                                            created_at=utcnow()))
-    ids = [row[0] for row in conn.execute(sa.select(token_keys.c.id)
-                                          .order_by(token_keys.c.id.desc()))]
+    queries.add_token_key(conn)
+    ids = queries.token_key_ids(conn)
     old = ids[1 + keep:]
     if old:
-        conn.execute(token_keys.delete().where(token_keys.c.id.in_(old)))
+        queries.delete_token_keys(conn, old)
     return len(ids) - 1 - len(old), len(old)
 
 
@@ -137,11 +133,10 @@ class IdentityService:
         """
         result = BootstrapResult()
         directory.ensure_builtin_roles(conn)
-        if conn.execute(sa.select(token_keys.c.id).limit(1)).first() is None:
-            conn.execute(token_keys.insert().values(key=Fernet.generate_key().decode(),
-                                                    created_at=utcnow()))
+        if not queries.has_token_key(conn):
+            queries.add_token_key(conn)
         for user, project, role in (("admin", "admin", "admin"), ("demo", "demo", "member")):
-            if conn.execute(sa.select(users.c.id).where(users.c.name == user)).first():
+            if queries.user_named(conn, user):
                 continue
             password = (admin_password if user == "admin" else None) or secrets.token_urlsafe(18)
             project_id = self._project_named(conn, project)
@@ -159,8 +154,7 @@ class IdentityService:
         return existing[0].id if existing else directory.create_project(conn, name).id
 
     async def load_keys(self) -> None:
-        keys = await self.db.read(lambda c: [r[0] for r in c.execute(
-            sa.select(token_keys.c.key).order_by(token_keys.c.id.desc()))])
+        keys = await self.db.read(queries.token_key_values)
         self._fernet = MultiFernet([Fernet(k) for k in keys])
 
     # --- authentication -------------------------------------------------------------------
@@ -215,7 +209,7 @@ class IdentityService:
         if credential_id is None and user_id is None and user_name is not None:
             user = await self.db.read(_find_user, None, user_name, domain)
             user_id = user.id if user is not None else None
-        row = await self.db.read(directory.app_credential_for_auth, credential_id, name, user_id)
+        row = await self.db.read(queries.app_credential_for_auth, credential_id, name, user_id)
         ok = await self._verify(secret, row.secret_hash if row is not None else None)
         if not ok or row is None:
             raise NotAuthenticated(_UNAUTHENTICATED)
@@ -312,8 +306,7 @@ class IdentityService:
                 self._cache.pop(key, None)
 
     async def project_name(self, project_id: str) -> str:
-        name = await self.db.read(lambda c: c.execute(
-            sa.select(projects.c.name).where(projects.c.id == project_id)).scalar())
+        name = await self.db.read(queries.project_name, project_id)
         if name is None:
             raise NotFound(f"Could not find project: {project_id}.")
         return name
@@ -323,20 +316,13 @@ def _audit_ids(payload: dict[str, Any]) -> tuple[str, ...]:
     return (payload["a"], payload["r"]) if payload.get("r") else (payload["a"],)
 
 
-def _find_user(conn: Connection, user_id: str | None, name: str | None, domain: str | None):
-    query = sa.select(users.c.id, users.c.password_hash, users.c.enabled,
-                      users.c.default_project_id)
-    if user_id:
-        query = query.where(users.c.id == user_id)
-    else:
-        query = query.where(users.c.name == name, users.c.domain_id == (domain or "default"))
-    return conn.execute(query).first()
+def _find_user(conn: Connection, user_id: str | None, name: str | None,
+               domain: str | None) -> Any:
+    return queries.user_for_auth(conn, user_id, name, domain or "default")
 
 
 def _project_id_by_name(conn: Connection, name: str, domain: str | None) -> str:
-    pid = conn.execute(sa.select(projects.c.id).where(
-        projects.c.name == name, projects.c.domain_id == (domain or "default"),
-        projects.c.enabled.is_(True))).scalar()
+    pid = queries.enabled_project_id(conn, name, domain or "default")
     if pid is None:
         raise NotAuthenticated(f"Could not find project: {name}.")
     return pid
@@ -346,25 +332,18 @@ def _token_facts(conn: Connection, payload: dict[str, Any]) -> Any:
     """What a token stands for now: names, effective roles and its application credential;
     ``None`` if the user, project or credential is gone or disabled, or the token revoked."""
     user_id, project_id = payload["u"], payload["p"]
-    user = conn.execute(sa.select(users.c.name).where(users.c.id == user_id,
-                                                      users.c.enabled.is_(True))).first()
-    project = conn.execute(sa.select(projects.c.name).where(
-        projects.c.id == project_id, projects.c.enabled.is_(True))).first()
-    if user is None or project is None:
+    user_name = queries.enabled_user_name(conn, user_id)
+    project_name = queries.enabled_project_name(conn, project_id)
+    if user_name is None or project_name is None:
         return None
-    if directory.is_revoked(conn, list(_audit_ids(payload)), user_id, _timestamp(payload["i"])):
+    if queries.is_revoked(conn, list(_audit_ids(payload)), user_id, _timestamp(payload["i"])):
         return None
-    assigned = {r.name for r in conn.execute(
-        sa.select(roles.c.name).join(role_assignments, role_assignments.c.role_id == roles.c.id)
-        .where(role_assignments.c.user_id == user_id,
-               role_assignments.c.project_id == project_id))}
-    names = expand_roles(assigned)
+    names = expand_roles(queries.assigned_role_names(conn, user_id, project_id))
     credential = None
     if payload.get("c"):
-        row = directory.app_credential_for_auth(conn, payload["c"], None, None)
+        row = queries.app_credential_for_auth(conn, payload["c"], None, None)
         if row is None or (row.expires_at is not None and row.expires_at <= utcnow()):
             return None
         names = names & frozenset(row.roles)
         credential = AppCredentialRef(row.id, row.name, not row.unrestricted)
-    found = conn.execute(sa.select(roles.c.id, roles.c.name).where(roles.c.name.in_(list(names))))
-    return user.name, project.name, [(r.id, r.name) for r in found], credential
+    return user_name, project_name, queries.roles_named(conn, names), credential

@@ -26,7 +26,6 @@ from stackvol.db.engine import Database
 from stackvol.db.schema import (
     application_credentials,
     projects,
-    revocation_events,
     role_assignments,
     roles,
     users,
@@ -35,6 +34,10 @@ from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
 from stackvol.services.common.policy import IMPLIED_ROLES, expand_roles
+from stackvol.services.identity import queries
+from stackvol.services.identity.queries import (  # the admin CLI calls it here
+    password_hash_of as password_hash_of,
+)
 from stackvol.timeutils import utcnow
 
 DEFAULT_DOMAIN_ID = "default"
@@ -134,30 +137,12 @@ def _role(row: Any) -> Role:
     return Role(row.id, row.name, row.description)
 
 
-def _exists(conn: Connection, table: sa.Table, *where: Any) -> bool:
-    return conn.execute(sa.select(sa.literal(1)).select_from(table).where(*where)).first() \
-        is not None
-
-
 def _check_name_free(conn: Connection, table: sa.Table, kind: str, name: str,
                      domain_id: str) -> None:
     """Names are unique within a domain (Keystone's 409 wording)."""
-    if _exists(conn, table, table.c.name == name, table.c.domain_id == domain_id):
+    if queries.name_taken(conn, table, name, domain_id):
         raise Conflict(f"Conflict occurred attempting to store {kind} - Duplicate entry found "
                        f"with name {name} at domain ID {domain_id}.")
-
-
-def _listing(table: sa.Table, name: str | None, enabled: bool | None,
-             domain_id: str | None) -> sa.Select[Any]:
-    """Rows in name order, narrowed by the list filters projects and users share."""
-    query = sa.select(table).order_by(table.c.name)
-    if name is not None:
-        query = query.where(table.c.name == name)
-    if enabled is not None:
-        query = query.where(table.c.enabled.is_(enabled))
-    if domain_id is not None:
-        query = query.where(table.c.domain_id == domain_id)
-    return query
 
 
 # --- projects -----------------------------------------------------------------------------
@@ -168,14 +153,13 @@ def create_project(conn: Connection, name: str, description: str | None = None,
     _check_domain(domain_id)
     _check_name_free(conn, projects, "project", name, domain_id)
     project = Project(uuid.uuid4().hex, name, domain_id, description, enabled)
-    conn.execute(projects.insert().values(id=project.id, name=name, domain_id=domain_id,
-                                          description=description, enabled=enabled,
-                                          created_at=utcnow()))
+    queries.insert(conn, projects, id=project.id, name=name, domain_id=domain_id,
+                   description=description, enabled=enabled, created_at=utcnow())
     return project
 
 
 def _by_id(conn: Connection, table: sa.Table, kind: str, row_id: str) -> Any:
-    row = conn.execute(sa.select(table).where(table.c.id == row_id)).first()
+    row = queries.by_id(conn, table, row_id)
     if row is None:
         raise NotFound(f"Could not find {kind}: {row_id}.")
     return row
@@ -183,10 +167,7 @@ def _by_id(conn: Connection, table: sa.Table, kind: str, row_id: str) -> Any:
 
 def _by_name_or_id(conn: Connection, table: sa.Table, kind: str, name_or_id: str) -> Any:
     """By id, else by name in the Default domain (the CLI's and openstackclient's lookup)."""
-    row = conn.execute(sa.select(table).where(sa.or_(
-        table.c.id == name_or_id,
-        sa.and_(table.c.name == name_or_id, table.c.domain_id == DEFAULT_DOMAIN_ID),
-    )).order_by((table.c.id == name_or_id).desc())).first()
+    row = queries.by_name_or_id(conn, table, name_or_id, DEFAULT_DOMAIN_ID)
     if row is None:
         raise NotFound(f"Could not find {kind}: {name_or_id}.")
     return row
@@ -202,11 +183,10 @@ def find_project(conn: Connection, name_or_id: str) -> Project:
 
 def list_projects(conn: Connection, name: str | None = None, enabled: bool | None = None,
                   domain_id: str | None = None, user_id: str | None = None) -> list[Project]:
-    query = _listing(projects, name, enabled, domain_id)
+    query = queries.listing(projects, name, enabled, domain_id)
     if user_id is not None:
-        query = query.where(projects.c.id.in_(sa.select(role_assignments.c.project_id).where(
-            role_assignments.c.user_id == user_id)))
-    return [_project(r) for r in conn.execute(query)]
+        query = queries.with_role_for(query, user_id)
+    return [_project(r) for r in queries.rows(conn, query)]
 
 
 def update_project(conn: Connection, project_id: str, changes: dict[str, Any]) -> Project:
@@ -215,14 +195,13 @@ def update_project(conn: Connection, project_id: str, changes: dict[str, Any]) -
     if "name" in allowed and allowed["name"] != current.name:
         _check_name_free(conn, projects, "project", allowed["name"], current.domain_id)
     if allowed:
-        conn.execute(projects.update().where(projects.c.id == project_id)
-                     .values(**allowed, updated_at=utcnow()))
+        queries.update(conn, projects, project_id, **allowed, updated_at=utcnow())
     return get_project(conn, project_id)
 
 
 def delete_project(conn: Connection, project_id: str) -> None:
     get_project(conn, project_id)
-    conn.execute(projects.delete().where(projects.c.id == project_id))
+    queries.delete(conn, projects, project_id)
 
 
 def _check_domain(domain_id: str) -> None:
@@ -242,10 +221,9 @@ def create_user(conn: Connection, name: str, password_hash: str | None,
     if default_project_id is not None:
         get_project(conn, default_project_id)
     user = User(uuid.uuid4().hex, name, domain_id, default_project_id, enabled, extra or {})
-    conn.execute(users.insert().values(
-        id=user.id, name=name, domain_id=domain_id, password_hash=password_hash,
-        default_project_id=default_project_id, enabled=enabled, extra=user.extra,
-        created_at=utcnow()))
+    queries.insert(conn, users, id=user.id, name=name, domain_id=domain_id,
+                   password_hash=password_hash, default_project_id=default_project_id,
+                   enabled=enabled, extra=user.extra, created_at=utcnow())
     return user
 
 
@@ -259,7 +237,8 @@ def find_user(conn: Connection, name_or_id: str) -> User:
 
 def list_users(conn: Connection, name: str | None = None, enabled: bool | None = None,
                domain_id: str | None = None) -> list[User]:
-    return [_user(r) for r in conn.execute(_listing(users, name, enabled, domain_id))]
+    return [_user(r) for r in queries.rows(conn, queries.listing(users, name, enabled,
+                                                                  domain_id))]
 
 
 USER_COLUMNS = ("name", "enabled", "default_project_id")
@@ -280,18 +259,13 @@ def update_user(conn: Connection, user_id: str, changes: dict[str, Any],
     if password_hash is not None:
         values["password_hash"] = password_hash
     if values:
-        conn.execute(users.update().where(users.c.id == user_id)
-                     .values(**values, updated_at=utcnow()))
+        queries.update(conn, users, user_id, **values, updated_at=utcnow())
     return get_user(conn, user_id)
 
 
 def delete_user(conn: Connection, user_id: str) -> None:
     get_user(conn, user_id)
-    conn.execute(users.delete().where(users.c.id == user_id))
-
-
-def password_hash_of(conn: Connection, user_id: str) -> str | None:
-    return conn.execute(sa.select(users.c.password_hash).where(users.c.id == user_id)).scalar()
+    queries.delete(conn, users, user_id)
 
 
 # --- roles and assignments ----------------------------------------------------------------
@@ -299,16 +273,16 @@ def password_hash_of(conn: Connection, user_id: str) -> str | None:
 
 def ensure_builtin_roles(conn: Connection) -> None:
     for name in BUILTIN_ROLES:
-        if not _exists(conn, roles, roles.c.name == name):
-            conn.execute(roles.insert().values(id=uuid.uuid4().hex, name=name))
+        if not queries.exists(conn, roles, roles.c.name == name):
+            queries.insert(conn, roles, id=uuid.uuid4().hex, name=name)
 
 
 def create_role(conn: Connection, name: str, description: str | None = None) -> Role:
-    if _exists(conn, roles, roles.c.name == name):
+    if queries.exists(conn, roles, roles.c.name == name):
         raise Conflict(f"Conflict occurred attempting to store role - Duplicate entry found "
                        f"with name {name}.")
     role = Role(uuid.uuid4().hex, name, description)
-    conn.execute(roles.insert().values(id=role.id, name=name, description=description))
+    queries.insert(conn, roles, id=role.id, name=name, description=description)
     return role
 
 
@@ -317,32 +291,21 @@ def get_role(conn: Connection, role_id: str) -> Role:
 
 
 def find_role(conn: Connection, name_or_id: str) -> Role:
-    row = conn.execute(sa.select(roles).where(sa.or_(
-        roles.c.id == name_or_id, roles.c.name == name_or_id))
-        .order_by((roles.c.id == name_or_id).desc())).first()
+    row = queries.role_by_name_or_id(conn, name_or_id)
     if row is None:
         raise NotFound(f"Could not find role: {name_or_id}.")
     return _role(row)
 
 
 def list_roles(conn: Connection, name: str | None = None) -> list[Role]:
-    query = sa.select(roles).order_by(roles.c.name)
-    if name is not None:
-        query = query.where(roles.c.name == name)
-    return [_role(r) for r in conn.execute(query)]
+    return [_role(r) for r in queries.role_rows(conn, name)]
 
 
 def delete_role(conn: Connection, role_id: str) -> None:
     role = get_role(conn, role_id)
     if role.immutable:
         raise Forbidden(f"Unable to delete role {role.name}: it is an immutable bootstrap role.")
-    conn.execute(roles.delete().where(roles.c.id == role_id))
-
-
-def _assignment(user_id: str, project_id: str, role_id: str) -> tuple[Any, ...]:
-    """The where clause of one role assignment."""
-    return (role_assignments.c.user_id == user_id, role_assignments.c.project_id == project_id,
-            role_assignments.c.role_id == role_id)
+    queries.delete(conn, roles, role_id)
 
 
 def _assigned(conn: Connection, user_id: str, project_id: str, role_id: str) -> bool:
@@ -350,14 +313,15 @@ def _assigned(conn: Connection, user_id: str, project_id: str, role_id: str) -> 
     get_user(conn, user_id)
     get_project(conn, project_id)
     get_role(conn, role_id)
-    return _exists(conn, role_assignments, *_assignment(user_id, project_id, role_id))
+    return queries.exists(conn, role_assignments,
+                          *queries.assignment(user_id, project_id, role_id))
 
 
 def grant(conn: Connection, user_id: str, project_id: str, role_id: str) -> None:
     """Assign a role (idempotent, as Keystone's PUT)."""
     if not _assigned(conn, user_id, project_id, role_id):
-        conn.execute(role_assignments.insert().values(user_id=user_id, project_id=project_id,
-                                                      role_id=role_id))
+        queries.insert(conn, role_assignments, user_id=user_id, project_id=project_id,
+                       role_id=role_id)
 
 
 def grant_by_name(conn: Connection, user_id: str, project_id: str, role_name: str) -> None:
@@ -372,25 +336,15 @@ def check_grant(conn: Connection, user_id: str, project_id: str, role_id: str) -
 
 def revoke_grant(conn: Connection, user_id: str, project_id: str, role_id: str) -> None:
     check_grant(conn, user_id, project_id, role_id)
-    conn.execute(role_assignments.delete().where(*_assignment(user_id, project_id, role_id)))
+    queries.delete_assignment(conn, user_id, project_id, role_id)
 
 
 def list_assignments(conn: Connection, user_id: str | None = None,
                      project_id: str | None = None, role_id: str | None = None,
                      effective: bool = False) -> list[Assignment]:
     """Assignments matching every filter given; ``effective`` adds the roles they imply."""
-    query = (sa.select(role_assignments.c.user_id, role_assignments.c.project_id,
-                       role_assignments.c.role_id, users.c.name.label("user_name"),
-                       projects.c.name.label("project_name"), roles.c.name.label("role_name"))
-             .join(users, users.c.id == role_assignments.c.user_id)
-             .join(projects, projects.c.id == role_assignments.c.project_id)
-             .join(roles, roles.c.id == role_assignments.c.role_id)
-             .order_by(projects.c.name, users.c.name, roles.c.name))
-    if user_id is not None:
-        query = query.where(role_assignments.c.user_id == user_id)
-    if project_id is not None:
-        query = query.where(role_assignments.c.project_id == project_id)
-    found = [Assignment(*row) for row in conn.execute(query)]
+    found = [Assignment(r.user_id, r.project_id, r.role_id, r.user_name, r.project_name,
+                        r.role_name) for r in queries.assignment_rows(conn, user_id, project_id)]
     if effective:
         found = _with_implied(conn, found)
     if role_id is not None:
@@ -421,21 +375,7 @@ def _with_implied(conn: Connection, found: list[Assignment]) -> list[Assignment]
 def record_revocation(conn: Connection, expires_at: dt.datetime, audit_id: str | None = None,
                       user_id: str | None = None) -> None:
     """Revoke one token chain (``audit_id``) or every token of a user issued until now."""
-    now = utcnow()
-    conn.execute(revocation_events.delete().where(revocation_events.c.expires_at < now))
-    conn.execute(revocation_events.insert().values(
-        audit_id=audit_id, user_id=user_id, issued_before=now, expires_at=expires_at,
-        revoked_at=now))
-
-
-def is_revoked(conn: Connection, audit_ids: list[str], user_id: str,
-               issued_at: dt.datetime) -> bool:
-    query = sa.select(sa.literal(1)).where(sa.or_(
-        revocation_events.c.audit_id.in_(audit_ids),
-        sa.and_(revocation_events.c.user_id == user_id,
-                revocation_events.c.issued_before >= issued_at),
-    )).limit(1)
-    return conn.execute(query).first() is not None
+    queries.record_revocation(conn, utcnow(), expires_at, audit_id, user_id)
 
 
 # --- application credentials --------------------------------------------------------------
@@ -451,22 +391,19 @@ def _app_credential(conn: Connection, row: Any) -> AppCredential:
 def create_app_credential(conn: Connection, user_id: str, project_id: str, name: str,
                           secret_hash: str, role_names: list[str], description: str | None,
                           unrestricted: bool, expires_at: dt.datetime | None) -> AppCredential:
-    if _exists(conn, application_credentials, application_credentials.c.user_id == user_id,
-               application_credentials.c.name == name):
+    if queries.app_credential_named(conn, user_id, name):
         raise Conflict(f"Conflict occurred attempting to store application_credential - "
                        f"Duplicate entry found with name {name}.")
     credential_id = uuid.uuid4().hex
-    conn.execute(application_credentials.insert().values(
-        id=credential_id, user_id=user_id, project_id=project_id, name=name,
-        description=description, secret_hash=secret_hash, roles=role_names,
-        unrestricted=unrestricted, expires_at=expires_at, created_at=utcnow()))
+    queries.insert(conn, application_credentials, id=credential_id, user_id=user_id,
+                   project_id=project_id, name=name, description=description,
+                   secret_hash=secret_hash, roles=role_names, unrestricted=unrestricted,
+                   expires_at=expires_at, created_at=utcnow())
     return get_app_credential(conn, user_id, credential_id)
 
 
 def get_app_credential(conn: Connection, user_id: str, credential_id: str) -> AppCredential:
-    row = conn.execute(sa.select(application_credentials).where(
-        application_credentials.c.id == credential_id,
-        application_credentials.c.user_id == user_id)).first()
+    row = queries.app_credential_row(conn, user_id, credential_id)
     if row is None:
         raise NotFound(f"Could not find Application Credential: {credential_id}.")
     return _app_credential(conn, row)
@@ -474,31 +411,12 @@ def get_app_credential(conn: Connection, user_id: str, credential_id: str) -> Ap
 
 def list_app_credentials(conn: Connection, user_id: str,
                          name: str | None = None) -> list[AppCredential]:
-    query = sa.select(application_credentials).where(
-        application_credentials.c.user_id == user_id).order_by(application_credentials.c.name)
-    if name is not None:
-        query = query.where(application_credentials.c.name == name)
-    return [_app_credential(conn, r) for r in conn.execute(query)]
+    return [_app_credential(conn, r) for r in queries.app_credential_rows(conn, user_id, name)]
 
 
 def delete_app_credential(conn: Connection, user_id: str, credential_id: str) -> None:
     get_app_credential(conn, user_id, credential_id)
-    conn.execute(application_credentials.delete().where(
-        application_credentials.c.id == credential_id))
-
-
-def app_credential_for_auth(conn: Connection, credential_id: str | None, name: str | None,
-                            user_id: str | None) -> Any:
-    """The row an ``application_credential`` auth names, with its hash; None if none."""
-    query = sa.select(application_credentials)
-    if credential_id:
-        query = query.where(application_credentials.c.id == credential_id)
-    elif name and user_id:
-        query = query.where(application_credentials.c.name == name,
-                            application_credentials.c.user_id == user_id)
-    else:
-        return None
-    return conn.execute(query).first()
+    queries.delete(conn, application_credentials, credential_id)
 
 
 # --- the service the API calls ------------------------------------------------------------

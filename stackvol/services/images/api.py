@@ -20,9 +20,9 @@ heartbeat is older than ``service_down_seconds``.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import datetime as dt
-import json
 import logging
 import time
 import uuid
@@ -37,12 +37,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import images, services
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from stackvol.services.common.ids import is_uuid
-from stackvol.services.common.listing import Filter, ListQuery, fetch_page
+from stackvol.services.common.listing import Filter, ListQuery
+from stackvol.services.images import queries
 from stackvol.storage.images import ImageStore, UnexpectedFormat
 from stackvol.timeutils import utcnow
 
@@ -119,14 +119,14 @@ def seed_builtin(conn: Connection) -> bool:
     if find(conn, BUILTIN_IMAGE_ID) is not None:
         return False
     now = utcnow()
-    conn.execute(images.insert().values(
-        id=BUILTIN_IMAGE_ID, name=BUILTIN_IMAGE_NAME, owner=None, status="active",
+    queries.insert_image(
+        conn, id=BUILTIN_IMAGE_ID, name=BUILTIN_IMAGE_NAME, owner=None, status="active",
         visibility="public", protected=True, os_hidden=False, disk_format="qcow2",
         container_format="bare", min_disk=0, min_ram=0, tags=[],
         properties={BUILTIN_PROPERTY: "true", "os_distro": "busybox",
                     "description": "stackvol's built-in guest: a Debian cloud kernel and a "
                                    "busybox initramfs, built on first use"},
-        created_at=now, updated_at=now))
+        created_at=now, updated_at=now)
     return True
 
 
@@ -143,7 +143,7 @@ def _not_found(image_id: str) -> NotFound:
 def find(conn: Connection, image_id: str) -> Image | None:
     if not is_uuid(image_id):
         return None
-    row = conn.execute(sa.select(images).where(images.c.id == image_id)).first()
+    row = queries.image_row(conn, image_id)
     return Image.from_row(row) if row is not None else None
 
 
@@ -211,32 +211,12 @@ class ImageQuery:
     size_max: int | None = None
 
 
-def _visibility_where(ctx: RequestContext, visibility: str | None) -> list[Any]:
-    """Which images a list shows: Glance's default is the caller's own and public ones."""
-    column = images.c.visibility
-    if ctx.is_admin:
-        return [] if visibility in (None, "all") else [column == visibility]
-    mine = images.c.owner == ctx.project_id
-    if visibility is None:
-        return [sa.or_(mine, column == "public")]
-    if visibility == "all":
-        return [sa.or_(mine, column.in_(("public", "community")))]
-    if visibility in ("public", "community"):
-        return [column == visibility]
-    return [column == visibility, mine]
-
-
 def _list_query(ctx: RequestContext, query: ImageQuery) -> ListQuery:
-    where = _visibility_where(ctx, query.visibility)
-    where.append(images.c.os_hidden == query.os_hidden)
-    for key, value in query.properties.items():
-        where.append(images.c.properties[key].as_string() == value)
-    if query.size_min is not None:
-        where.append(images.c.size >= query.size_min)
-    if query.size_max is not None:
-        where.append(images.c.size <= query.size_max)
-    for tag in query.tags:  # tags are stored as a JSON list of strings
-        where.append(sa.cast(images.c.tags, sa.Text).contains(json.dumps(tag), autoescape=True))
+    where: list[Any] = queries.visibility_where(ctx.is_admin, ctx.project_id, query.visibility)
+    where.append(queries.hidden_is(query.os_hidden))
+    where.extend(queries.property_is(key, value) for key, value in query.properties.items())
+    where.extend(queries.size_between(query.size_min, query.size_max))
+    where.extend(queries.has_tag(tag) for tag in query.tags)
     filters = [Filter(name, value) for name, value in query.filters.items()]
     return ListQuery(project_id=None, limit=query.limit, marker=query.marker, sort=query.sort,
                      filters=filters, where=where)
@@ -283,11 +263,11 @@ class ImageService:
                                   f"{exc}") from None
             stored = await self.store.write(image_id, self.store.read(disk), "qcow2",
                                             owner=self.owner)
-            await self.db.run(_move, image_id, "active", {
+            await self.db.run(queries.move, image_id, "active", {
                 "size": stored.size, "virtual_size": stored.virtual_size,
                 "checksum": stored.checksum, "os_hash_algo": stored.hash_algo,
                 "os_hash_value": stored.hash_value, "location": str(stored.path)},
-                images.c.location.is_(None))  # another process may have stored it first
+                queries.NO_DATA)  # another process may have stored it first
             log.info("image %s: the built-in guest is stored (%d bytes, %.1fs)", image_id,
                      stored.size, time.monotonic() - started)
 
@@ -303,11 +283,11 @@ class ImageService:
         return await self.db.read(self._list, ctx, query)
 
     @staticmethod
-    def _list(conn: Connection, ctx: RequestContext, query: ImageQuery) -> list[Image]:
+    def _list(conn: Connection, ctx: RequestContext, query: ImageQuery) -> builtins.list[Image]:
         if query.marker is not None and find_visible(conn, ctx, query.marker) is None:
             raise Invalid(f"Invalid marker. Image {query.marker} could not be found.")
         try:
-            rows, _ = fetch_page(conn, images, _list_query(ctx, query))
+            rows = queries.page(conn, _list_query(ctx, query))
         except NotFound:  # the marker is visible but filtered out: Glance pages on anyway
             raise Invalid(f"Invalid marker. Image {query.marker} could not be found.") from None
         return [Image.from_row(row) for row in rows]
@@ -336,9 +316,10 @@ class ImageService:
         values = dict(values)
         image_id = values.pop("id", None) or str(uuid.uuid4())
         owner = values.pop("owner", None) or ctx.project_id
-        row = {"name": None, "visibility": "shared", "protected": False, "os_hidden": False,
-               "disk_format": None, "container_format": None, "min_disk": 0, "min_ram": 0,
-               "tags": [], "properties": {}}
+        row: dict[str, Any] = {
+            "name": None, "visibility": "shared", "protected": False, "os_hidden": False,
+            "disk_format": None, "container_format": None, "min_disk": 0, "min_ram": 0,
+            "tags": [], "properties": {}}
         for name, value in values.items():
             _check_writable(name)
             if name in SETTABLE:
@@ -352,10 +333,10 @@ class ImageService:
 
     @staticmethod
     def _create(conn: Connection, image_id: str, owner: str, row: dict[str, Any]) -> Image:
-        if conn.execute(sa.select(images.c.id).where(images.c.id == image_id)).first():
+        if queries.image_exists(conn, image_id):
             raise Conflict(f"Image with identifier {image_id} already exists!")
-        conn.execute(images.insert().values(id=image_id, owner=owner, status="queued",
-                                            created_at=utcnow(), updated_at=utcnow(), **row))
+        queries.insert_image(conn, id=image_id, owner=owner, status="queued",
+                             created_at=utcnow(), updated_at=utcnow(), **row)
         image = find(conn, image_id)
         assert image is not None
         return image
@@ -367,7 +348,7 @@ class ImageService:
 
     @staticmethod
     def _update(conn: Connection, ctx: RequestContext, image_id: str,
-                ops: list[PatchOp]) -> Image:
+                ops: builtins.list[PatchOp]) -> Image:
         image = read_image(conn, ctx, image_id)
         _authorize(ctx, "modify_image", image.owner)
         values = _row_values(image)
@@ -379,8 +360,7 @@ class ImageService:
         if values["visibility"] != image.visibility:
             _authorize_visibility(ctx, values["visibility"], image.owner)
         values["tags"] = list(dict.fromkeys(values["tags"]))
-        conn.execute(images.update().where(images.c.id == image.id)
-                     .values(updated_at=utcnow(), **values))
+        queries.update_image(conn, image.id, **values)
         return read_image(conn, ctx, image_id)
 
     async def set_tag(self, ctx: RequestContext, image_id: str, tag: str,
@@ -398,8 +378,7 @@ class ImageService:
             tags.append(tag)
         elif len(tags) == len(image.tags):
             raise NotFound(f"Tag {tag} not found")
-        conn.execute(images.update().where(images.c.id == image.id)
-                     .values(tags=tags, updated_at=utcnow()))
+        queries.update_image(conn, image.id, tags=tags)
 
     async def delete(self, ctx: RequestContext, image_id: str) -> None:
         """Remove the record, then the bytes (a crash between leaves only an orphan file)."""
@@ -412,7 +391,7 @@ class ImageService:
         _authorize(ctx, "delete_image", image.owner)
         if image.protected:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
-        conn.execute(images.delete().where(images.c.id == image.id))
+        queries.delete_image(conn, image.id)
         return image
 
     async def deactivate(self, ctx: RequestContext, image_id: str) -> None:
@@ -459,7 +438,7 @@ class ImageService:
         if image.disk_format is None or image.container_format is None:
             raise Invalid("Properties disk_format, container_format must be set prior to "
                           "saving data.")
-        if not _move(conn, image.id, "queued", {"status": "saving", "upload_owner": owner,
+        if not queries.move(conn, image.id, "queued", {"status": "saving", "upload_owner": owner,
                                                 "upload_started_at": utcnow()}):
             raise Conflict(f"Image status transition from {image.status} to saving is not "
                            f"allowed")
@@ -471,18 +450,18 @@ class ImageService:
         """Start-up: clear temporary files of uploads a crash cut off."""
         return self.store.remove_leftovers()
 
-    async def reset_own_uploads(self) -> list[str]:
+    async def reset_own_uploads(self) -> builtins.list[str]:
         """Start-up, before serving: this process's previous incarnation died mid-upload in
         the images still ``saving`` under its name; put them back to ``queued``."""
-        return await self._reset(images.c.upload_owner == self.owner)
+        return await self._reset(queries.upload_owner_is(self.owner))
 
-    async def reset_orphaned_uploads(self) -> list[str]:
+    async def reset_orphaned_uploads(self) -> builtins.list[str]:
         """Put back to ``queued`` the uploads whose process has been silent (no heartbeat)
         for ``down_after`` seconds: it died, and will not finish them."""
-        return await self._reset(_orphaned(self.down_after))
+        return await self._reset(queries.orphaned(self.down_after))
 
-    async def _reset(self, which: sa.ColumnElement[bool]) -> list[str]:
-        found = await self.db.run(_reset_uploads, which)
+    async def _reset(self, which: sa.ColumnElement[bool]) -> builtins.list[str]:
+        found = await self.db.run(queries.reset_uploads, which)
         for image_id, owner in found:
             log.warning("image %s: its upload was cut off (process %s died); back to queued",
                         image_id, owner)
@@ -518,51 +497,18 @@ def _change_activation(conn: Connection, ctx: RequestContext, image_id: str, act
     _authorize(ctx, action, image.owner)
     if image.status == new:
         return
-    if image.status != expected or not _move(conn, image.id, expected, {"status": new}):
+    if image.status != expected or not queries.move(conn, image.id, expected,
+                                                    {"status": new}):
         raise Forbidden(f"Not allowed to {action} image in status '{image.status}'")
     log.info("image %s %sd by %s", image.id, action, ctx.user_id)
-
-
-def _move(conn: Connection, image_id: str, expected: str, values: dict[str, Any],
-          *where: sa.ColumnElement[bool]) -> bool:
-    """Compare-and-swap the image's status; whether this call moved it."""
-    moved = conn.execute(images.update()
-                         .where(images.c.id == image_id, images.c.status == expected, *where)
-                         .values(updated_at=utcnow(), **values))
-    return moved.rowcount == 1
 
 
 def _end_upload(conn: Connection, image_id: str, owner: str | None,
                 values: dict[str, Any]) -> bool:
     """Move ``owner``'s upload out of ``saving``; False if it is not (any longer) theirs."""
-    mine = (images.c.upload_owner.is_(None) if owner is None
-            else images.c.upload_owner == owner)
-    return _move(conn, image_id, "saving",
-                 {"upload_owner": None, "upload_started_at": None, **values}, mine)
-
-
-def _orphaned(down_after: float) -> sa.ColumnElement[bool]:
-    """Uploads whose process has no heartbeat newer than ``down_after`` seconds (one
-    recorded before owners were, idle that long, counts too)."""
-    cutoff = utcnow() - dt.timedelta(seconds=down_after)
-    alive = sa.select(services.c.name).where(services.c.heartbeat_at >= cutoff)
-    return sa.or_(sa.and_(images.c.upload_owner.is_(None), images.c.updated_at < cutoff),
-                  images.c.upload_owner.not_in(alive))
-
-
-def _reset_uploads(conn: Connection,
-                   which: sa.ColumnElement[bool]) -> list[tuple[str, str | None]]:
-    """Put the ``saving`` images matching ``which`` back to ``queued``; their ids and the
-    processes their uploads ran in."""
-    saving = sa.and_(images.c.status == "saving", which)
-    found = [(row.id, row.upload_owner) for row in
-             conn.execute(sa.select(images.c.id, images.c.upload_owner).where(saving))]
-    if found:
-        conn.execute(images.update()
-                     .where(saving, images.c.id.in_([image_id for image_id, _ in found]))
-                     .values(status="queued", upload_owner=None, upload_started_at=None,
-                             updated_at=utcnow()))
-    return found
+    return queries.move(conn, image_id, "saving",
+                        {"upload_owner": None, "upload_started_at": None, **values},
+                        queries.upload_owner_is(owner))
 
 
 def _apply(values: dict[str, Any], op: PatchOp) -> None:

@@ -11,19 +11,19 @@ scheduler skips disabled services), so such a volume goes to ``error``.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import service_states, services, snapshots, volumes
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Invalid, NotFound
+from stackvol.services.operations import queries
 from stackvol.storage.registry import Backends
 from stackvol.tasks.roles import (
     Heartbeat,
@@ -78,18 +78,16 @@ def service_keys(proc: ServiceRecord, enabled: Iterable[str]) -> list[tuple[str,
 
 def disabled_backends(conn: Connection, enabled: Iterable[str]) -> set[str]:
     """Backends every known volume service of which an admin disabled (or froze)."""
-    disabled = set(conn.execute(sa.select(service_states.c.host).where(
-        service_states.c.binary == VOLUME, service_states.c.disabled)).scalars())
+    disabled = queries.disabled_hosts(conn, VOLUME)
     if not disabled:  # the usual case: one indexed probe per create
         return set()
     enabled = list(enabled)
     serving: dict[str, set[str]] = {}
-    for role, host, backend in conn.execute(sa.select(services.c.role, services.c.host,
-                                                      services.c.backend)):
+    for role, host, backend in queries.process_placements(conn):
         proc = ServiceRecord("", role, host, backend, None, None, utcnow(), utcnow(), True)
         for _, name in service_keys(proc, enabled):
             serving.setdefault(name.partition("@")[2], set()).add(name)
-    out = set()
+    out: set[str] = set()
     for host in disabled:
         backend = host.partition("@")[2]
         if serving.get(backend, {host}) <= disabled:
@@ -97,29 +95,9 @@ def disabled_backends(conn: Connection, enabled: Iterable[str]) -> set[str]:
     return out
 
 
-def _states(conn: Connection) -> dict[tuple[str, str], Any]:
-    return {(row.binary, row.host): row for row in conn.execute(sa.select(service_states))}
-
-
-def _save_state(conn: Connection, binary: str, host: str, **values: Any) -> None:
-    values["updated_at"] = utcnow()
-    updated = conn.execute(service_states.update().where(
-        service_states.c.binary == binary, service_states.c.host == host)
-        .values(values)).rowcount
-    if not updated:
-        conn.execute(service_states.insert().values(binary=binary, host=host, **values))
-
-
 def _host_usage(conn: Connection, backend: str) -> list[HostUsage]:
-    vols = {row.project_id: (row.count, row.gb) for row in conn.execute(
-        sa.select(volumes.c.project_id, sa.func.count().label("count"),
-                  sa.func.coalesce(sa.func.sum(volumes.c.size), 0).label("gb"))
-        .where(volumes.c.backend == backend).group_by(volumes.c.project_id))}
-    snaps = {row.project_id: (row.count, row.gb) for row in conn.execute(
-        sa.select(snapshots.c.project_id, sa.func.count().label("count"),
-                  sa.func.coalesce(sa.func.sum(snapshots.c.size), 0).label("gb"))
-        .join(volumes, volumes.c.id == snapshots.c.volume_id)
-        .where(volumes.c.backend == backend).group_by(snapshots.c.project_id))}
+    vols = queries.volumes_on_backend(conn, backend)
+    snaps = queries.snapshots_on_backend(conn, backend)
     rows = [HostUsage(project, *vols.get(project, (0, 0)), *snaps.get(project, (0, 0)))
             for project in sorted(vols)]  # as Cinder: the projects with volumes there
     total = HostUsage("(total)", sum(r.volume_count for r in rows),
@@ -141,9 +119,9 @@ class CinderServices:
         return await self._list(host, binary)
 
     async def _list(self, host: str | None = None,
-                    binary: str | None = None) -> list[CinderService]:
+                    binary: str | None = None) -> builtins.list[CinderService]:
         processes = await self.heartbeat.directory()
-        states = await self.db.read(_states)
+        states = await self.db.read(queries.service_states_by_key)
         enabled = self.backends.names
         rows = service_rows(processes, lambda proc: service_keys(proc, enabled), host, binary,
                             backend_host_matches)
@@ -167,7 +145,7 @@ class CinderServices:
         """os-services enable/disable (with a reason): the service as it is now."""
         policy.authorize(ctx, "volume_extension:services:update")
         await self._find(host, binary)
-        await self.db.run(_save_state, binary, host, disabled=disabled,
+        await self.db.run(queries.save_service_state, binary, host, disabled=disabled,
                           disabled_reason=reason if disabled else None)
         return await self._find(host, binary)
 
@@ -181,14 +159,14 @@ class CinderServices:
         for service in found:
             if not frozen and not service.frozen:
                 raise Invalid("Invalid input received: Volume service is not frozen.")
-            await self.db.run(_save_state, VOLUME, service.host, disabled=frozen,
+            await self.db.run(queries.save_service_state, VOLUME, service.host, disabled=frozen,
                               disabled_reason=FROZEN_REASON if frozen else None, frozen=frozen)
 
-    async def hosts(self, ctx: RequestContext) -> list[CinderService]:
+    async def hosts(self, ctx: RequestContext) -> builtins.list[CinderService]:
         policy.authorize(ctx, "volume_extension:hosts")
         return await self._list()
 
-    async def host_usage(self, ctx: RequestContext, host: str) -> list[HostUsage]:
+    async def host_usage(self, ctx: RequestContext, host: str) -> builtins.list[HostUsage]:
         """What each project keeps on an enabled volume host (``host@backend``)."""
         policy.authorize(ctx, "volume_extension:hosts")
         found = [s for s in await self._list() if s.binary == VOLUME and s.host == host

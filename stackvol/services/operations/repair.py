@@ -19,17 +19,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import snapshots, tasks, volume_attachments, volumes
 from stackvol.db.transitions import ANY, ATTACHMENT, VOLUME, override
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Conflict, Invalid, NotFound
 from stackvol.services.common.records import Attachment, Volume
 from stackvol.services.common.status import AttachmentStatus, SnapshotStatus, VolumeStatus
+from stackvol.services.operations import queries
 from stackvol.storage.base import StorageError
 from stackvol.storage.registry import Backends
 from stackvol.timeutils import utcnow
@@ -147,7 +146,7 @@ class RepairService:
     async def _check_no_live_work(self, volume: Volume, attachments: list[Attachment],
                                   force: bool) -> None:
         ids = [volume.id, *(a.id for a in attachments)]
-        live = await self.db.read(_leased_tasks, ids)
+        live = await self.db.read(queries.leased_tasks, ids)
         if live and not force:
             kind, owner, until = live[0]
             raise Conflict(f"Volume {volume.id} has work in progress: task {kind} is held by "
@@ -198,18 +197,11 @@ class RepairService:
 
 
 def _volume_and_attachments(conn: Connection, volume_id: str) -> tuple[Volume, list[Attachment]]:
-    row = conn.execute(sa.select(volumes).where(volumes.c.id == volume_id)).first()
+    row = queries.volume_row(conn, volume_id)
     if row is None:
         raise NotFound(f"Volume {volume_id} could not be found.")
-    found = conn.execute(sa.select(volume_attachments).where(
-        volume_attachments.c.volume_id == volume_id).order_by(volume_attachments.c.created_at))
+    found = queries.attachment_rows(conn, volume_id)
     return Volume.from_row(row), [Attachment.from_row(a) for a in found]
-
-
-def _leased_tasks(conn: Connection, resource_ids: list[str]) -> list[Any]:
-    return conn.execute(sa.select(tasks.c.kind, tasks.c.owner, tasks.c.lease_until).where(
-        tasks.c.resource_id.in_(resource_ids), tasks.c.state == "running",
-        tasks.c.lease_until > utcnow())).all()
 
 
 def _record(conn: Connection, volume: Volume, state: str, keep: list[Attachment],
@@ -221,10 +213,9 @@ def _record(conn: Connection, volume: Volume, state: str, keep: list[Attachment]
         raise Conflict(f"Volume {volume.id} changed while it was being repaired; look again "
                        f"and retry.")
     ids = [volume.id, *(a.id for a in (*keep, *drop))]
-    dropped = conn.execute(tasks.delete().where(tasks.c.resource_id.in_(ids))).rowcount
+    dropped = queries.delete_tasks(conn, ids)
     if drop:
-        conn.execute(volume_attachments.delete().where(
-            volume_attachments.c.id.in_([a.id for a in drop])))
+        queries.delete_attachments(conn, [a.id for a in drop])
     for att in keep:
         override(conn, ATTACHMENT, att.id, ANY, AttachmentStatus.ATTACHED)
     return dropped
@@ -232,17 +223,11 @@ def _record(conn: Connection, volume: Volume, state: str, keep: list[Attachment]
 
 def _stuck(conn: Connection) -> list[Stuck]:
     queued = {r.resource_id: f"{r.kind} ({r.state}" + (f" on {r.owner})" if r.owner else ")")
-              for r in conn.execute(sa.select(tasks.c.resource_id, tasks.c.kind, tasks.c.state,
-                                              tasks.c.owner))}
+              for r in queries.all_tasks(conn)}
     out: list[Stuck] = []
-    for kind, table, project in (("volume", volumes, volumes.c.project_id),
-                                 ("snapshot", snapshots, snapshots.c.project_id),
-                                 ("attachment", volume_attachments, sa.null())):
+    for kind, table, project in queries.STATUS_TABLES:
         statuses = [s.value for s in TRANSITIONAL[kind]]
-        rows = conn.execute(sa.select(table.c.id, table.c.status, project.label("project_id"),
-                                      sa.func.coalesce(table.c.updated_at,
-                                                       table.c.created_at).label("since"))
-                            .where(table.c.status.in_(statuses)))
+        rows = queries.rows_in_status(conn, table, project, statuses)
         out.extend(Stuck(kind, r.id, r.status, r.project_id, _naive(r.since),
                          queued.get(r.id)) for r in rows)
     return out

@@ -16,33 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import (
-    application_credentials,
-    connection_calls,
-    images,
-    key_pairs,
-    projects,
-    quota_limits,
-    role_assignments,
-    roles,
-    servers,
-    snapshots,
-    tasks,
-    transfers,
-    users,
-    volume_attachments,
-    volume_type_projects,
-    volumes,
-)
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Forbidden
 from stackvol.services.identity.api import IdentityService
 from stackvol.services.identity.directory import BUILTIN_ROLES
 from stackvol.services.images.api import BUILTIN_IMAGE_ID, ImageService
+from stackvol.services.operations import queries
 from stackvol.storage.registry import Backends
 from stackvol.virt.base import ComputeDriver
 
@@ -106,38 +88,11 @@ def _quietly(what: str, fn: Any, *args: Any) -> None:
 
 def _remove_rows(conn: Connection) -> Removed:
     removed = Removed()
-    removed.servers = [r.id for r in conn.execute(sa.select(servers.c.id))]
-    removed.snapshots = [(r.id, r.backend, r.provider_location) for r in conn.execute(
-        sa.select(snapshots.c.id, volumes.c.backend, snapshots.c.provider_location)
-        .join(volumes, volumes.c.id == snapshots.c.volume_id))]
-    removed.volumes = [(r.id, r.backend, r.provider_location) for r in conn.execute(
-        sa.select(volumes.c.id, volumes.c.backend, volumes.c.provider_location))]
-    not_builtin = images.c.id != BUILTIN_IMAGE_ID
-    removed.images = [(r.id, Path(r.location) if r.location else None) for r in conn.execute(
-        sa.select(images.c.id, images.c.location).where(not_builtin))]
-    kept_users = sa.select(users.c.id).where(users.c.name.in_(BOOTSTRAP_NAMES))
-    kept_projects = sa.select(projects.c.id).where(projects.c.name.in_(BOOTSTRAP_NAMES))
-    steps: list[tuple[str, Any]] = [
-        ("tasks", tasks.delete()),
-        ("connection calls", connection_calls.delete()),
-        ("transfers", transfers.delete()),
-        ("attachments", volume_attachments.delete()),
-        ("snapshots", snapshots.delete()),
-        ("volumes", volumes.delete()),
-        ("servers", servers.delete()),
-        ("key pairs", key_pairs.delete()),
-        ("images", images.delete().where(not_builtin)),
-        ("project quotas", quota_limits.delete()),
-        ("application credentials", application_credentials.delete()),
-        ("role assignments", role_assignments.delete().where(sa.or_(
-            role_assignments.c.user_id.not_in(kept_users),
-            role_assignments.c.project_id.not_in(kept_projects)))),
-        ("users", users.delete().where(users.c.name.not_in(BOOTSTRAP_NAMES))),
-        ("type access", volume_type_projects.delete().where(
-            volume_type_projects.c.project_id.not_in(kept_projects))),
-        ("projects", projects.delete().where(projects.c.name.not_in(BOOTSTRAP_NAMES))),
-        ("roles", roles.delete().where(roles.c.name.not_in(BUILTIN_ROLES))),
-    ]
-    for name, statement in steps:
-        removed.counts[name] = conn.execute(statement).rowcount
+    removed.servers = queries.server_ids(conn)
+    removed.snapshots = queries.snapshot_locations(conn)
+    removed.volumes = queries.volume_locations(conn)
+    removed.images = [(image_id, Path(location) if location else None) for image_id, location
+                      in queries.image_locations(conn, BUILTIN_IMAGE_ID)]
+    removed.counts = queries.delete_all_but(conn, BUILTIN_IMAGE_ID, BOOTSTRAP_NAMES,
+                                            BUILTIN_ROLES)
     return removed
