@@ -35,9 +35,9 @@ from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
 from stackvol.db.transitions import ATTACHMENT, VOLUME, initial, move, override
-from stackvol.services.attachments import manager, queries
+from stackvol.services.attachments import queries
 from stackvol.services.attachments.connections import release_connection, request_connection
-from stackvol.services.attachments.manager import AttachmentManager
+from stackvol.services.attachments.manager import AttachmentManager, mark_attached
 from stackvol.services.attachments.queries import Stored
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
@@ -124,7 +124,7 @@ class AttachmentService:
         """Blocking: have the compute driver connect the volume; its connection info."""
         return self.manager.connect(attachment, stored)
 
-    mark_attached = staticmethod(manager.mark_attached)
+    mark_attached = staticmethod(mark_attached)
 
     # --- lookups --------------------------------------------------------------------------
 
