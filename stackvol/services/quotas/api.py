@@ -30,29 +30,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from stackvol.config import Settings
 from stackvol.db.engine import Database
-from stackvol.db.schema import (
-    flavors,
-    projects,
-    quota_classes,
-    quota_limits,
-    quota_locks,
-    servers,
-    snapshots,
-    tasks,
-    volume_types,
-    volumes,
-)
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Invalid, OverQuota
-from stackvol.services.common.status import VolumeStatus
-from stackvol.tasks.kinds import TaskKind
+from stackvol.services.quotas import queries
 from stackvol.timeutils import utcnow
 
 VOLUME = "volume"
@@ -113,17 +98,12 @@ class Usage:
         return 0
 
 
-def _type_names(conn: Connection) -> list[str]:
-    return list(conn.execute(sa.select(volume_types.c.name).order_by(volume_types.c.name))
-                .scalars())
-
-
 def resources(conn: Connection, scope: str = VOLUME) -> list[str]:
     """Every quota resource of one API: Nova's, or Cinder's fixed ones then those per type."""
     if scope == COMPUTE:
         return list(COMPUTE_DEFAULTS)
     names = list(DEFAULTS)
-    for type_name in _type_names(conn):
+    for type_name in queries.volume_type_names(conn):
         names += [f"{kind}_{type_name}" for kind in PER_TYPE]
     return names
 
@@ -133,16 +113,9 @@ def resources(conn: Connection, scope: str = VOLUME) -> list[str]:
 def count_usage(conn: Connection, project_id: str) -> Usage:
     """Count the project's volumes, snapshots and gigabytes (volumes' and snapshots' sizes)."""
     by_type: dict[str, dict[str, int]] = {}
-    vol_rows = conn.execute(
-        sa.select(volumes.c.volume_type, sa.func.count(), sa.func.coalesce(
-            sa.func.sum(volumes.c.size), 0))
-        .where(volumes.c.project_id == project_id).group_by(volumes.c.volume_type)).all()
-    snap_rows = conn.execute(
-        sa.select(volumes.c.volume_type, sa.func.count(), sa.func.coalesce(
-            sa.func.sum(snapshots.c.size), 0))
-        .join(volumes, volumes.c.id == snapshots.c.volume_id)
-        .where(snapshots.c.project_id == project_id).group_by(volumes.c.volume_type)).all()
-    grow_rows = [(type_name, 0, grow) for type_name, grow in _growing(conn, project_id)]
+    vol_rows = queries.volumes_by_type(conn, project_id)
+    snap_rows = queries.snapshots_by_type(conn, project_id)
+    grow_rows = [(type_name, 0, grow) for type_name, grow in queries.growing(conn, project_id)]
     totals = {"volumes": 0, "snapshots": 0, "gigabytes": 0}
     for rows, kind in ((vol_rows, "volumes"), (snap_rows, "snapshots"), (grow_rows, "volumes")):
         for type_name, count, size in rows:
@@ -155,61 +128,7 @@ def count_usage(conn: Connection, project_id: str) -> Usage:
     return Usage(by_type=by_type, **totals)
 
 
-def _growing(conn: Connection, project_id: str,
-             type_name: str | None = None) -> list[tuple[str | None, int]]:
-    """Extensions under way, by volume type: they count at their new size (the row keeps the
-    old one until done). Found through the ``status`` index: as many rows as extensions.
-    The type is filtered here, not in SQL, lest the planner prefer the project's type index."""
-    query = (sa.select(volumes.c.volume_type, tasks.c.payload, volumes.c.size)
-             .join(volumes, volumes.c.id == tasks.c.resource_id)
-             .where(tasks.c.kind == TaskKind.VOLUME_EXTEND, volumes.c.project_id == project_id,
-                    volumes.c.status == VolumeStatus.EXTENDING))
-    return [(name, int(payload.get("new_size", size)) - size)
-            for name, payload, size in conn.execute(query)
-            if type_name is None or name == type_name]
-
-
 # --- counting against limits (for enforcing) ------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class _Tally:
-    count: int
-    sums: tuple[int, ...]
-    cut: bool  # stopped after bound + 1 rows: the figures are lower bounds, each over bound
-
-
-def _tally(conn: Connection, rows: sa.Select, bound: int | None) -> _Tally:
-    """Count ``rows`` and sum each of their columns, reading at most ``bound`` + 1 rows.
-
-    Cut off there, the count is over ``bound``, and so is each sum as long as every row adds
-    at least 1 to it (sizes, vCPUs and RAM do). Should one not (a sum below the count), the rows
-    are read again in full.
-    """
-    sub = (rows if bound is None else rows.limit(bound + 1)).subquery()
-    row = conn.execute(sa.select(sa.func.count(),
-                                 *(sa.func.coalesce(sa.func.sum(col), 0) for col in sub.c))).one()
-    count, sums = int(row[0]), tuple(int(value) for value in row[1:])
-    cut = bound is not None and count > bound
-    if cut and any(total < count for total in sums):
-        return _tally(conn, rows, None)
-    return _Tally(count, sums, cut)
-
-
-def _volume_rows(project_id: str, type_name: str | None) -> sa.Select:
-    # Index-only on (project_id, volume_type, size), with or without the type.
-    query = sa.select(volumes.c.size).where(volumes.c.project_id == project_id)
-    if type_name is not None:
-        query = query.where(volumes.c.volume_type == type_name)
-    return query
-
-
-def _snapshot_rows(project_id: str, type_name: str | None) -> sa.Select:
-    query = sa.select(snapshots.c.size).where(snapshots.c.project_id == project_id)
-    if type_name is not None:  # the type is the volume's: one primary-key probe per snapshot
-        query = query.join(volumes, volumes.c.id == snapshots.c.volume_id).where(
-            volumes.c.volume_type == type_name)
-    return query
-
 
 def volume_usage(conn: Connection, project_id: str, type_name: str | None = None,
                  bound: int | None = None,
@@ -218,14 +137,14 @@ def volume_usage(conn: Connection, project_id: str, type_name: str | None = None
     or all), each exact up to ``bound`` and over it whenever the true figure is; and whether
     any was cut off there."""
     wanted = set(kinds)
-    none = _Tally(0, (0,), False)
+    none = queries.Tally(0, (0,), False)
     vols, snaps, growing = none, none, 0
     if wanted & {"volumes", "gigabytes"}:
-        vols = _tally(conn, _volume_rows(project_id, type_name), bound)
+        vols = queries.tally(conn, queries.volume_sizes(project_id, type_name), bound)
     if wanted & {"snapshots", "gigabytes"}:
-        snaps = _tally(conn, _snapshot_rows(project_id, type_name), bound)
+        snaps = queries.tally(conn, queries.snapshot_sizes(project_id, type_name), bound)
     if "gigabytes" in wanted:
-        growing = sum(grow for _, grow in _growing(conn, project_id, type_name))
+        growing = sum(grow for _, grow in queries.growing(conn, project_id, type_name))
     figures = {"volumes": vols.count, "snapshots": snaps.count,
                "gigabytes": vols.sums[0] + snaps.sums[0] + growing}
     return figures, vols.cut or snaps.cut
@@ -241,10 +160,7 @@ def server_usage(conn: Connection, project_id: str,
                  bound: int | None = None) -> tuple[dict[str, int], bool]:
     """The project's instances and their flavors' cores and ram, bounded as ``volume_usage``
     (servers through their ``project_id`` index, each flavor by primary key)."""
-    rows = (sa.select(flavors.c.vcpus, flavors.c.ram)
-            .select_from(servers.outerjoin(flavors, flavors.c.id == servers.c.flavor_id))
-            .where(servers.c.project_id == project_id))
-    found = _tally(conn, rows, bound)
+    found = queries.tally(conn, queries.server_flavors(project_id), bound)
     cores, ram = found.sums
     return {"instances": found.count, "cores": cores, "ram": ram}, found.cut
 
@@ -261,24 +177,10 @@ def _limits(conn: Connection, project_id: str | None, defaults: Mapping[str, int
             names: Iterable[str], quota_class: str = DEFAULT_CLASS) -> dict[str, int]:
     limits = {name: defaults.get(name, UNLIMITED) for name in names}
     # The class's limits (an admin's os-quota-class-sets) override the configured defaults.
-    limits.update(conn.execute(sa.select(quota_classes.c.resource, quota_classes.c.hard_limit)
-                               .where(quota_classes.c.class_name == quota_class,
-                                      quota_classes.c.resource.in_(list(limits)))).all())
+    limits.update(queries.class_limits(conn, quota_class, limits))
     if project_id is not None:
-        rows = conn.execute(sa.select(quota_limits.c.resource, quota_limits.c.hard_limit)
-                            .where(quota_limits.c.project_id == project_id,
-                                   quota_limits.c.resource.in_(list(limits))))
-        limits.update({name: limit for name, limit in rows})
+        limits.update(queries.project_limits(conn, project_id, limits))
     return limits
-
-
-def _lock(conn: Connection, project_id: str) -> None:
-    if conn.dialect.name != "postgresql":
-        return  # SQLite: the transaction already holds the database's only write lock
-    conn.execute(postgresql.insert(quota_locks).values(project_id=project_id)
-                 .on_conflict_do_nothing())
-    conn.execute(sa.select(quota_locks.c.project_id)
-                 .where(quota_locks.c.project_id == project_id).with_for_update())
 
 
 # --- enforcing -------------------------------------------------------------------------------
@@ -305,7 +207,7 @@ def enforce(conn: Connection, defaults: Mapping[str, int], project_id: str,
     finite = [(kind, name, delta) for kind, name, delta in checks if limits[name] >= 0]
     if not finite:
         return  # nothing limited: nothing to count, nothing to wait for
-    _lock(conn, project_id)
+    queries.lock_project(conn, project_id)
     # One pass over the volumes (and one over the snapshots) per type filter: all the project's,
     # and those of the volume's type, each read as far as the largest limit that needs it.
     groups: dict[str | None, list[tuple[str, str]]] = {}
@@ -343,7 +245,7 @@ def allowed_servers(conn: Connection, defaults: Mapping[str, int], project_id: s
     finite = [name for name in SERVER_RESOURCES if limits[name] >= 0 and each[name] > 0]
     if not finite:
         return max_count
-    _lock(conn, project_id)
+    queries.lock_project(conn, project_id)
     in_use, cut = server_usage(conn, project_id, max(limits[name] for name in finite))
     headroom = {name: max(0, limits[name] - in_use[name]) for name in finite}
     allowed = min([max_count] + [headroom[name] // each[name] for name in finite])
@@ -370,10 +272,13 @@ class QuotaService:
         self.db = db
         self.defaults = {**DEFAULTS, **COMPUTE_DEFAULTS, **(defaults or {})}
 
-    def enforce(self, conn: Connection, project_id: str, volume_type: str | None,
-                **deltas: int) -> None:
+    def enforce(self, conn: Connection, project_id: str, volume_type: str | None, *,
+                volumes: int = 0, snapshots: int = 0, gigabytes: int = 0,
+                volume_size: int | None = None, type_only: bool = False) -> None:
         """``enforce`` with this service's defaults, inside the caller's transaction."""
-        enforce(conn, self.defaults, project_id, volume_type, **deltas)
+        enforce(conn, self.defaults, project_id, volume_type, volumes=volumes,
+                snapshots=snapshots, gigabytes=gigabytes, volume_size=volume_size,
+                type_only=type_only)
 
     def allowed_servers(self, conn: Connection, project_id: str, vcpus: int, ram: int,
                         min_count: int, max_count: int) -> int:
@@ -439,13 +344,7 @@ class QuotaService:
             _check_minimums(conn, project_id, values)
         now = utcnow()
         for name, limit in values.items():
-            updated = conn.execute(
-                quota_limits.update()
-                .where(quota_limits.c.project_id == project_id, quota_limits.c.resource == name)
-                .values(hard_limit=limit, updated_at=now)).rowcount
-            if not updated:
-                conn.execute(quota_limits.insert().values(
-                    project_id=project_id, resource=name, hard_limit=limit, created_at=now))
+            queries.save_project_limit(conn, project_id, name, limit, now)
         return project_limits(conn, project_id, self.defaults, scope)
 
     # --- quota classes (Cinder's os-quota-class-sets) --------------------------------------
@@ -474,26 +373,20 @@ class QuotaService:
                 continue
             if limit < UNLIMITED:
                 raise Invalid(f"Invalid input received: {name} must be >= -1")
-            where = (quota_classes.c.class_name == class_name, quota_classes.c.resource == name)
-            if not conn.execute(quota_classes.update().where(*where)
-                                .values(hard_limit=limit, updated_at=now)).rowcount:
-                conn.execute(quota_classes.insert().values(
-                    class_name=class_name, resource=name, hard_limit=limit, created_at=now))
+            queries.save_class_limit(conn, class_name, name, limit, now)
         return self._class_limits(conn, class_name)
 
     async def reset(self, ctx: RequestContext, project_id: str, scope: str = VOLUME) -> None:
         """Forget the project's own limits of one API (the defaults apply again)."""
         policy.authorize(ctx, "quota:delete", project_id)
-        compute = quota_limits.c.resource.in_(list(COMPUTE_DEFAULTS))
-        await self.db.run(lambda conn: conn.execute(quota_limits.delete().where(
-            quota_limits.c.project_id == project_id,
-            compute if scope == COMPUTE else sa.not_(compute))))
+        # Nova's resources, or (Cinder's, whose names vary with the types) all the others.
+        await self.db.run(queries.delete_project_limits, project_id, COMPUTE_DEFAULTS,
+                          scope != COMPUTE)
 
 
 def _check_project(conn: Connection, project_id: str) -> None:
     """Nova asks Keystone whether the project exists before touching its quotas."""
-    found = conn.execute(sa.select(projects.c.id).where(projects.c.id == project_id)).first()
-    if found is None:
+    if not queries.project_exists(conn, project_id):
         raise Invalid(f"Project ID {project_id} is not a valid project.")
 
 
