@@ -15,15 +15,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import qos_specs, volume_types, volumes
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Conflict, Invalid, NotFound
-from stackvol.timeutils import utcnow
+from stackvol.services.volumes import type_queries as queries
 
 CONSUMERS = ("front-end", "back-end", "both")
 DEFAULT_CONSUMER = "back-end"  # Cinder's: a spec without one is the storage's business
@@ -67,7 +65,7 @@ def _strings(specs: Mapping[str, Any]) -> dict[str, str]:
 
 
 def load(conn: Connection, specs_id: str) -> QosSpec:
-    row = conn.execute(sa.select(qos_specs).where(qos_specs.c.id == specs_id)).first()
+    row = queries.spec(conn, specs_id)
     if row is None:
         raise NotFound(f"No such QoS spec {specs_id}.")
     return QosSpec.from_row(row)
@@ -76,11 +74,7 @@ def load(conn: Connection, specs_id: str) -> QosSpec:
 def front_end_specs(conn: Connection, volume_id: str) -> dict[str, str] | None:
     """What the hypervisor must enforce on ``volume_id`` (its type's front-end/both specs,
     per-GB keys scaled to its size), or None: Cinder's ``qos_specs`` in connection info."""
-    row = conn.execute(
-        sa.select(qos_specs.c.consumer, qos_specs.c.specs, volumes.c.size)
-        .select_from(volumes.join(volume_types, volume_types.c.name == volumes.c.volume_type)
-                     .join(qos_specs, qos_specs.c.id == volume_types.c.qos_specs_id))
-        .where(volumes.c.id == volume_id)).first()
+    row = queries.volume_qos(conn, volume_id)
     if row is None or row.consumer not in FRONT_END:
         return None
     return scaled(row.specs or {}, row.size)
@@ -88,10 +82,7 @@ def front_end_specs(conn: Connection, volume_id: str) -> dict[str, str] | None:
 
 def front_end_spec_id(conn: Connection, type_name: str) -> str | None:
     """The id of the QoS spec a type carries if the hypervisor applies it (else None)."""
-    row = conn.execute(
-        sa.select(qos_specs.c.id, qos_specs.c.consumer)
-        .join(volume_types, volume_types.c.qos_specs_id == qos_specs.c.id)
-        .where(volume_types.c.name == type_name)).first()
+    row = queries.type_spec(conn, type_name)
     return row.id if row is not None and row.consumer in FRONT_END else None
 
 
@@ -120,8 +111,7 @@ class QosSpecService:
 
     async def list(self, ctx: RequestContext) -> list[QosSpec]:
         policy.authorize(ctx, "volume_extension:qos_specs_manage:get_all")
-        rows = await self.db.read(lambda conn: conn.execute(
-            sa.select(qos_specs).order_by(qos_specs.c.created_at, qos_specs.c.id)).all())
+        rows = await self.db.read(queries.all_specs)
         return [QosSpec.from_row(row) for row in rows]
 
     async def get(self, ctx: RequestContext, specs_id: str) -> QosSpec:
@@ -138,11 +128,10 @@ class QosSpecService:
 
     @staticmethod
     def _create(conn: Connection, name: str, consumer: str, specs: dict[str, str]) -> QosSpec:
-        if conn.execute(sa.select(qos_specs.c.id).where(qos_specs.c.name == name)).first():
+        if queries.spec_name_taken(conn, name):
             raise Conflict(f"QoS Specs {name} already exists.")
         spec = QosSpec(str(uuid.uuid4()), name, consumer, specs)
-        conn.execute(qos_specs.insert().values(id=spec.id, name=name, consumer=consumer,
-                                               specs=specs, created_at=utcnow()))
+        queries.insert_spec(conn, spec.id, name, consumer, specs)
         return spec
 
     async def set_keys(self, ctx: RequestContext, specs_id: str,
@@ -161,8 +150,7 @@ class QosSpecService:
                                                if v is not None})}
         for key in (k for k, v in changes.items() if v is None):
             merged.pop(key, None)
-        conn.execute(qos_specs.update().where(qos_specs.c.id == specs_id).values(
-            specs=merged, consumer=consumer or current.consumer, updated_at=utcnow()))
+        queries.update_spec(conn, specs_id, merged, consumer or current.consumer)
 
     async def delete_keys(self, ctx: RequestContext, specs_id: str, keys: Iterable[str]) -> None:
         policy.authorize(ctx, "volume_extension:qos_specs_manage:delete")
@@ -175,8 +163,7 @@ class QosSpecService:
             if key not in current.specs:
                 raise NotFound(f"QoS spec {specs_id} has no spec with key {key}.")
             del current.specs[key]
-        conn.execute(qos_specs.update().where(qos_specs.c.id == specs_id).values(
-            specs=current.specs, updated_at=utcnow()))
+        queries.update_spec(conn, specs_id, current.specs)
 
     async def delete(self, ctx: RequestContext, specs_id: str, force: bool) -> None:
         """Delete a spec; one still associated with types only when ``force`` (which
@@ -190,7 +177,7 @@ class QosSpecService:
         if _associations(conn, specs_id) and not force:
             raise Invalid("Qos specs still in use.")
         _disassociate(conn, specs_id)
-        conn.execute(qos_specs.delete().where(qos_specs.c.id == specs_id))
+        queries.delete_spec(conn, specs_id)
 
     # --- associations with volume types ---------------------------------------------------
 
@@ -214,8 +201,7 @@ class QosSpecService:
         if current is not None and current != specs_id:
             raise Invalid(f"Invalid volume type: Type {type_id} is already associated with "
                           f"another qos specs: {current}")
-        conn.execute(volume_types.update().where(volume_types.c.id == type_id)
-                     .values(qos_specs_id=specs_id, updated_at=utcnow()))
+        queries.set_type_qos(conn, specs_id, type_id=type_id)
 
     async def disassociate(self, ctx: RequestContext, specs_id: str,
                            type_id: str | None = None) -> None:
@@ -232,23 +218,16 @@ class QosSpecService:
 
 
 def _associations(conn: Connection, specs_id: str) -> list[Association]:
-    rows = conn.execute(sa.select(volume_types.c.id, volume_types.c.name)
-                        .where(volume_types.c.qos_specs_id == specs_id)
-                        .order_by(volume_types.c.name))
-    return [Association(row.id, row.name) for row in rows]
+    return [Association(row.id, row.name) for row in queries.associated_types(conn, specs_id)]
 
 
 def _type_qos(conn: Connection, type_id: str) -> str | None:
     """The QoS spec id of volume type ``type_id``; ``NotFound`` for no such type."""
-    row = conn.execute(sa.select(volume_types.c.qos_specs_id)
-                       .where(volume_types.c.id == type_id)).first()
+    row = queries.type_qos_row(conn, type_id)
     if row is None:
         raise NotFound(f"Volume type {type_id} could not be found.")
     return row.qos_specs_id
 
 
 def _disassociate(conn: Connection, specs_id: str, type_id: str | None = None) -> None:
-    query = volume_types.update().where(volume_types.c.qos_specs_id == specs_id)
-    if type_id is not None:
-        query = query.where(volume_types.c.id == type_id)
-    conn.execute(query.values(qos_specs_id=None, updated_at=utcnow()))
+    queries.set_type_qos(conn, None, type_id=type_id, carrying=specs_id)

@@ -15,18 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import projects, quota_limits, volume_type_projects, volume_types, volumes
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Conflict, Invalid, NotFound
 from stackvol.services.common.ids import is_uuid
 from stackvol.services.operations.hosts import disabled_backends
+from stackvol.services.volumes import type_queries as queries
 from stackvol.storage.registry import Backends, wanted_backend_name
-from stackvol.timeutils import utcnow
 
 DEFAULT_TYPE = "__DEFAULT__"
 # Extra specs every reader may see (Cinder's "user visible" ones); the rest are admin-only.
@@ -57,23 +55,19 @@ def shared_with(conn: Connection, project_id: str | None) -> set[str]:
     """The ids of the private types ``project_id`` was given access to."""
     if project_id is None:
         return set()
-    return set(conn.execute(sa.select(volume_type_projects.c.volume_type_id).where(
-        volume_type_projects.c.project_id == project_id)).scalars())
+    return queries.shared_type_ids(conn, project_id)
 
 
 def _visible(conn: Connection, ctx: RequestContext, row: Any) -> bool:
     return bool(row.is_public or ctx.is_admin
-                or _access_row(conn, row.id, ctx.project_id) is not None)
+                or queries.has_access(conn, row.id, ctx.project_id))
 
 
 def resolve(conn: Connection, ctx: RequestContext, name_or_id: str) -> VolumeType:
     """The type named or numbered ``name_or_id`` that ``ctx`` may use; else ``NotFound``."""
-    query = sa.select(volume_types)
-    row = None
-    if is_uuid(name_or_id):
-        row = conn.execute(query.where(volume_types.c.id == name_or_id)).first()
+    row = queries.type_by_id(conn, name_or_id) if is_uuid(name_or_id) else None
     if row is None:
-        row = conn.execute(query.where(volume_types.c.name == name_or_id)).first()
+        row = queries.type_by_name(conn, name_or_id)
     if row is None or not _visible(conn, ctx, row):
         if is_uuid(name_or_id):
             raise NotFound(f"Volume type {name_or_id} could not be found.")
@@ -82,7 +76,7 @@ def resolve(conn: Connection, ctx: RequestContext, name_or_id: str) -> VolumeTyp
 
 
 def default_type(conn: Connection) -> VolumeType:
-    row = conn.execute(sa.select(volume_types).where(volume_types.c.name == DEFAULT_TYPE)).first()
+    row = queries.type_by_name(conn, DEFAULT_TYPE)
     if row is None:
         raise NotFound(f"Volume type with name {DEFAULT_TYPE} could not be found.")
     return VolumeType.from_row(row)
@@ -98,9 +92,7 @@ def choose_backend(conn: Connection, backends: Backends, vtype: VolumeType) -> s
                   if name not in disabled]
     if len(candidates) <= 1:
         return candidates[0] if candidates else None
-    load: dict[str, int] = {row.backend: row.volumes for row in conn.execute(
-        sa.select(volumes.c.backend, sa.func.count().label("volumes"))
-        .where(volumes.c.backend.in_(candidates)).group_by(volumes.c.backend))}
+    load = queries.volumes_by_backend(conn, candidates)
     return min(candidates, key=lambda name: load.get(name, 0))
 
 
@@ -117,8 +109,7 @@ def no_valid_backend(vtype: VolumeType) -> str:
 
 def all_types(conn: Connection) -> dict[str, VolumeType]:
     """Every type by name (for views that show type ids)."""
-    return {row.name: VolumeType.from_row(row)
-            for row in conn.execute(sa.select(volume_types))}
+    return {row.name: VolumeType.from_row(row) for row in queries.all_types(conn)}
 
 
 class VolumeTypeService:
@@ -145,8 +136,8 @@ class VolumeTypeService:
     @staticmethod
     def _list(conn: Connection,
               project_id: str | None) -> tuple[builtins.list[VolumeType], set[str]]:
-        rows = conn.execute(sa.select(volume_types).order_by(volume_types.c.name))
-        return [VolumeType.from_row(row) for row in rows], shared_with(conn, project_id)
+        return ([VolumeType.from_row(row) for row in queries.all_types(conn)],
+                shared_with(conn, project_id))
 
     async def get(self, ctx: RequestContext, name_or_id: str) -> VolumeType:
         if name_or_id == "default":
@@ -168,12 +159,11 @@ class VolumeTypeService:
     @staticmethod
     def _create(conn: Connection, name: str, description: str | None, is_public: bool,
                 extra_specs: dict[str, str]) -> VolumeType:
-        if conn.execute(sa.select(volume_types.c.id).where(volume_types.c.name == name)).first():
+        if queries.type_name_taken(conn, name):
             raise Conflict(f"Volume Type {name} already exists.")
         type_id = str(uuid.uuid4())
-        conn.execute(volume_types.insert().values(
-            id=type_id, name=name, description=description, is_public=is_public,
-            extra_specs=extra_specs, created_at=utcnow()))
+        queries.insert_type(conn, {"id": type_id, "name": name, "description": description,
+                                   "is_public": is_public, "extra_specs": extra_specs})
         return VolumeType(type_id, name, description, is_public, extra_specs)
 
     async def update(self, ctx: RequestContext, type_id: str, name: str | None = None,
@@ -190,19 +180,16 @@ class VolumeTypeService:
         if name is not None and name != current.name:
             if current.name == DEFAULT_TYPE:
                 raise Invalid("Invalid volume type: The default volume type cannot be renamed.")
-            if conn.execute(sa.select(volume_types.c.id)
-                            .where(volume_types.c.name == name)).first():
+            if queries.type_name_taken(conn, name):
                 raise Conflict(f"Volume Type {name} already exists.")
             changes["name"] = name
-            conn.execute(volumes.update().where(volumes.c.volume_type == current.name)
-                         .values(volume_type=name))
+            queries.rename_on_volumes(conn, current.name, name)
         if description is not None:
             changes["description"] = description
         if is_public is not None:
             changes["is_public"] = is_public
         if changes:
-            conn.execute(volume_types.update().where(volume_types.c.id == current.id)
-                         .values(updated_at=utcnow(), **changes))
+            queries.update_type(conn, current.id, changes)
         return resolve(conn, ctx, current.id)
 
     async def delete(self, ctx: RequestContext, type_id: str) -> None:
@@ -214,15 +201,10 @@ class VolumeTypeService:
         current = resolve(conn, ctx, type_id)
         if current.name == DEFAULT_TYPE:
             raise Invalid("Invalid volume type: Default volume type can not be deleted.")
-        in_use = conn.execute(sa.select(sa.func.count()).where(
-            volumes.c.volume_type == current.name)).scalar_one()
-        if in_use:
+        if queries.volumes_of_type(conn, current.name):
             raise Invalid("Invalid volume type: Target volume type is still in use.")
-        conn.execute(volume_types.delete().where(volume_types.c.id == current.id))
-        conn.execute(volume_type_projects.delete().where(
-            volume_type_projects.c.volume_type_id == current.id))
-        conn.execute(quota_limits.delete().where(quota_limits.c.resource.in_(
-            [f"{kind}_{current.name}" for kind in ("volumes", "snapshots", "gigabytes")])))
+        queries.delete_type(conn, current.id, [
+            f"{kind}_{current.name}" for kind in ("volumes", "snapshots", "gigabytes")])
 
     # --- access to private types (Cinder's os-volume-type-access) ---------------------------
 
@@ -237,11 +219,7 @@ class VolumeTypeService:
         current = resolve(conn, ctx, type_id)
         if current.is_public:
             raise NotFound("Access list not available for public volume types.")
-        found = conn.execute(
-            sa.select(volume_type_projects.c.project_id)
-            .where(volume_type_projects.c.volume_type_id == current.id)
-            .order_by(volume_type_projects.c.created_at, volume_type_projects.c.project_id))
-        return current.id, list(found.scalars())
+        return current.id, queries.access_projects(conn, current.id)
 
     async def add_access(self, ctx: RequestContext, type_id: str, project_id: str) -> None:
         policy.authorize(ctx, "volume_type:manage_access")
@@ -251,14 +229,12 @@ class VolumeTypeService:
     def _add_access(conn: Connection, ctx: RequestContext, type_id: str,
                     project_id: str) -> None:
         current = _private(conn, ctx, type_id)
-        if conn.execute(sa.select(projects.c.id).where(projects.c.id == project_id)).first() \
-                is None:
+        if not queries.project_exists(conn, project_id):
             raise NotFound(f"Project {project_id} could not be found.")
-        if _access_row(conn, current.id, project_id) is not None:
+        if queries.has_access(conn, current.id, project_id):
             raise Conflict(f"Volume type access for {current.id} / {project_id} combination "
                            f"already exists.")
-        conn.execute(volume_type_projects.insert().values(
-            volume_type_id=current.id, project_id=project_id, created_at=utcnow()))
+        queries.grant_access(conn, current.id, project_id)
 
     async def remove_access(self, ctx: RequestContext, type_id: str, project_id: str) -> None:
         policy.authorize(ctx, "volume_type:manage_access")
@@ -268,10 +244,7 @@ class VolumeTypeService:
     def _remove_access(conn: Connection, ctx: RequestContext, type_id: str,
                        project_id: str) -> None:
         current = _private(conn, ctx, type_id)
-        removed = conn.execute(volume_type_projects.delete().where(
-            volume_type_projects.c.volume_type_id == current.id,
-            volume_type_projects.c.project_id == project_id)).rowcount
-        if not removed:
+        if not queries.revoke_access(conn, current.id, project_id):
             raise NotFound(f"Volume type access not found for {current.id} / {project_id} "
                            f"combination.")
 
@@ -297,8 +270,7 @@ class VolumeTypeService:
                 raise NotFound(f"Volume Type {current.id} has no extra specs with key "
                                f"{remove}.")
             del merged[remove]
-        conn.execute(volume_types.update().where(volume_types.c.id == current.id)
-                     .values(extra_specs=merged, updated_at=utcnow()))
+        queries.update_type(conn, current.id, {"extra_specs": merged})
         return merged
 
 
@@ -309,9 +281,3 @@ def _private(conn: Connection, ctx: RequestContext, type_id: str) -> VolumeType:
         raise Invalid("Invalid volume type: Type access modification is not applicable to "
                       "public volume type.")
     return current
-
-
-def _access_row(conn: Connection, type_id: str, project_id: str) -> Any:
-    return conn.execute(sa.select(volume_type_projects.c.project_id).where(
-        volume_type_projects.c.volume_type_id == type_id,
-        volume_type_projects.c.project_id == project_id)).first()
