@@ -1,4 +1,10 @@
-"""Shared fixtures: one real stackvol server per test session, on a loopback port."""
+"""Fixtures shared by both tiers, every one lazy: nothing here runs unless a test asks for it.
+
+The real stackvol server (one per test session, on a loopback port) and the clients on it serve
+the functional tier (tests/functional); the unit tier (tests/unit) asks for none of them, so it
+runs without a server process. What every functional test needs regardless (the PostgreSQL
+cluster of a PostgreSQL run) is in tests/functional/conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ import pytest
 
 from tests.support import ceph as ceph_cluster
 from tests.support import postgres
+from tests.support.clients import cinder, image_client
+from tests.support.identity_helpers import identity
 from tests.support.server import StackvolProcess, running
 
 # Nova's API samples the tests compare with, vendored (see tests/support/samples/README.md).
@@ -37,7 +45,6 @@ def demo(server: StackvolProcess) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def vadmin(server: StackvolProcess) -> Iterator[httpx.Client]:
     """The admin on the Block Storage face (newest microversion, project in the path)."""
-    from tests.functional.test_cinder_api import cinder
     with cinder(server, "admin") as client:
         yield client
 
@@ -45,8 +52,23 @@ def vadmin(server: StackvolProcess) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def vdemo(server: StackvolProcess) -> Iterator[httpx.Client]:
     """The demo member on the Block Storage face."""
-    from tests.functional.test_cinder_api import cinder
     with cinder(server, "demo") as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def keystone(server: StackvolProcess) -> Iterator[httpx.Client]:
+    """The admin on the Identity v3 API (to make projects, users and grants)."""
+    token, _ = server.token("admin")
+    with identity(server, token) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def glance(server: StackvolProcess) -> Iterator[httpx.Client]:
+    """The admin on the Image service (paths start with the version, ``/v2/...``)."""
+    token, _ = server.token("admin")
+    with image_client(server, token) as client:
         yield client
 
 
@@ -67,12 +89,3 @@ def ceph() -> Iterator[ceph_cluster.CephCluster]:
 
 def pytest_report_header() -> str:
     return f"stackvol database: {'postgresql' if postgres.wanted() else 'sqlite'}"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def database_cluster() -> Iterator[None]:
-    """On a PostgreSQL run, one private cluster serves every test server's database."""
-    if postgres.wanted():
-        postgres.shared_cluster()
-    yield
-    postgres.stop_shared_cluster()

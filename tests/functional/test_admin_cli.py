@@ -19,10 +19,11 @@ from alembic.script import ScriptDirectory
 
 from stackvol.cli.main import _parser, main
 from stackvol.db.migrate import alembic_config
-from tests.functional.test_attachments import attach, new_server, new_volume, volume_status
 from tests.support.identity_helpers import osc
 from tests.support.server import StackvolProcess, database_env, wait_for
 from tests.support.server import query as query_database
+from tests.support.servers import new_server
+from tests.support.volumes import attach, attach_and_wait, new_volume
 
 
 def admin_env(data_dir: Path) -> dict[str, str]:
@@ -182,8 +183,7 @@ def test_reset_state_after_a_killed_attach(
     with server.client("admin") as client:
         assert client.get(f"/os-volumes/{volume_id}").json()["volume"]["status"] == "available"
         assert volume_id not in connected(data, server_id)
-        assert attach(client, server_id, volume_id).status_code == 200
-        volume_status(client, volume_id, "in-use")
+        attach_and_wait(client, server_id, volume_id)
     assert volume_id in connected(data, server_id)
 
 
@@ -193,8 +193,7 @@ def test_force_detach_disconnects_through_the_compute_driver(tmp_path: Path) -> 
     try:
         with server.client("admin") as client:
             server_id, volume_id = new_server(client), new_volume(client)
-            assert attach(client, server_id, volume_id).status_code == 200
-            volume_status(client, volume_id, "in-use")
+            attach_and_wait(client, server_id, volume_id)
         assert volume_id in connected(data, server_id)
         server.stop()
         # A truly connected volume may be (re)declared in-use; that changes nothing.

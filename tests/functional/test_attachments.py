@@ -11,47 +11,17 @@ import httpx
 import pytest
 
 from tests.support.server import StackvolProcess, wait_for
+from tests.support.servers import new_server
 from tests.support.shapes import assert_same_shape, load
+from tests.support.volumes import attach, new_volume, volume_status
 
 SAMPLES_DIR = "doc/api_samples/os-volume_attachments"
 FAMILIES = ["2.1", "2.49", "2.70", "2.79", "2.85", "2.89", "2.101"]
-IMAGE = "70a599e0-31e7-49b7-b260-868f441e862b"
 
 
 def mv(text: str) -> tuple[int, int]:
     major, minor = text.split(".")
     return int(major), int(minor)
-
-
-def new_server(client: httpx.Client, name: str = "att") -> str:
-    resp = client.post("/servers", json={"server": {
-        "name": name, "imageRef": IMAGE, "flavorRef": "1"}})
-    assert resp.status_code == 202, resp.text
-    server_id = resp.json()["server"]["id"]
-    server = wait_for(lambda: client.get(f"/servers/{server_id}").json()["server"],
-                      lambda s: s["status"] in ("ACTIVE", "ERROR"))
-    assert server["status"] == "ACTIVE"
-    return server_id
-
-
-def new_volume(client: httpx.Client, size: int = 1, **fields: object) -> str:
-    resp = client.post("/os-volumes", json={"volume": {"size": size, **fields}})
-    assert resp.status_code == 200, resp.text
-    volume_id = resp.json()["volume"]["id"]
-    volume_status(client, volume_id, "available")
-    return volume_id
-
-
-def volume_status(client: httpx.Client, volume_id: str, wanted: str) -> dict:
-    volume = wait_for(lambda: client.get(f"/os-volumes/{volume_id}").json()["volume"],
-                      lambda v: v["status"] == wanted)
-    assert volume["status"] == wanted, volume
-    return volume
-
-
-def attach(client: httpx.Client, server_id: str, volume_id: str, **extra: object) -> httpx.Response:
-    return client.post(f"/servers/{server_id}/os-volume_attachments",
-                       json={"volumeAttachment": {"volumeId": volume_id, **extra}})
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,11 @@ import pytest
 
 from stackvol.config import load_settings
 from stackvol.storage.registry import Backends, UnknownBackend
-from tests.functional.test_cinder_api import cinder, make_server, wait_gone, wait_volume
 from tests.support import postgres
+from tests.support.clients import cinder
 from tests.support.server import StackvolProcess, running, wait_for
+from tests.support.servers import new_server
+from tests.support.volumes import wait_gone, wait_volume
 
 BACKENDS = {"fast": ("FAST", "qcow2"), "slow": ("SLOW", "raw")}
 
@@ -204,7 +206,7 @@ def test_a_type_naming_no_backend_leaves_the_volume_in_error(two: StackvolProces
 
 def test_volumes_of_both_backends_attach(two: StackvolProcess, vadmin: httpx.Client) -> None:
     with two.client("admin") as nova:
-        server_id = make_server(nova)
+        server_id = new_server(nova, "cinder-vm")
         volumes = {name: create(vadmin, volume_type=name.upper()) for name in BACKENDS}
         for vid in volumes.values():
             wait_volume(vadmin, vid, "available")

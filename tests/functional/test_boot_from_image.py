@@ -11,7 +11,6 @@ boots a server; the guest's ``/proc/cmdline`` shows which way it came up.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,56 +21,14 @@ import httpx
 import pytest
 
 from stackvol.virt import guest_image
-from tests.functional.test_servers import IMAGE as BUILTIN_IMAGE
 from tests.support import libvirt_guest as lg
+from tests.support.clients import cinder
 from tests.support.identity_helpers import osc
+from tests.support.images import MARKER, create_image, made_image, qemu_img, same_bytes
 from tests.support.server import StackvolProcess, wait_for
+from tests.support.servers import IMAGE, delete_server
 
 GiB = 1024**3
-BOOT = 180.0  # TCG on a busy 2-core machine
-MARKER = b"stackvol image bytes"
-
-
-def qemu_img(*args: str) -> str:
-    done = subprocess.run(["qemu-img", *args], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def made_image(tmp: Path, name: str, virtual_mib: int = 64) -> Path:
-    """A small qcow2 image: a marker at 1 MiB and at its last MiB, holes elsewhere."""
-    raw = tmp / f"{name}.raw"
-    with open(raw, "wb") as fh:
-        fh.truncate(virtual_mib * 1024 * 1024)
-        for offset in (1024 * 1024, (virtual_mib - 1) * 1024 * 1024):
-            fh.seek(offset)
-            fh.write(MARKER + name.encode())
-    image = tmp / f"{name}.qcow2"
-    qemu_img("convert", "-q", "-f", "raw", "-O", "qcow2", str(raw), str(image))
-    return image
-
-
-def glance(server: StackvolProcess, user: str = "admin") -> httpx.Client:
-    return server.client(user, prefix="/image/v2")
-
-
-def upload(server: StackvolProcess, path: Path | None, name: str, user: str = "admin",
-           disk_format: str = "qcow2", container_format: str = "bare",
-           **attributes: Any) -> str:
-    """Create an image (public unless told) and upload ``path`` into it (None: no data)."""
-    attributes.setdefault("visibility", "public" if user == "admin" else "private")
-    with glance(server, user) as client:
-        resp = client.post("/images", json={"name": name, "disk_format": disk_format,
-                                             "container_format": container_format,
-                                             **attributes})
-        assert resp.status_code == 201, resp.text
-        image_id = resp.json()["id"]
-        if path is not None:
-            put = client.put(f"/images/{image_id}/file", content=path.read_bytes(),
-                             headers={"Content-Type": "application/octet-stream"})
-            assert put.status_code == 204, put.text
-            assert client.get(f"/images/{image_id}").json()["status"] == "active"
-    return image_id
 
 
 def create_server(client: httpx.Client, **fields: Any) -> httpx.Response:
@@ -93,11 +50,6 @@ def wait_server(client: httpx.Client, server_id: str, wanted: str = "ACTIVE",
     return found
 
 
-def delete_server(client: httpx.Client, server_id: str) -> None:
-    assert client.delete(f"/servers/{server_id}").status_code == 204
-    wait_for(lambda: client.get(f"/servers/{server_id}").status_code, lambda c: c == 404, 60)
-
-
 def bfv_root(image_id: str, size: int) -> list[dict[str, Any]]:
     return [{"source_type": "image", "destination_type": "volume", "uuid": image_id,
              "boot_index": 0, "volume_size": size, "delete_on_termination": True}]
@@ -115,21 +67,6 @@ def volume_path(server: StackvolProcess, volume_id: str) -> Path:
     return found[0]
 
 
-def same_bytes(image: Path, volume: Path) -> None:
-    """qemu-img compare: equal content (the volume's extra space reads as zeros)."""
-    fmt = "qcow2" if volume.suffix == ".qcow2" else "raw"
-    done = subprocess.run(["qemu-img", "compare", "-U", "-f", "qcow2", "-F", fmt, str(image),
-                           str(volume)], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def cinder(server: StackvolProcess) -> httpx.Client:
-    token, body = server.token("admin")
-    return httpx.Client(base_url=f"{server.url}/volume/v3/{body['project']['id']}",
-                        headers={"X-Auth-Token": token,
-                                 "OpenStack-API-Version": "volume 3.60"}, timeout=30)
-
-
 # --- without libvirt: the session's (simulated) server ------------------------------------
 
 
@@ -139,11 +76,11 @@ def images(server: StackvolProcess, tmp_path_factory: pytest.TempPathFactory) ->
     small = made_image(tmp, "small")
     big = made_image(tmp, "big", virtual_mib=2048 + 64)  # > 2 GiB virtual, a few KiB of data
     return {"small_path": small, "big_path": big,
-            "small": upload(server, small, f"small-{uuid.uuid4().hex[:6]}"),
-            "big": upload(server, big, "big"),
-            "queued": upload(server, None, "queued"),
-            "min_disk": upload(server, small, "needs-5g", min_disk=5),
-            "private": upload(server, small, "admins-own", visibility="private")}
+            "small": create_image(server, small, f"small-{uuid.uuid4().hex[:6]}"),
+            "big": create_image(server, big, "big"),
+            "queued": create_image(server, None, "queued"),
+            "min_disk": create_image(server, small, "needs-5g", min_disk=5),
+            "private": create_image(server, small, "admins-own", visibility="private")}
 
 
 def test_server_image_faults(demo: httpx.Client, images: dict[str, Any]) -> None:
@@ -169,7 +106,7 @@ def test_server_from_image_records_what_boots(server: StackvolProcess, demo: htt
                                              images: dict[str, Any]) -> None:
     link = f"{server.url}/image/v2/images/{images['small']}"  # Nova also takes a URL
     for image_ref, boots in ((images["small"], images["small"]), (link, images["small"]),
-                             (BUILTIN_IMAGE, None)):
+                             (IMAGE, None)):
         resp = create_server(demo, imageRef=image_ref)
         assert resp.status_code == 202, resp.text
         server_id = resp.json()["server"]["id"]
@@ -189,7 +126,7 @@ def test_server_from_image_records_what_boots(server: StackvolProcess, demo: htt
 
 def test_volume_from_image_on_block_storage(server: StackvolProcess,
                                             images: dict[str, Any]) -> None:
-    with cinder(server) as client:
+    with cinder(server, version="3.60") as client:
         unknown = str(uuid.uuid4())
         missing = client.post("/volumes", json={"volume": {"size": 1, "imageRef": unknown}})
         assert missing.status_code == 404, missing.text
@@ -278,7 +215,7 @@ def vadmin(cloud: StackvolProcess) -> Iterator[httpx.Client]:
 
 
 def cmdline(server_id: str) -> str:
-    lg.wait_agent(server_id, BOOT)
+    lg.wait_agent(server_id, lg.BOOT)
     # The agent can answer a first command with nothing while the guest is still settling.
     return wait_for(lambda: lg.guest(server_id, "cat /proc/cmdline"), lambda out: out.strip(),
                     timeout=30, interval=0.5)
@@ -332,17 +269,17 @@ def test_disk_image_boots_by_bios(cloud: StackvolProcess, vadmin: httpx.Client,
 
 def test_kernel_and_ramdisk_image_boots_directly(cloud: StackvolProcess, vadmin: httpx.Client,
                                                  guest_files: Path, tmp_path: Path) -> None:
-    kernel = upload(cloud, guest_files / "vmlinuz", "guest-kernel", disk_format="aki",
+    kernel = create_image(cloud, guest_files / "vmlinuz", "guest-kernel", disk_format="aki",
                     container_format="aki")
-    ramdisk = upload(cloud, guest_files / "initrd.img", "guest-ramdisk", disk_format="ari",
+    ramdisk = create_image(cloud, guest_files / "initrd.img", "guest-ramdisk", disk_format="ari",
                      container_format="ari")
     root = made_image(tmp_path, "ami-root", virtual_mib=16)
-    image = upload(cloud, root, "guest-ami", kernel_id=kernel, ramdisk_id=ramdisk,
+    image = create_image(cloud, root, "guest-ami", kernel_id=kernel, ramdisk_id=ramdisk,
                    os_command_line="console=ttyS0 quiet stackvol.boot=ami")
     resp = create_server(vadmin, imageRef=image)
     assert resp.status_code == 202, resp.text
     server_id = resp.json()["server"]["id"]
-    wait_server(vadmin, server_id, timeout=BOOT)
+    wait_server(vadmin, server_id, timeout=lg.BOOT)
     line = cmdline(server_id)
     assert "stackvol.boot=ami" in line and guest_image.DISK_MARKER not in line
     # vda is the image's overlay: the marker the image holds at 1 MiB reads back.
@@ -354,11 +291,11 @@ def test_kernel_and_ramdisk_image_boots_directly(cloud: StackvolProcess, vadmin:
 
 def test_volume_from_disk_image_boots(cloud: StackvolProcess, vadmin: httpx.Client,
                                       guest_files: Path) -> None:
-    image = upload(cloud, guest_files / "boot-disk.qcow2", "bfv-disk")
+    image = create_image(cloud, guest_files / "boot-disk.qcow2", "bfv-disk")
     resp = create_server(vadmin, block_device_mapping_v2=bfv_root(image, 1))
     assert resp.status_code == 202, resp.text
     server_id = resp.json()["server"]["id"]
-    wait_server(vadmin, server_id, timeout=BOOT)
+    wait_server(vadmin, server_id, timeout=lg.BOOT)
     volume_id = root_volume(vadmin, server_id)
     same_bytes(guest_files / "boot-disk.qcow2", volume_path(cloud, volume_id))
     assert guest_image.DISK_MARKER in cmdline(server_id)  # SYSLINUX on the volume booted

@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.functional.test_attachments import IMAGE, attach, new_volume, volume_status
-from tests.functional.test_boot_from_image import made_image, same_bytes, upload
+from tests.support.images import create_image, made_image, same_bytes
 from tests.support.server import StackvolProcess, wait_for
+from tests.support.servers import IMAGE, delete_server
+from tests.support.volumes import attach, new_volume, volume_file, volume_status
 
 GiB = 1024**3
 
@@ -55,16 +56,6 @@ def driver_volumes(server: StackvolProcess, server_id: str) -> dict[str, str]:
     return {vol: entry["device"] for vol, entry in state["volumes"].items()}
 
 
-def delete_and_wait(client: httpx.Client, server_id: str) -> None:
-    assert client.delete(f"/servers/{server_id}").status_code == 204
-    gone = wait_for(lambda: client.get(f"/servers/{server_id}"), lambda r: r.status_code == 404)
-    assert gone.status_code == 404
-
-
-def volume_file(server: StackvolProcess, volume_id: str) -> Path:
-    return server.data_dir / "volumes" / f"volume-{volume_id}.raw"
-
-
 def test_boot_from_an_existing_volume(server: StackvolProcess, admin: httpx.Client) -> None:
     root = new_volume(admin)
     active = boot(admin, block_device_mapping_v2=[bdm("volume", root, boot_index=0)])
@@ -85,7 +76,7 @@ def test_boot_from_an_existing_volume(server: StackvolProcess, admin: httpx.Clie
     assert attach(admin, server_id, extra).json()["volumeAttachment"]["device"] == "/dev/vdb"
     volume_status(admin, extra, "in-use")
 
-    delete_and_wait(admin, server_id)
+    delete_server(admin, server_id)
     assert volume_status(admin, root, "available")["attachments"] == [{}]
     volume_status(admin, extra, "available")
     assert volume_file(server, root).exists()
@@ -94,7 +85,7 @@ def test_boot_from_an_existing_volume(server: StackvolProcess, admin: httpx.Clie
 def test_new_volumes_from_snapshot_blank_and_image(server: StackvolProcess, admin: httpx.Client,
                                                    tmp_path: Path) -> None:
     image_file = made_image(tmp_path, "data")
-    image = upload(server, image_file, "data-image")
+    image = create_image(server, image_file, "data-image")
     source = new_volume(admin)
     with open(volume_file(server, source), "r+b") as fh:
         fh.seek(GiB - 4096)
@@ -133,7 +124,7 @@ def test_new_volumes_from_snapshot_blank_and_image(server: StackvolProcess, admi
     assert image_att["delete_on_termination"] is True
     assert image_att["attachment_id"] and image_att["bdm_uuid"]
 
-    delete_and_wait(admin, server_id)
+    delete_server(admin, server_id)
     for device in ("/dev/vdd", "/dev/vdb"):  # delete_on_termination
         volume_id = by_device[device]
         wait_for(lambda v=volume_id: admin.get(f"/os-volumes/{v}").status_code,
@@ -170,7 +161,7 @@ def test_image_and_data_volume_from_legacy_mapping(admin: httpx.Client) -> None:
     assert admin.delete(f"/servers/{active['id']}/os-volume_attachments/{data}"
                         ).status_code == 202
     volume_status(admin, data, "available")
-    delete_and_wait(admin, active["id"])
+    delete_server(admin, active["id"])
 
 
 def _message(resp: httpx.Response) -> str:
@@ -279,7 +270,7 @@ def test_each_server_of_a_request_gets_its_own_blank_volume(admin: httpx.Client)
         roots |= set(attachments(admin, server_id))
     assert len(roots) == 2
     for server_id in ids:
-        delete_and_wait(admin, server_id)
+        delete_server(admin, server_id)
 
 
 def test_concurrent_boots_from_one_volume_exactly_one_wins(admin: httpx.Client) -> None:
@@ -294,7 +285,7 @@ def test_concurrent_boots_from_one_volume_exactly_one_wins(admin: httpx.Client) 
     assert sorted(codes) == [202] + [400] * 9, codes
     volume = volume_status(admin, root, "in-use")
     server_id = volume["attachments"][0]["serverId"]
-    delete_and_wait(admin, server_id)
+    delete_server(admin, server_id)
     volume_status(admin, root, "available")
 
 
@@ -305,5 +296,5 @@ def test_attach_refuses_a_volume_reserved_for_a_booting_server(admin: httpx.Clie
     resp = attach(admin, second["id"], other)
     assert resp.status_code == 400
     assert "in-use" in _message(resp)
-    delete_and_wait(admin, booted["id"])
-    delete_and_wait(admin, second["id"])
+    delete_server(admin, booted["id"])
+    delete_server(admin, second["id"])

@@ -21,12 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.functional.test_libvirt_e2e import BOOT, FLAVOR, IMAGE
-from tests.functional.test_rbd_libvirt import _undefine_secrets, assert_in_ceph, rbd_disk_sources
 from tests.support import libvirt_guest as lg
 from tests.support import postgres
 from tests.support.ceph import CephCluster
+from tests.support.rbd_guests import assert_in_ceph, rbd_disk_sources, undefine_secrets
 from tests.support.server import StackvolProcess, wait_for
+from tests.support.servers import IMAGE
 
 FAST = {"task_lease_seconds": 5, "task_poll_seconds": 0.2, "heartbeat_seconds": 0.5,
         "service_down_seconds": 5}
@@ -61,7 +61,7 @@ def hosts(ceph: CephCluster, tmp_path_factory: pytest.TempPathFactory
             proc.stop()
         for host in COMPUTE_HOSTS:
             lg.destroy_domains_of(procs[host].data_dir)
-        _undefine_secrets(ceph.fsid)
+        undefine_secrets(ceph.fsid)
         lg.stop_started_daemons()
 
 
@@ -75,13 +75,13 @@ def nova(hosts: dict[str, StackvolProcess]) -> Iterator[httpx.Client]:
 def boot_on_next_host(nova: httpx.Client, name: str) -> tuple[str, str]:
     """A running guest; the API places it on the compute host with the fewest servers."""
     resp = nova.post("/servers", json={"server": {"name": name, "imageRef": IMAGE,
-                                                  "flavorRef": FLAVOR}})
+                                                  "flavorRef": lg.FLAVOR}})
     assert resp.status_code == 202, resp.text
     server_id = resp.json()["server"]["id"]
     server = wait_for(lambda: nova.get(f"/servers/{server_id}").json()["server"],
-                      lambda s: s["status"] in ("ACTIVE", "ERROR"), BOOT, interval=0.2)
+                      lambda s: s["status"] in ("ACTIVE", "ERROR"), lg.BOOT, interval=0.2)
     assert server["status"] == "ACTIVE", server
-    lg.wait_agent(server_id, BOOT)
+    lg.wait_agent(server_id, lg.BOOT)
     return server_id, server["OS-EXT-SRV-ATTR:host"]
 
 

@@ -16,17 +16,17 @@ import httpx
 import pytest
 
 from stackvol.virt.libvirt_disks import disk_xml
-from tests.functional.test_cinder_api import (
-    cinder,
-    make_server,
+from tests.support.clients import cinder, project_id
+from tests.support.openstack_clients import osc
+from tests.support.server import StackvolProcess, query, running, wait_for
+from tests.support.servers import new_server
+from tests.support.volumes import (
+    make_snapshot,
     make_volume,
-    project_id,
     volume_file,
     wait_gone,
     wait_volume,
 )
-from tests.functional.test_cinder_clients import osc
-from tests.support.server import StackvolProcess, query, running, wait_for
 
 MiB = 1024**2
 GiB = 1024**3
@@ -35,20 +35,6 @@ GiB = 1024**3
 def act(client: httpx.Client, kind: str, resource_id: str, name: str,
         args: dict[str, Any] | None = None) -> httpx.Response:
     return client.post(f"/{kind}/{resource_id}/action", json={name: args or {}})
-
-
-def make_snapshot(client: httpx.Client, volume_id: str) -> dict[str, Any]:
-    resp = client.post("/snapshots", json={"snapshot": {"volume_id": volume_id}})
-    assert resp.status_code == 202, resp.text
-    snap_id = resp.json()["snapshot"]["id"]
-    return wait_snapshot(client, snap_id, "available")
-
-
-def wait_snapshot(client: httpx.Client, snap_id: str, status: str) -> dict[str, Any]:
-    found = wait_for(lambda: client.get(f"/snapshots/{snap_id}").json(),
-                     lambda b: b.get("snapshot", {}).get("status") == status)
-    assert found["snapshot"]["status"] == status, found
-    return found["snapshot"]
 
 
 def write_pattern(path: Path) -> None:
@@ -207,7 +193,7 @@ def simulated_volumes(server: StackvolProcess, server_id: str) -> dict[str, Any]
 
 def test_force_detach(server: StackvolProcess, admin: httpx.Client, demo: httpx.Client,
                       vadmin: httpx.Client, vdemo: httpx.Client) -> None:
-    vm = make_server(demo)
+    vm = new_server(demo, "cinder-vm")
     # Tempest's case: os-attach (no hypervisor involved), the volume then reset to error.
     vid = make_volume(vdemo)["id"]
     assert act(vdemo, "volumes", vid, "os-attach", {
@@ -302,7 +288,7 @@ def test_readonly_flag(server: StackvolProcess, demo: httpx.Client,
     info = act(vdemo, "volumes", vid, "os-initialize_connection",
                {"connector": {"host": "h", "mode": "rw"}}).json()["connection_info"]
     assert info["data"]["access_mode"] == "ro"
-    vm = make_server(demo)
+    vm = new_server(demo, "cinder-vm")
     resp = demo.post(f"/servers/{vm}/os-volume_attachments",
                      json={"volumeAttachment": {"volumeId": vid}})
     assert resp.status_code == 200, resp.text
@@ -442,8 +428,6 @@ def test_qcow2_clone_and_source_kept_while_cloning(tmp_path: Path) -> None:
 def test_rbd_clone(ceph: Any, tmp_path: Path) -> None:
     """On Ceph a clone is an RBD clone of a ``clone-<id>`` snapshot of its source: gone with
     the clone; a source deleted first flattens its clones (they keep their bytes)."""
-    from tests.functional.test_rbd_api import parent_of, snapshots_of
-
     with running(tmp_path / "data", **ceph.stackvol_settings()) as proc, cinder(proc) as client:
         source = make_volume(client, size=1)
         image = f"volume-{source['id']}"
@@ -452,17 +436,17 @@ def test_rbd_clone(ceph: Any, tmp_path: Path) -> None:
         second = make_volume(client, source_volid=source["id"])
         for clone in (first, second):
             clone_image = f"volume-{clone['id']}"
-            assert parent_of(ceph, clone_image) == f"{image}@clone-{clone['id']}"
+            assert ceph.parent(clone_image) == f"{image}@clone-{clone['id']}"
             assert ceph.read(clone_image, 4096, 8) == b"clone-me"
         ceph.write(image, 4096, b"CHANGED!")  # copy-on-write: the clones keep theirs
         assert ceph.read(f"volume-{first['id']}", 4096, 8) == b"clone-me"
         assert client.delete(f"/volumes/{second['id']}").status_code == 202
         wait_gone(client, f"/volumes/{second['id']}")
-        assert snapshots_of(ceph, image) == {f"clone-{first['id']}": True}
+        assert ceph.snapshots(image) == {f"clone-{first['id']}": True}
         assert client.delete(f"/volumes/{source['id']}").status_code == 202
         wait_gone(client, f"/volumes/{source['id']}")
         first_image = f"volume-{first['id']}"
-        assert image not in ceph.images() and parent_of(ceph, first_image) is None
+        assert image not in ceph.images() and ceph.parent(first_image) is None
         assert ceph.read(first_image, 4096, 8) == b"clone-me"
         assert client.delete(f"/volumes/{first['id']}").status_code == 202
         wait_gone(client, f"/volumes/{first['id']}")

@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 
-from tests.functional.test_cinder_api import cinder, make_volume, wait_volume
-from tests.functional.test_cinder_clients import osc
+from tests.support.clients import cinder
+from tests.support.openstack_clients import osc
 from tests.support.server import StackvolProcess, running
+from tests.support.volumes import make_volume, wait_volume
 
 QOS_KEYS = {"id", "name", "consumer", "specs"}
 

@@ -5,64 +5,17 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.functional.test_servers import IMAGE
+from tests.support.clients import CINDER_MAX as MAX
+from tests.support.clients import cinder, project_id
 from tests.support.server import StackvolProcess, wait_for
+from tests.support.servers import new_server
+from tests.support.volumes import make_volume, volume_file, wait_gone, wait_volume
 
-MAX = "3.71"
 GiB = 1024**3
-
-
-def cinder(server: StackvolProcess, user: str = "admin", version: str | None = MAX,
-           with_project: bool = True) -> httpx.Client:
-    """An httpx client on ``/volume/v3[/{project_id}]`` for a bootstrap user."""
-    token, body = server.token(user)
-    prefix = f"/volume/v3/{body['project']['id']}" if with_project else "/volume/v3"
-    headers = {"X-Auth-Token": token}
-    if version:
-        headers["OpenStack-API-Version"] = f"volume {version}"
-    return httpx.Client(base_url=server.url + prefix, headers=headers, timeout=30)
-
-
-def project_id(client: httpx.Client) -> str:
-    return client.get("/limits").url.path.split("/")[3]
-
-
-def wait_volume(client: httpx.Client, volume_id: str, status: str) -> dict[str, Any]:
-    found = wait_for(lambda: client.get(f"/volumes/{volume_id}").json(),
-                     lambda b: b.get("volume", {}).get("status") == status)
-    assert found["volume"]["status"] == status, found
-    return found["volume"]
-
-
-def wait_gone(client: httpx.Client, path: str) -> None:
-    resp = wait_for(lambda: client.get(path), lambda r: r.status_code == 404)
-    assert resp.status_code == 404, resp.text
-
-
-def make_volume(client: httpx.Client, size: int = 1, **fields: Any) -> dict[str, Any]:
-    resp = client.post("/volumes", json={"volume": {"size": size, **fields}})
-    assert resp.status_code == 202, resp.text
-    return wait_volume(client, resp.json()["volume"]["id"], "available")
-
-
-def volume_file(server: StackvolProcess, volume_id: str) -> Path:
-    return server.data_dir / "volumes" / f"volume-{volume_id}.raw"
-
-
-def make_server(compute: httpx.Client) -> str:
-    resp = compute.post("/servers", json={"server": {"name": "cinder-vm", "imageRef": IMAGE,
-                                                     "flavorRef": "1"}})
-    assert resp.status_code == 202, resp.text
-    server_id = resp.json()["server"]["id"]
-    found = wait_for(lambda: compute.get(f"/servers/{server_id}").json()["server"],
-                     lambda s: s["status"] == "ACTIVE")
-    assert found["status"] == "ACTIVE"
-    return server_id
 
 
 # --- versions, microversions, errors ----------------------------------------------------------
@@ -572,7 +525,7 @@ def test_same_volumes_through_nova_and_cinder(demo: httpx.Client, vdemo: httpx.C
 
 
 def test_nova_attach_shows_in_cinder(demo: httpx.Client, vdemo: httpx.Client) -> None:
-    server_id = make_server(demo)
+    server_id = new_server(demo, "cinder-vm")
     vol = make_volume(vdemo)
     resp = demo.post(f"/servers/{server_id}/os-volume_attachments",
                      json={"volumeAttachment": {"volumeId": vol["id"]}})
@@ -597,7 +550,7 @@ def test_nova_attach_shows_in_cinder(demo: httpx.Client, vdemo: httpx.Client) ->
 
 
 def test_attachments_api(demo: httpx.Client, vdemo: httpx.Client) -> None:
-    server_id = make_server(demo)
+    server_id = new_server(demo, "cinder-vm")
     vol = make_volume(vdemo)
     body = {"attachment": {"volume_uuid": vol["id"], "instance_uuid": server_id}}
     assert vdemo.post("/attachments", json=body,

@@ -7,32 +7,17 @@ server boots from a volume (``--volume``) instead.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import openstack
 import pytest
 
-from tests.functional.test_cinder_api import cinder, wait_gone, wait_volume
-from tests.functional.test_servers import IMAGE
+from tests.support.clients import cinder
+from tests.support.openstack_clients import osc
 from tests.support.server import StackvolProcess, wait_for
-
-OPENSTACK = str(Path(sys.executable).with_name("openstack"))
-
-
-def osc(server: StackvolProcess, *args: str, user: str = "admin") -> Any:
-    """Run ``openstack --os-cloud stackvol-<user> ...``; parsed JSON when it prints JSON."""
-    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(server.clouds_yaml)}
-    done = subprocess.run([OPENSTACK, "--os-cloud", f"stackvol-{user}", *args],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
-    assert done.returncode == 0, f"openstack {' '.join(args)} failed:\n{done.stderr}"
-    out = done.stdout.strip()
-    return json.loads(out) if out[:1] in ("{", "[") else out
+from tests.support.servers import IMAGE
+from tests.support.volumes import wait_gone, wait_volume
 
 
 def osc_volume(server: StackvolProcess, name: str) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.functional.test_cinder_api import cinder, project_id, wait_volume
+from tests.support.clients import cinder, project_id
 from tests.support.server import StackvolProcess, running
+from tests.support.volumes import wait_volume
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,10 @@ import openstack
 import pytest
 from novaclient import exceptions as nova_exc
 
-from tests.functional.test_attachments import new_server, new_volume, volume_status
-from tests.functional.test_clients_compute import nova
+from tests.support.openstack_clients import nova
 from tests.support.server import StackvolProcess, wait_for
+from tests.support.servers import new_server
+from tests.support.volumes import new_volume, volume_status
 
 FAMILIES = ["2.1", "2.49", "2.70", "2.79", "2.85", "2.89"]
 

@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import novaclient
 import openstack
 import pytest
-from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import v3
 from novaclient import api_versions
-from novaclient import client as nova_client
 from novaclient import exceptions as nova_exc
 
-from tests.functional.test_servers import IMAGE
+from tests.support.openstack_clients import nova, sdk_connection
 from tests.support.server import StackvolProcess, wait_for
-
-
-def keystone_session(server: StackvolProcess, user: str) -> ks_session.Session:
-    cred = server.credentials()[user]
-    auth = v3.Password(auth_url=f"{server.url}/identity", username=user,
-                       password=cred["password"], project_name=cred["project"],
-                       user_domain_name="Default", project_domain_name="Default")
-    return ks_session.Session(auth=auth)
-
-
-def nova(server: StackvolProcess, version: str, user: str = "demo") -> Any:
-    return nova_client.Client(version, session=keystone_session(server, user))
+from tests.support.servers import IMAGE
 
 
 def wait_nova_status(client: Any, server_id: str, status: str) -> Any:
@@ -110,18 +95,6 @@ def test_novaclient_at_its_maximum_microversion(server: StackvolProcess) -> None
 
 
 # --- openstacksdk ---------------------------------------------------------------------------
-
-
-@contextmanager
-def sdk_connection(server: StackvolProcess, monkeypatch: pytest.MonkeyPatch,
-                   user: str = "admin") -> Iterator[openstack.connection.Connection]:
-    """openstacksdk as ``user``, from the server's own ``clouds.yaml``; closed after."""
-    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(server.clouds_yaml))
-    conn = openstack.connect(cloud=f"stackvol-{user}")
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 @pytest.fixture

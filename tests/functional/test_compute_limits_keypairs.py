@@ -19,11 +19,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.functional.test_clients_compute import sdk_connection
-from tests.functional.test_servers import IMAGE, mv, wait_gone
 from tests.support.identity_helpers import OPENSTACK, Account, make_account
 from tests.support.keys import md5_fingerprint, ssh_public_key
+from tests.support.openstack_clients import sdk_connection
 from tests.support.server import StackvolProcess, wait_for
+from tests.support.servers import IMAGE, mv, wait_gone
 
 NOT_FOUND = {"itemNotFound": {"code": 404, "message": "The resource could not be found."}}
 
@@ -33,12 +33,6 @@ def project_id(client: httpx.Client) -> str:
     resp = httpx.get(str(client.base_url).split("/v2.1")[0] + "/identity/v3/auth/tokens",
                      headers={"X-Auth-Token": token, "X-Subject-Token": token}, timeout=30)
     return resp.json()["token"]["project"]["id"]
-
-
-@pytest.fixture(scope="module")
-def keystone(server: StackvolProcess) -> Iterator[httpx.Client]:
-    with server.client("admin", prefix="/identity/v3") as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.functional.test_attachments import IMAGE, attach, new_server, new_volume, volume_status
 from tests.support.server import StackvolProcess, wait_for
+from tests.support.servers import IMAGE, new_server
+from tests.support.volumes import attach, attach_and_wait, new_volume, volume_status
 
 VOLUME_TRANSITIONS = {"creating", "attaching", "detaching", "deleting", "reserved"}
 SNAPSHOT_TRANSITIONS = {"creating", "deleting"}
@@ -114,8 +115,7 @@ def _server_and_volume(client: httpx.Client) -> tuple[str, str]:
 
 def _attached(client: httpx.Client) -> tuple[str, str]:
     server_id, volume_id = _server_and_volume(client)
-    assert attach(client, server_id, volume_id).status_code == 200
-    volume_status(client, volume_id, "in-use")
+    attach_and_wait(client, server_id, volume_id)
     return server_id, volume_id
 
 
@@ -250,8 +250,7 @@ def test_restart_reconciles_the_hypervisor_with_the_database(
     with client_of(server) as client:
         server_id = new_server(client)
         kept = new_volume(client)
-        assert attach(client, server_id, kept).status_code == 200
-        volume_status(client, kept, "in-use")
+        attach_and_wait(client, server_id, kept)
     server.kill()
     root = server.data_dir / "compute" / "simulated"
     # What a crash between a late spawn and its clean-up could leave: a server with no row...

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.functional.test_servers import mv
 from tests.support.server import StackvolProcess
+from tests.support.servers import mv
 
 DEFAULTS = {"1": ("m1.tiny", 1, 512, 1), "2": ("m1.small", 1, 2048, 20),
             "3": ("m1.medium", 2, 4096, 40), "4": ("m1.large", 4, 8192, 80),

@@ -7,16 +7,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from stackvol.http.compute.face import ROUTES
 from stackvol.services.identity.api import CACHE_SECONDS
-from tests.functional.test_attachments import attach, new_server, new_volume, volume_status
 from tests.support.identity_helpers import (
     identity,
     make_account,
@@ -27,15 +24,10 @@ from tests.support.identity_helpers import (
     unique,
 )
 from tests.support.server import StackvolProcess, wait_for
+from tests.support.servers import new_server
+from tests.support.volumes import attach, attach_and_wait, new_volume
 
 KEYSTONE_ERROR_KEYS = {"code", "title", "message"}
-
-
-@pytest.fixture(scope="module")
-def keystone(server: StackvolProcess) -> Iterator[httpx.Client]:
-    token, _ = server.token("admin")
-    with identity(server, token) as client:
-        yield client
 
 
 def assert_keystone_error(resp: httpx.Response, code: int) -> dict[str, Any]:
@@ -390,8 +382,7 @@ def test_member_of_one_project_finds_nothing_of_another(server: StackvolProcess,
         snap = owner.post("/os-snapshots", json={"snapshot": {"volume_id": volume_id}})
         assert snap.status_code == 200, snap.text
         snapshot_id = snap.json()["snapshot"]["id"]
-        assert attach(owner, server_id, attached_id).status_code == 200
-        volume_status(owner, attached_id, "in-use")
+        attach_and_wait(owner, server_id, attached_id)
     ids = {"volume_id": attached_id, "snapshot_id": snapshot_id, "server_id": server_id}
     walked: list[tuple[str, str]] = []
     with a.compute() as intruder, b.compute() as owner:

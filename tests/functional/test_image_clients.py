@@ -13,9 +13,7 @@ from pathlib import Path
 import openstack
 import pytest
 
-from tests.functional.test_cinder_clients import osc
-from tests.functional.test_clients_compute import nova as nova_client
-from tests.functional.test_clients_compute import sdk_connection
+from tests.support.openstack_clients import nova, osc, sdk_connection
 from tests.support.server import StackvolProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None,
@@ -107,7 +105,7 @@ def test_novaclient_sees_images_through_both_services(server: StackvolProcess,
     name = f"nova-img-{uuid.uuid4().hex[:6]}"
     image = cloud.create_image(name, filename=str(qcow2(tmp_path / "n.qcow2")),
                                disk_format="qcow2", container_format="bare", wait=True)
-    nova = nova_client(server, "2.35")
-    assert nova.glance.find_image(name).id == image.id  # novaclient asks the Image service
-    assert nova.glance.find_image(image.id).name == name
+    client = nova(server, "2.35")
+    assert client.glance.find_image(name).id == image.id  # novaclient asks the Image service
+    assert client.glance.find_image(image.id).name == name
     cloud.image.delete_image(image)

@@ -13,27 +13,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.functional.test_cinder_api import cinder, wait_volume
-from tests.functional.test_cinder_clients import osc
-from tests.functional.test_images import image_client, upload
-from tests.support.identity_helpers import Account, identity, make_account
+from tests.support.clients import cinder, image_client
+from tests.support.identity_helpers import Account, make_account
+from tests.support.images import upload
+from tests.support.openstack_clients import osc
 from tests.support.server import StackvolProcess
+from tests.support.volumes import wait_volume
 
 DATA = os.urandom(1024 * 1024)
 
 
 @pytest.fixture(scope="module")
-def member(server: StackvolProcess) -> Account:
-    token, _ = server.token("admin")
-    with identity(server, token) as keystone:
-        return make_account(server, keystone, "member")
-
-
-@pytest.fixture(scope="module")
-def glance_admin(server: StackvolProcess) -> Iterator[httpx.Client]:
-    token, _ = server.token("admin")
-    with image_client(server, token) as client:
-        yield client
+def member(server: StackvolProcess, keystone: httpx.Client) -> Account:
+    return make_account(server, keystone, "member")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +54,7 @@ def status(client: httpx.Client, image_id: str) -> str:
 
 
 def test_deactivated_image_serves_no_one_but_admins(server: StackvolProcess,
-                                                     glance_admin: httpx.Client,
+                                                     glance: httpx.Client,
                                                      glance_demo: httpx.Client) -> None:
     image_id = raw_image(glance_demo, visibility="private")
     assert action(glance_demo, image_id, "deactivate").status_code == 204
@@ -70,7 +62,7 @@ def test_deactivated_image_serves_no_one_but_admins(server: StackvolProcess,
     assert action(glance_demo, image_id, "deactivate").status_code == 204  # already: no change
     refused = glance_demo.get(f"/v2/images/{image_id}/file")
     assert refused.status_code == 403 and "deactivated" in refused.text
-    assert glance_admin.get(f"/v2/images/{image_id}/file").content == DATA
+    assert glance.get(f"/v2/images/{image_id}/file").content == DATA
     # Cinder (as Tempest's test_create_volume_from_deactivated_image) and Nova refuse it.
     with cinder(server, "demo") as vdemo:
         resp = vdemo.post("/volumes", json={"volume": {"size": 1, "imageRef": image_id}})
@@ -95,15 +87,15 @@ def test_deactivated_image_serves_no_one_but_admins(server: StackvolProcess,
     assert glance_demo.delete(f"/v2/images/{image_id}").status_code == 204
 
 
-def test_who_may_deactivate(server: StackvolProcess, glance_admin: httpx.Client,
+def test_who_may_deactivate(server: StackvolProcess, glance: httpx.Client,
                             glance_demo: httpx.Client, member: Account) -> None:
-    public = raw_image(glance_admin, visibility="public")
+    public = raw_image(glance, visibility="public")
     with image_client(server, member.token()) as other:
         assert action(other, public, "deactivate").status_code == 403  # not its owner's
         assert action(glance_demo, public, "deactivate").status_code == 403
         private = raw_image(glance_demo, visibility="private")
         assert action(other, private, "deactivate").status_code == 404  # not even visible
-    assert action(glance_admin, private, "deactivate").status_code == 204
+    assert action(glance, private, "deactivate").status_code == 204
     assert action(glance_demo, private, "reactivate").status_code == 204
     assert action(glance_demo, str(uuid.uuid4()), "deactivate").status_code == 404
     # Only an active image can be deactivated (and only a deactivated one reactivated).
@@ -115,7 +107,7 @@ def test_who_may_deactivate(server: StackvolProcess, glance_admin: httpx.Client,
         assert refused.status_code == 403 and "status 'queued'" in refused.text
     assert glance_demo.get(f"/v2/images/{queued}").json()["status"] == "queued"
     for image_id in (public, private, queued):
-        assert glance_admin.delete(f"/v2/images/{image_id}").status_code == 204
+        assert glance.delete(f"/v2/images/{image_id}").status_code == 204
 
 
 def test_openstackclient_deactivate(server: StackvolProcess, glance_demo: httpx.Client) -> None:

@@ -19,10 +19,11 @@ import httpx
 import pytest
 
 from tests.support import postgres
-from tests.support.identity_helpers import Account, identity, make_account
+from tests.support.clients import image_client
+from tests.support.identity_helpers import Account, make_account
+from tests.support.images import OCTET, upload
 from tests.support.server import StackvolProcess, query, query_url, wait_for
 
-OCTET = {"Content-Type": "application/octet-stream"}
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
 MiB = 1024 * 1024
 
@@ -30,25 +31,10 @@ pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None,
                                 reason="qemu-img (qemu-utils) is not installed")
 
 
-def image_client(server: StackvolProcess, token: str) -> httpx.Client:
-    return httpx.Client(base_url=server.url + "/image", headers={"X-Auth-Token": token},
-                        timeout=60)
-
-
 @pytest.fixture(scope="module")
-def glance(server: StackvolProcess) -> Iterator[httpx.Client]:
-    token, _ = server.token("admin")
-    with image_client(server, token) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def members(server: StackvolProcess) -> tuple[Account, Account]:
+def members(server: StackvolProcess, keystone: httpx.Client) -> tuple[Account, Account]:
     """Two members of two different projects."""
-    token, _ = server.token("admin")
-    with identity(server, token) as admin_identity:
-        return (make_account(server, admin_identity, "member"),
-                make_account(server, admin_identity, "member"))
+    return make_account(server, keystone, "member"), make_account(server, keystone, "member")
 
 
 def qcow2_file(path: Path, size: str = "64M", pattern: bool = True) -> Path:
@@ -69,10 +55,6 @@ def create(client: httpx.Client, **attrs: Any) -> dict[str, Any]:
     resp = client.post("/v2/images", json=body)
     assert resp.status_code == 201, resp.text
     return resp.json()
-
-
-def upload(client: httpx.Client, image_id: str, data: bytes) -> httpx.Response:
-    return client.put(f"/v2/images/{image_id}/file", content=data, headers=OCTET)
 
 
 def patch(client: httpx.Client, image_id: str, *ops: dict[str, Any]) -> httpx.Response:

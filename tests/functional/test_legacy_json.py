@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.functional.test_attachments import new_server, new_volume, volume_status
 from tests.support.legacy import legacy_client
 from tests.support.server import StackvolProcess
+from tests.support.servers import new_server
+from tests.support.volumes import new_volume, volume_status
 
 ESSEX_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?$")
 

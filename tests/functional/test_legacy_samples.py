@@ -22,14 +22,14 @@ import httpx
 import pytest
 from defusedxml.ElementTree import fromstring
 
-from tests.functional.test_attachments import new_server, new_volume
 from tests.support.legacy import (
     assert_same_xml,
-    attached_volume,
     legacy_client,
 )
 from tests.support.server import StackvolProcess, wait_for
+from tests.support.servers import new_server
 from tests.support.shapes import assert_same_shape
+from tests.support.volumes import attached_volume, new_volume
 
 J = "historical/2014.2/doc/api_samples"
 APIS = ("v2", "v1.1")
@@ -51,7 +51,7 @@ def world(server: StackvolProcess) -> World:
     with legacy_client(server, "demo", "v2") as client:
         server_id = new_server(client, "samples")
         named = {"display_name": "Volume Name", "display_description": "Volume Description"}
-        volume_id = attached_volume(client, server_id, "/dev/vdb", **named)
+        volume_id = attached_volume(client, server_id, "/dev/vdb", **named)["id"]
         source_id = new_volume(client, **named)
         resp = client.post("/os-snapshots", json={"snapshot": {
             "volume_id": source_id, "display_name": "snap", "display_description": "daily"}})

@@ -9,16 +9,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.functional.test_attachments import new_server, new_volume
 from tests.support.legacy import (
     NS_V11,
     XML,
     XML_BODY,
-    attached_volume,
     legacy_client,
     tree,
 )
 from tests.support.server import StackvolProcess, wait_for
+from tests.support.servers import new_server
+from tests.support.volumes import attached_volume, new_volume
 
 NS_COMMON = "http://docs.openstack.org/common/api/v1.0"
 NS_ATOM = "http://www.w3.org/2005/Atom"
@@ -167,7 +167,7 @@ def test_swap_request_sample_in_xml(v11: httpx.Client, server: StackvolProcess,
     """``update-volume-req.xml`` is decoded and validated; then policy and state decide."""
     text = (samples / "historical/2014.2/doc/api_samples/os-volume-attachment-update/"
                       "update-volume-req.xml").read_text()
-    current = attached_volume(v11, server_id)
+    current = attached_volume(v11, server_id)["id"]
     body = text.replace("a26887c6-c47b-4654-abb5-dfadf7d3f805", new_volume(v11))
     path = f"/servers/{server_id}/os-volume_attachments/{current}"
     assert_fault(v11.put(path, headers=XML_BODY, content=body), 403, "forbidden")

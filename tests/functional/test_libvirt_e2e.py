@@ -14,18 +14,16 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.support import libvirt_guest as lg
+from tests.support.clients import cinder
 from tests.support.server import StackvolProcess, running, wait_for
+from tests.support.servers import delete_server
+from tests.support.volumes import attach_and_wait, detach_and_wait, new_volume, volume_status
 
-IMAGE = "70a599e0-31e7-49b7-b260-868f441e862b"
-FLAVOR = "1"  # m1.tiny; memory capped for the built-in guest below
-BOOT = 180.0  # generous: TCG on a busy 2-core machine
-DETACH_TIMEOUT = lg.DETACH_TIMEOUT
 DETACH_GIVES_UP = lg.DETACH_TIMEOUT * lg.DETACH_ATTEMPTS  # seconds until a detach fails
 
 
@@ -41,90 +39,39 @@ def admin(cloud: StackvolProcess) -> Iterator[httpx.Client]:
         yield client
 
 
-def boot(client: httpx.Client, name: str, **extra: Any) -> str:
-    body = {"name": name, "flavorRef": FLAVOR, "networks": "none", **extra}
-    body.setdefault("imageRef", IMAGE)  # any image boots the built-in guest
-    resp = client.post("/servers", json={"server": body}, headers={
-        "OpenStack-API-Version": "compute 2.37"})
-    assert resp.status_code == 202, resp.text
-    return resp.json()["server"]["id"]
-
-
-def server_status(client: httpx.Client, server_id: str, wanted: str,
-                  timeout: float = BOOT) -> dict:
-    found = wait_for(lambda: client.get(f"/servers/{server_id}").json()["server"],
-                     lambda s: s["status"] in (wanted, "ERROR"), timeout, interval=0.1)
-    assert found["status"] == wanted, found
-    return found
-
-
-def new_volume(client: httpx.Client) -> str:
-    resp = client.post("/os-volumes", json={"volume": {"size": 1}})
-    assert resp.status_code == 200, resp.text
-    volume_id = resp.json()["volume"]["id"]
-    volume_status(client, volume_id, "available")
-    return volume_id
-
-
-def volume_status(client: httpx.Client, volume_id: str, wanted: str,
-                  timeout: float = 60.0) -> dict:
-    found = wait_for(lambda: client.get(f"/os-volumes/{volume_id}").json()["volume"],
-                     lambda v: v["status"] == wanted, timeout, interval=0.05)
-    assert found["status"] == wanted, found
-    return found
-
-
-def attach(client: httpx.Client, server_id: str, volume_id: str) -> dict:
-    resp = client.post(f"/servers/{server_id}/os-volume_attachments",
-                       json={"volumeAttachment": {"volumeId": volume_id}})
-    assert resp.status_code == 200, resp.text
-    return volume_status(client, volume_id, "in-use")
-
-
-def detach(client: httpx.Client, server_id: str, volume_id: str) -> dict:
-    resp = client.delete(f"/servers/{server_id}/os-volume_attachments/{volume_id}")
-    assert resp.status_code == 202, resp.text
-    return volume_status(client, volume_id, "available")
-
-
-def delete_server(client: httpx.Client, server_id: str) -> None:
-    assert client.delete(f"/servers/{server_id}").status_code == 204
-    gone = wait_for(lambda: client.get(f"/servers/{server_id}").status_code,
-                    lambda code: code == 404, 60)
-    assert gone == 404
-
-
-def running_guest(client: httpx.Client, name: str) -> str:
-    server_id = boot(client, name)
-    server_status(client, server_id, "ACTIVE")
-    lg.wait_agent(server_id, BOOT)
-    return server_id
+def guest_with_volume(admin: httpx.Client, name: str) -> tuple[str, str]:
+    """A running guest with a new volume attached, seen as a disk inside the guest."""
+    server_id = lg.running_guest(admin, name)
+    volume_id = new_volume(admin)
+    attach_and_wait(admin, server_id, volume_id)
+    assert lg.disk_with_serial(server_id, volume_id)
+    return server_id, volume_id
 
 
 def test_a_volume_carries_its_bytes_from_one_guest_to_another(cloud: StackvolProcess,
                                                               admin: httpx.Client) -> None:
-    first, second = (boot(admin, name) for name in ("writer", "reader"))
+    first, second = (lg.boot(admin, name) for name in ("writer", "reader"))
     for server_id in (first, second):
-        server_status(admin, server_id, "ACTIVE")
-        lg.wait_agent(server_id, BOOT)
+        lg.server_status(admin, server_id, "ACTIVE")
+        lg.wait_agent(server_id, lg.BOOT)
     volume_id = new_volume(admin)
     pattern = f"stackvol-{secrets.token_hex(16)}"
     offset = 4096 * 512  # 2 MiB in
 
-    attach(admin, first, volume_id)
+    attach_and_wait(admin, first, volume_id)
     disk = lg.disk_with_serial(first, volume_id)
     assert disk, lg.guest(first, "ls /sys/block; cat /sys/block/*/serial")
     lg.guest(first, f"printf '%s' {pattern} | dd of=/dev/{disk} bs=512 seek=4096 "
                     f"conv=notrunc 2>/dev/null && sync")
 
-    detach(admin, first, volume_id)
+    detach_and_wait(admin, first, volume_id)
     assert lg.disk_with_serial(first, volume_id, timeout=0) is None  # gone from the guest
     volume_file = next((cloud.data_dir / "volumes").glob(f"volume-{volume_id}.*"))
     with open(volume_file, "rb") as fh:  # on the host, in the volume's own file
         fh.seek(offset)
         assert fh.read(len(pattern)).decode() == pattern
 
-    attach(admin, second, volume_id)
+    attach_and_wait(admin, second, volume_id)
     disk = lg.disk_with_serial(second, volume_id)
     assert disk
     assert lg.read_disk(second, disk, offset, len(pattern)) == pattern
@@ -148,27 +95,24 @@ def test_a_volume_carries_its_bytes_from_one_guest_to_another(cloud: StackvolPro
 
 
 def test_a_guest_whose_qemu_dies_is_shown_shut_off_within_seconds(admin: httpx.Client) -> None:
-    server_id = running_guest(admin, "victim")
+    server_id = lg.running_guest(admin, "victim")
     pids = lg.qemu_pids(server_id)
     assert len(pids) == 1
     os.kill(pids[0], signal.SIGKILL)
     killed = time.monotonic()
-    found = server_status(admin, server_id, "SHUTOFF", timeout=15)
+    found = lg.server_status(admin, server_id, "SHUTOFF", timeout=15)
     assert time.monotonic() - killed < 15
     assert found["OS-EXT-STS:power_state"] in (4, 6)  # shutdown or crashed
     # It is a normal stopped server: it starts again, in a new QEMU.
     assert admin.post(f"/servers/{server_id}/action", json={"os-start": None}).status_code == 202
-    server_status(admin, server_id, "ACTIVE")
+    lg.server_status(admin, server_id, "ACTIVE")
     assert lg.qemu_pids(server_id) not in ([], pids)
     delete_server(admin, server_id)
 
 
 def test_servers_and_attachments_survive_a_stackvol_restart(cloud: StackvolProcess,
                                                             admin: httpx.Client) -> None:
-    server_id = running_guest(admin, "survivor")
-    volume_id = new_volume(admin)
-    attach(admin, server_id, volume_id)
-    assert lg.disk_with_serial(server_id, volume_id)
+    server_id, volume_id = guest_with_volume(admin, "survivor")
     pids = lg.qemu_pids(server_id)
 
     cloud.stop()
@@ -182,7 +126,7 @@ def test_servers_and_attachments_survive_a_stackvol_restart(cloud: StackvolProce
         assert lg.disk_with_serial(server_id, volume_id, timeout=0)
         time.sleep(3)  # a power-state sync pass has run: it still agrees
         assert client.get(f"/servers/{server_id}").json()["server"]["status"] == "ACTIVE"
-        detach(client, server_id, volume_id)  # the restarted process still drives it
+        detach_and_wait(client, server_id, volume_id)  # the restarted process still drives it
         assert lg.disk_with_serial(server_id, volume_id, timeout=0) is None
         delete_server(client, server_id)
         assert client.delete(f"/os-volumes/{volume_id}").status_code == 202
@@ -190,10 +134,7 @@ def test_servers_and_attachments_survive_a_stackvol_restart(cloud: StackvolProce
 
 def test_a_guest_that_does_not_release_the_disk_keeps_the_volume_in_use(
         cloud: StackvolProcess, admin: httpx.Client) -> None:
-    server_id = running_guest(admin, "stubborn")
-    volume_id = new_volume(admin)
-    attach(admin, server_id, volume_id)
-    assert lg.disk_with_serial(server_id, volume_id)
+    server_id, volume_id = guest_with_volume(admin, "stubborn")
     conn = lg.connection()
     try:
         domain = conn.lookupByName(f"stackvol-{server_id}")
@@ -217,11 +158,8 @@ def test_a_guest_that_ignores_the_first_unplug_is_asked_again(cloud: StackvolPro
                                                               admin: httpx.Client) -> None:
     # Regression (issue 12): detach gave up after one ignored unplug request; as Nova, it
     # asks again (libvirt_detach_attempts), so the volume ends available with no second call.
-    server_id = running_guest(admin, "slow-to-let-go")
-    volume_id = new_volume(admin)
-    attach(admin, server_id, volume_id)
-    assert lg.disk_with_serial(server_id, volume_id)
-    asked_again = f"released volume {volume_id} within {DETACH_TIMEOUT:g} s; unplug request 2 of"
+    server_id, volume_id = guest_with_volume(admin, "slow-to-let-go")
+    asked_again = f"released volume {volume_id} within {lg.DETACH_TIMEOUT:g} s; unplug request 2 of"
     conn = lg.connection()
     try:
         domain = conn.lookupByName(f"stackvol-{server_id}")
@@ -229,7 +167,7 @@ def test_a_guest_that_ignores_the_first_unplug_is_asked_again(cloud: StackvolPro
         resp = admin.delete(f"/servers/{server_id}/os-volume_attachments/{volume_id}")
         assert resp.status_code == 202, resp.text
         log = wait_for(cloud.log_path.read_text, lambda text: asked_again in text,
-                       DETACH_TIMEOUT + 30, interval=0.1)
+                       lg.DETACH_TIMEOUT + 30, interval=0.1)
         assert asked_again in log
         # The first request timed out, yet the detach goes on (before: back to in-use).
         assert admin.get(f"/os-volumes/{volume_id}").json()["volume"]["status"] == "detaching"
@@ -246,11 +184,11 @@ def test_a_guest_that_ignores_the_first_unplug_is_asked_again(cloud: StackvolPro
 
 
     volume_id = new_volume(admin)
-    server_id = boot(admin, "bfv", imageRef="", block_device_mapping_v2=[{
+    server_id = lg.boot(admin, "bfv", imageRef="", block_device_mapping_v2=[{
         "source_type": "volume", "destination_type": "volume", "uuid": volume_id,
         "boot_index": 0}])
-    server_status(admin, server_id, "ACTIVE")
-    lg.wait_agent(server_id, BOOT)
+    lg.server_status(admin, server_id, "ACTIVE")
+    lg.wait_agent(server_id, lg.BOOT)
     assert lg.guest(server_id, "cat /sys/block/vda/serial").strip() == volume_id[:20]
     assert admin.get(f"/os-volumes/{volume_id}").json()["volume"]["status"] == "in-use"
     delete_server(admin, server_id)
@@ -262,8 +200,8 @@ def test_console_output_on_the_simulated_driver_is_the_guests_story(tmp_path: Pa
     """The simulated guest tells on its console what the built-in guest would: its boot line
     (and, once attached, each disk it sees; see tests/functional/test_readme_session.py)."""
     with running(tmp_path / "data") as proc, proc.client("admin") as client:
-        server_id = boot(client, "sim")
-        server_status(client, server_id, "ACTIVE", timeout=30)
+        server_id = lg.boot(client, "sim")
+        lg.server_status(client, server_id, "ACTIVE", timeout=30)
         resp = client.post(f"/servers/{server_id}/action", json={"os-getConsoleOutput": {}})
         assert resp.status_code == 200, resp.text
         assert resp.json()["output"].startswith("stackvol guest: simulated up")
@@ -276,8 +214,6 @@ def test_front_end_qos_limits_the_guests_disk(cloud: StackvolProcess,
                                               admin: httpx.Client) -> None:
     """A volume whose type has front-end QoS specs is plugged with libvirt's <iotune>, and the
     guest really gets no more: 8 MiB written at 1 MiB/s take seconds."""
-    from tests.functional.test_cinder_api import cinder
-
     with cinder(cloud) as volume_api:
         qos = volume_api.post("/qos-specs", json={"qos_specs": {
             "name": f"slow-{secrets.token_hex(4)}", "consumer": "front-end",
@@ -291,8 +227,8 @@ def test_front_end_qos_limits_the_guests_disk(cloud: StackvolProcess,
     assert resp.status_code == 200, resp.text
     volume_id = resp.json()["volume"]["id"]
     volume_status(admin, volume_id, "available")
-    server_id = running_guest(admin, "throttled")
-    attach(admin, server_id, volume_id)
+    server_id = lg.running_guest(admin, "throttled")
+    attach_and_wait(admin, server_id, volume_id)
     conn = lg.connection()
     try:
         xml = conn.lookupByName(f"stackvol-{server_id}").XMLDesc(0)
@@ -305,6 +241,6 @@ def test_front_end_qos_limits_the_guests_disk(cloud: StackvolProcess,
     lg.guest(server_id, f"dd if=/dev/zero of=/dev/{disk} bs=1048576 count=8 conv=fsync "
                         f"2>/dev/null", timeout=120)
     assert time.monotonic() - start >= 4.0  # ~7 s at the limit (burst allowed)
-    detach(admin, server_id, volume_id)
+    detach_and_wait(admin, server_id, volume_id)
     delete_server(admin, server_id)
     assert admin.delete(f"/os-volumes/{volume_id}").status_code == 202

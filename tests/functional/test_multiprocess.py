@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.functional.test_attachments import IMAGE
 from tests.support import postgres
 from tests.support.server import StackvolProcess, query_url, wait_for
+from tests.support.servers import IMAGE
 
 VOLUMES = 200
 SERVERS = 10

@@ -19,9 +19,10 @@ from stackvol.db.migrate import upgrade
 from stackvol.tasks import queue as taskq
 from stackvol.tasks.kinds import TaskKind
 from stackvol.tasks.worker import Handler, Worker
-from tests.functional.test_attachments import new_server, new_volume, volume_status
 from tests.support import postgres
 from tests.support.server import StackvolProcess, query_url
+from tests.support.servers import new_server
+from tests.support.volumes import new_volume, volume_status
 
 
 @pytest.fixture

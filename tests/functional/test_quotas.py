@@ -22,22 +22,17 @@ from stackvol.db.engine import create_engine
 from stackvol.db.migrate import upgrade
 from stackvol.db.schema import volumes
 from stackvol.services.quotas import api as quotas
-from tests.functional.test_servers import IMAGE, wait_status
-from tests.support.identity_helpers import Account, identity, make_account, osc
+from tests.support.clients import account_cinder, cinder
+from tests.support.identity_helpers import Account, make_account, osc
+from tests.support.quotas import put_quota
 from tests.support.server import StackvolProcess, query, wait_for
+from tests.support.servers import IMAGE, wait_status
 
 MAX = "2.101"
 NOVA_2_57 = {"id", "instances", "cores", "ram", "metadata_items", "key_pairs", "server_groups",
              "server_group_members"}
 INJECTED = {"injected_files", "injected_file_content_bytes", "injected_file_path_bytes"}
 NETWORK = {"fixed_ips", "floating_ips", "security_groups", "security_group_rules"}
-
-
-@pytest.fixture(scope="module")
-def keystone(server: StackvolProcess) -> Iterator[httpx.Client]:
-    token, _ = server.token("admin")
-    with identity(server, token) as client:
-        yield client
 
 
 @pytest.fixture
@@ -48,21 +43,6 @@ def member(server: StackvolProcess, keystone: httpx.Client) -> Account:
 
 def nova(server: StackvolProcess, microversion: str = "2.1") -> httpx.Client:
     return server.client("admin", microversion=microversion)
-
-
-def cinder_of(account: Account) -> httpx.Client:
-    return httpx.Client(base_url=f"{account.server.url}/volume/v3/{account.project_id}",
-                        headers={"X-Auth-Token": account.token()}, timeout=30)
-
-
-def cinder_admin(server: StackvolProcess) -> httpx.Client:
-    token, body = server.token("admin")
-    return httpx.Client(base_url=f"{server.url}/volume/v3/{body['project']['id']}",
-                        headers={"X-Auth-Token": token}, timeout=30)
-
-
-def put_quota(client: httpx.Client, project: str, **limits: Any) -> httpx.Response:
-    return client.put(f"/os-quota-sets/{project}", json={"quota_set": limits})
 
 
 def boot(client: httpx.Client, **fields: Any) -> httpx.Response:
@@ -121,13 +101,14 @@ def test_update_validates_like_nova(server: StackvolProcess, member: Account) ->
             assert own.get(f"/os-quota-sets/{project}").json()["quota_set"]["instances"] == 4
             assert put_quota(own, project, instances=40).status_code == 403
         # DELETE puts the defaults back (202, no body), and only Nova's: Cinder's stay.
-        with cinder_admin(server) as cinder:
-            assert put_quota(cinder, project, volumes=7).status_code == 200
+        with cinder(server, version=None) as volume_admin:
+            assert put_quota(volume_admin, project, volumes=7).status_code == 200
             reset = newest.delete(f"/os-quota-sets/{project}")
             assert (reset.status_code, reset.content) == (202, b"")
             after = v21.get(f"/os-quota-sets/{project}").json()["quota_set"]
             assert (after["instances"], after["cores"], after["injected_files"]) == (-1, -1, 5)
-            assert cinder.get(f"/os-quota-sets/{project}").json()["quota_set"]["volumes"] == 7
+            assert volume_admin.get(f"/os-quota-sets/{project}").json()["quota_set"][
+                "volumes"] == 7
 
 
 def test_server_creates_are_held_to_the_quota(server: StackvolProcess,
@@ -188,9 +169,9 @@ def test_openstackclient_quota_set_and_show(server: StackvolProcess, member: Acc
              _osc_json(server, "quota", "show", project)}
     assert (shown["volumes"], shown["gigabytes"]) == (2, 5)
     assert (shown["instances"], shown["cores"], shown["key-pairs"]) == (7, 9, 100)
-    with cinder_of(member) as cinder, member.compute() as own:
-        assert cinder.post("/volumes", json={"volume": {"size": 3}}).status_code == 202
-        too_big = cinder.post("/volumes", json={"volume": {"size": 3}})
+    with account_cinder(member) as volumes_api, member.compute() as own:
+        assert volumes_api.post("/volumes", json={"volume": {"size": 3}}).status_code == 202
+        too_big = volumes_api.post("/volumes", json={"volume": {"size": 3}})
         assert too_big.status_code == 413
         assert too_big.json() == {"overLimit": {
             "code": 413, "retryAfter": "0",
@@ -202,7 +183,7 @@ def test_openstackclient_quota_set_and_show(server: StackvolProcess, member: Acc
         assert too_many.json() == {"forbidden": {"code": 403, "message":
                                    "Maximum number of volumes allowed (2) exceeded for quota "
                                    "'volumes'."}}
-        too_many = cinder.post("/volumes", json={"volume": {"size": 1}})
+        too_many = volumes_api.post("/volumes", json={"volume": {"size": 1}})
         assert too_many.json()["overLimit"]["message"] == (
             "Maximum number of volumes allowed (2) exceeded for quota 'volumes'.")
     usage = {row["Resource"]: row for row in
@@ -225,10 +206,10 @@ def test_twenty_concurrent_creates_against_five(server: StackvolProcess, member:
     are limited by ``volumes``, even ones by ``gigabytes`` (1 GiB each)."""
     project = member.project_id
     if face == "cinder":
-        client, ok, over, path = cinder_of(member), 202, 413, "/volumes"
+        client, ok, over, path = account_cinder(member), 202, 413, "/volumes"
     else:
         client, ok, over, path = member.compute(), 200, 403, "/os-volumes"
-    with cinder_admin(server) as admin, client:
+    with cinder(server, version=None) as admin, client:
         for run in range(10):
             room = 5 * (run + 1)
             limits = {"volumes": room, "gigabytes": -1} if run % 2 == 0 else \

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.functional.test_cinder_api import cinder, make_volume, wait_gone, wait_volume
 from tests.support.ceph import CephCluster
+from tests.support.clients import cinder
 from tests.support.server import StackvolProcess, running, wait_for
+from tests.support.volumes import make_volume, wait_gone, wait_snapshot, wait_volume
 
 GiB = 1024**3
 
@@ -33,30 +33,6 @@ def volumes(cloud: StackvolProcess) -> Iterator[httpx.Client]:
         yield client
 
 
-def wait_snapshot(client: httpx.Client, snapshot_id: str, status: str) -> dict[str, Any]:
-    found = wait_for(lambda: client.get(f"/snapshots/{snapshot_id}").json(),
-                     lambda b: b.get("snapshot", {}).get("status") in (status, "error"))
-    assert found["snapshot"]["status"] == status, found
-    return found["snapshot"]
-
-
-def snapshots_of(ceph: CephCluster, image: str) -> dict[str, bool]:
-    """The image's RBD snapshots: name -> protected."""
-    with ceph.image(image) as img:
-        return {s["name"]: img.is_protected_snap(s["name"]) for s in img.list_snaps()}
-
-
-def parent_of(ceph: CephCluster, image: str) -> str | None:
-    import rbd
-
-    with ceph.image(image) as img:
-        try:
-            spec = img.get_parent_image_spec()
-        except rbd.ImageNotFound:
-            return None
-    return f"{spec['image_name']}@{spec['snap_name']}"
-
-
 def test_volumes_snapshots_and_clones_are_rbd_images(ceph: CephCluster, cloud: StackvolProcess,
                                                       volumes: httpx.Client) -> None:
     volume = make_volume(volumes, size=1, name="on-ceph")
@@ -68,12 +44,12 @@ def test_volumes_snapshots_and_clones_are_rbd_images(ceph: CephCluster, cloud: S
     resp = volumes.post("/snapshots", json={"snapshot": {"volume_id": volume["id"]}})
     assert resp.status_code == 202, resp.text
     snapshot = wait_snapshot(volumes, resp.json()["snapshot"]["id"], "available")
-    assert snapshots_of(ceph, image) == {f"snapshot-{snapshot['id']}": True}
+    assert ceph.snapshots(image) == {f"snapshot-{snapshot['id']}": True}
     ceph.write(image, 0, b"OVERWRITTEN")
 
     clone = make_volume(volumes, size=2, snapshot_id=snapshot["id"])
     clone_image = f"volume-{clone['id']}"
-    assert parent_of(ceph, clone_image) == f"{image}@snapshot-{snapshot['id']}"
+    assert ceph.parent(clone_image) == f"{image}@snapshot-{snapshot['id']}"
     assert ceph.read(clone_image, 0, 11) == b"snapshot-me"
     with ceph.image(clone_image) as img:
         assert img.size() == 2 * GiB
@@ -91,8 +67,8 @@ def test_volumes_snapshots_and_clones_are_rbd_images(ceph: CephCluster, cloud: S
     # Deleting the snapshot leaves the clone whole and independent.
     assert volumes.delete(f"/snapshots/{snapshot['id']}").status_code == 202
     wait_gone(volumes, f"/snapshots/{snapshot['id']}")
-    assert snapshots_of(ceph, image) == {}
-    assert parent_of(ceph, clone_image) is None
+    assert ceph.snapshots(image) == {}
+    assert ceph.parent(clone_image) is None
     assert ceph.read(clone_image, 0, 11) == b"snapshot-me"
 
     for made in (volume, clone):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import configparser
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -38,16 +37,6 @@ def nothing_left(ceph: CephCluster) -> Iterator[None]:
 
 def vid() -> str:
     return str(uuid.uuid4())
-
-
-def parent_of(ceph: CephCluster, image: str) -> dict[str, Any] | None:
-    import rbd
-
-    with ceph.image(image) as img:
-        try:
-            return dict(img.get_parent_image_spec())
-        except rbd.ImageNotFound:
-            return None
 
 
 def test_a_new_volume_is_thin_and_layered(ceph: CephCluster, driver: RbdDriver) -> None:
@@ -90,7 +79,7 @@ def test_a_clone_reads_the_snapshot_not_later_writes(ceph: CephCluster,
     assert ceph.read(location, 3 * MiB, 15) == b"AFTER--SNAPSHOT"
     with ceph.image(clone) as img:
         assert img.size() == 2 * GiB  # grown to the size asked for
-    assert parent_of(ceph, clone)["image_name"] == location  # copy-on-write, not a copy
+    assert ceph.parent_spec(clone)["image_name"] == location  # copy-on-write, not a copy
     assert ceph.used_bytes(clone) == 0
 
     # The clone has a life of its own.
@@ -110,10 +99,10 @@ def test_deleting_a_snapshot_flattens_its_clones(ceph: CephCluster, driver: RbdD
     ceph.write(location, 0, b"parent-bytes")
     snap = driver.create_snapshot(snapshot_id, volume_id, location)
     clone = driver.create_volume_from_snapshot(clone_id, 1, snap)
-    assert parent_of(ceph, clone) is not None
+    assert ceph.parent_spec(clone) is not None
 
     driver.delete_snapshot(snapshot_id, snap)
-    assert parent_of(ceph, clone) is None  # independent now
+    assert ceph.parent_spec(clone) is None  # independent now
     assert ceph.read(clone, 0, 12) == b"parent-bytes"  # the shared bytes were copied
     with ceph.image(location) as img:
         assert list(img.list_snaps()) == []
@@ -146,14 +135,14 @@ def test_flatten_when_configured_or_too_deep(ceph: CephCluster) -> None:
     snap1 = shallow.create_snapshot(s1, base, base_loc)
 
     flattened = flat.create_volume_from_snapshot(c3, 1, snap1)
-    assert parent_of(ceph, flattened) is None
+    assert ceph.parent_spec(flattened) is None
     assert ceph.read(flattened, 0, 12) == b"generation-0"
 
     first = shallow.create_volume_from_snapshot(c1, 1, snap1)  # depth 1: kept as a clone
-    assert parent_of(ceph, first) is not None
+    assert ceph.parent_spec(first) is not None
     snap2 = shallow.create_snapshot(s2, c1, first)
     second = shallow.create_volume_from_snapshot(c2, 1, snap2)  # depth 2 > 1: flattened
-    assert parent_of(ceph, second) is None
+    assert ceph.parent_spec(second) is None
     assert ceph.read(second, 0, 12) == b"generation-0"
 
     for snapshot_id, snap in ((s2, snap2), (s1, snap1)):

@@ -26,18 +26,11 @@ import httpx
 import pytest
 from defusedxml.ElementTree import fromstring
 
-from tests.functional.test_attachments import IMAGE
-from tests.functional.test_libvirt_e2e import (
-    DETACH_TIMEOUT,
-    attach,
-    delete_server,
-    detach,
-    new_volume,
-    running_guest,
-)
 from tests.support import libvirt_guest as lg
 from tests.support import postgres
 from tests.support.server import StackvolProcess, query_url, wait_for
+from tests.support.servers import IMAGE, delete_server
+from tests.support.volumes import attach_and_wait, detach_and_wait, new_volume
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-storage-daemon") is None
                                 or shutil.which("qemu-io") is None,
@@ -337,7 +330,7 @@ def libvirt_hosts(tmp_path: Path) -> Iterator[Hosts]:
         hosts.start("host-b", timeout=120, role="compute", compute_host="host-b",
                     compute_driver="libvirt", libvirt_max_memory_mb=256,
                     guest_image_dir=str(tmp_path / "guest-image"),
-                    libvirt_detach_timeout=DETACH_TIMEOUT)
+                    libvirt_detach_timeout=lg.DETACH_TIMEOUT)
         yield hosts
     finally:
         hosts.stop()
@@ -350,9 +343,9 @@ def test_a_guest_on_another_host_writes_to_an_nbd_volume(libvirt_hosts: Hosts) -
     token, _ = hosts.procs["api"].token("admin")
     with httpx.Client(base_url=hosts.procs["api"].url + "/v2.1", timeout=60,
                       headers={"X-Auth-Token": token}) as admin:
-        server_id = running_guest(admin, "remote")
+        server_id = lg.running_guest(admin, "remote")
         volume_id = new_volume(admin)
-        attach(admin, server_id, volume_id)
+        attach_and_wait(admin, server_id, volume_id)
         disk = lg.disk_with_serial(server_id, volume_id)
         assert disk, "the guest does not see the volume"
         sources = fromstring(lg.connection().lookupByName(
@@ -360,7 +353,7 @@ def test_a_guest_on_another_host_writes_to_an_nbd_volume(libvirt_hosts: Hosts) -
         assert [s.find("host").get("name") for s in sources] == ["127.0.0.1"]
         pattern = f"stackvol-nbd-{volume_id}"
         lg.guest(server_id, f"printf '{pattern}' | dd of=/dev/{disk} bs=512 conv=fsync")
-        detach(admin, server_id, volume_id)
+        detach_and_wait(admin, server_id, volume_id)
         delete_server(admin, server_id)
     volume_file = hosts.root / "storage" / "volumes" / f"volume-{volume_id}.raw"
     assert volume_file.read_bytes()[:len(pattern)] == pattern.encode()

@@ -9,9 +9,10 @@ from pathlib import Path
 import httpx
 
 from stackvol.services.images.api import BUILTIN_IMAGE_ID
-from tests.functional.test_attachments import attach, new_server, new_volume, volume_status
 from tests.support.identity_helpers import osc
 from tests.support.server import StackvolProcess, query, wait_for
+from tests.support.servers import new_server
+from tests.support.volumes import attach_and_wait, new_volume, volume_status
 
 
 def test_reset_keeps_only_the_bootstrap_objects(tmp_path: Path) -> None:
@@ -20,8 +21,7 @@ def test_reset_keeps_only_the_bootstrap_objects(tmp_path: Path) -> None:
     try:
         with server.client("demo") as demo:
             server_id, volume_id = new_server(demo), new_volume(demo)
-            assert attach(demo, server_id, volume_id).status_code == 200
-            volume_status(demo, volume_id, "in-use")
+            attach_and_wait(demo, server_id, volume_id)
             snap = demo.post("/os-snapshots", json={"snapshot": {"volume_id": volume_id,
                                                                  "force": True}})
             assert snap.status_code == 200, snap.text

@@ -6,25 +6,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.functional.test_attachments import new_server, new_volume
 from tests.support.identity_helpers import Account, identity, make_account, password_token
 from tests.support.server import StackvolProcess, running
+from tests.support.servers import new_server
+from tests.support.volumes import new_volume
 
 CINDER_ATTACHMENTS = {"OpenStack-API-Version": "volume 3.54"}
-
-
-@pytest.fixture(scope="module")
-def keystone(server: StackvolProcess) -> Iterator[httpx.Client]:
-    token, _ = server.token("admin")
-    with identity(server, token) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

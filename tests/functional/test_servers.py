@@ -10,8 +10,9 @@ import pytest
 
 from tests.support.keys import ssh_public_key
 from tests.support.server import StackvolProcess, wait_for
+from tests.support.servers import IMAGE, mv, show, wait_gone, wait_status
+from tests.support.volumes import attached_volume, volume_status
 
-IMAGE = "70a599e0-31e7-49b7-b260-868f441e862b"
 MAX = "2.101"
 
 # Every key Nova's 2.96 server-get sample has (a non-admin's view of an ACTIVE server).
@@ -38,10 +39,6 @@ ADMIN_23 = ADMIN_21 | {f"OS-EXT-SRV-ATTR:{k}" for k in (
     "user_data")}
 
 
-def mv(version: str) -> dict[str, str]:
-    return {"OpenStack-API-Version": f"compute {version}"}
-
-
 def boot(client: httpx.Client, version: str = "2.1", **fields: object) -> dict:
     body = {"name": "vm", "imageRef": IMAGE, "flavorRef": "1", **fields}
     if version != "2.1" and "networks" not in fields:
@@ -51,26 +48,8 @@ def boot(client: httpx.Client, version: str = "2.1", **fields: object) -> dict:
     return resp.json()["server"]
 
 
-def show(client: httpx.Client, server_id: str, version: str = "2.1") -> dict:
-    resp = client.get(f"/servers/{server_id}", headers=mv(version))
-    assert resp.status_code == 200, resp.text
-    return resp.json()["server"]
-
-
-def wait_status(client: httpx.Client, server_id: str, status: str) -> dict:
-    server = wait_for(lambda: show(client, server_id),
-                      lambda s: s["status"] == status and s["OS-EXT-STS:task_state"] is None)
-    assert (server["status"], server["OS-EXT-STS:task_state"]) == (status, None), server
-    return server
-
-
 def act(client: httpx.Client, server_id: str, body: dict) -> httpx.Response:
     return client.post(f"/servers/{server_id}/action", json=body)
-
-
-def wait_gone(client: httpx.Client, server_id: str) -> httpx.Response:
-    return wait_for(lambda: client.get(f"/servers/{server_id}"),
-                    lambda r: r.status_code == 404)
 
 
 @pytest.fixture(scope="module")
@@ -467,23 +446,6 @@ def test_project_id_in_path_is_kept_in_links(server: StackvolProcess, active: di
 
 
 # --- attachments in the server view ---------------------------------------------------------
-
-
-def volume_status(client: httpx.Client, volume_id: str, status: str) -> dict:
-    volume = wait_for(lambda: client.get(f"/os-volumes/{volume_id}").json()["volume"],
-                      lambda v: v["status"] == status)
-    assert volume["status"] == status
-    return volume
-
-
-def attached_volume(client: httpx.Client, server_id: str) -> dict:
-    """A new volume, attached to the server through ``os-volume_attachments``."""
-    volume = client.post("/os-volumes", json={"volume": {"size": 1}}).json()["volume"]
-    volume_status(client, volume["id"], "available")
-    resp = client.post(f"/servers/{server_id}/os-volume_attachments",
-                       json={"volumeAttachment": {"volumeId": volume["id"]}})
-    assert resp.status_code == 200, resp.text
-    return volume_status(client, volume["id"], "in-use")
 
 
 def test_volumes_attached_lists_live_attachments(demo: httpx.Client, active: dict) -> None:

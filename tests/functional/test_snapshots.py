@@ -8,20 +8,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.functional.test_file_storage import (
-    ISLANDS,
-    WRITTEN,
-    allocated,
-    assert_holds,
-    write_islands,
-)
-from tests.functional.test_volumes_api import create as create_volume
-from tests.functional.test_volumes_api import volume_file, wait_status
 from tests.support.server import StackvolProcess, running, wait_for
+from tests.support.servers import IMAGE
 from tests.support.shapes import assert_same_shape, load
+from tests.support.sparse import ISLANDS, WRITTEN, allocated, assert_holds, write_islands
+from tests.support.volumes import create_volume, volume_file, volume_status, wait_gone
 
 SAMPLES_DIR = "doc/api_samples/os-snapshots"
-IMAGE = "70a599e0-31e7-49b7-b260-868f441e862b"
 # Data-dependent: a snapshot created without names shows them as null.
 NULLABLE = frozenset({"displayName", "displayDescription"})
 
@@ -47,14 +40,8 @@ def snapshot_status(client: httpx.Client, snapshot_id: str, status: str) -> dict
     return snap
 
 
-def gone(client: httpx.Client, path: str) -> httpx.Response:
-    resp = wait_for(lambda: client.get(path), lambda r: r.status_code == 404)
-    assert resp.status_code == 404, resp.text
-    return resp
-
-
 def ready_volume(client: httpx.Client, **fields: object) -> dict:
-    return wait_status(client, create_volume(client, **fields)["id"], "available")
+    return volume_status(client, create_volume(client, **fields)["id"], "available")
 
 
 def ready_snapshot(client: httpx.Client, volume_id: str, **fields: object) -> dict:
@@ -88,7 +75,7 @@ def test_snapshot_keeps_the_bytes_and_seeds_a_bigger_volume(server: StackvolProc
     write_islands(volume_file(server, volume["id"]), overwritten)
     resp = admin.post("/os-volumes", json={"volume": {"size": 3, "snapshot_id": snap["id"]}})
     assert resp.status_code == 200, resp.text
-    clone = wait_status(admin, resp.json()["volume"]["id"], "available")
+    clone = volume_status(admin, resp.json()["volume"]["id"], "available")
     assert clone["snapshotId"] == snap["id"] and clone["size"] == 3
     clone_path = volume_file(server, clone["id"])
     assert_holds(clone_path)
@@ -98,7 +85,7 @@ def test_snapshot_keeps_the_bytes_and_seeds_a_bigger_volume(server: StackvolProc
 
     # Deleting the snapshot removes its file and nothing else.
     assert admin.delete(f"/os-snapshots/{snap['id']}").status_code == 202
-    gone(admin, f"/os-snapshots/{snap['id']}")
+    wait_gone(admin, f"/os-snapshots/{snap['id']}")
     assert not snap_path.exists()
     assert_holds(clone_path)
 
@@ -128,7 +115,7 @@ def test_lifecycle_create_list_show_delete(server: StackvolProcess, admin: httpx
 
     resp = admin.delete(f"/os-snapshots/{snap['id']}")
     assert resp.status_code == 202 and resp.content == b""
-    missing = gone(admin, f"/os-snapshots/{snap['id']}")
+    missing = wait_gone(admin, f"/os-snapshots/{snap['id']}")
     assert missing.json() == {"itemNotFound": {
         "code": 404, "message": f"Snapshot {snap['id']} could not be found."}}
     assert not snapshot_file(server, snap["id"]).exists()
@@ -155,7 +142,7 @@ def test_storage_failure_ends_in_error_and_can_be_deleted(server: StackvolProces
     assert resp.status_code == 400
     assert "status must be one of 'available' values (it is 'error')" in resp.text
     assert admin.delete(f"/os-snapshots/{snap['id']}").status_code == 202
-    gone(admin, f"/os-snapshots/{snap['id']}")
+    wait_gone(admin, f"/os-snapshots/{snap['id']}")
     assert admin.delete(f"/os-volumes/{volume['id']}").status_code == 202
 
 
@@ -257,7 +244,7 @@ def test_in_use_volume_needs_force(server: StackvolProcess, admin: httpx.Client)
                       json={"volumeAttachment": {"volumeId": volume["id"]}})
     if resp.status_code != 200:  # attach is its own feature, tested in test_attachments.py
         pytest.skip(f"the attach API is not usable yet ({resp.status_code}: {resp.text[:100]})")
-    wait_status(admin, volume["id"], "in-use")
+    volume_status(admin, volume["id"], "in-use")
 
     resp = post_snapshot(admin, volume["id"])
     assert resp.status_code == 400
@@ -366,7 +353,7 @@ def test_kill_mid_delete_then_restart_finishes_it(tmp_path: Path) -> None:
         server.kill()
         server.start()
         with server.client("admin") as client:
-            gone(client, f"/os-snapshots/{snap['id']}")
+            wait_gone(client, f"/os-snapshots/{snap['id']}")
         assert list((server.data_dir / "snapshots").iterdir()) == []
 
 

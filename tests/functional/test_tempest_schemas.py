@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.functional.test_boot_from_image import upload
-from tests.functional.test_cinder_api import cinder, wait_volume
+from tests.support.clients import cinder
+from tests.support.images import create_image
 from tests.support.server import StackvolProcess
+from tests.support.volumes import wait_volume
 
 # Cinder's volume view without any extension's attributes (create and update answers).
 VOLUME = {"attachments", "availability_zone", "bootable", "consistencygroup_id", "created_at",
@@ -46,7 +47,7 @@ def clients(server: StackvolProcess) -> Iterator[dict[str, httpx.Client]]:
 def image_id(server: StackvolProcess, tmp_path_factory: pytest.TempPathFactory) -> str:
     raw = tmp_path_factory.mktemp("image") / "small.raw"
     raw.write_bytes(b"\0" * 1024 * 1024)
-    return upload(server, raw, f"schema-{uuid.uuid4().hex[:6]}", disk_format="raw")
+    return create_image(server, raw, f"schema-{uuid.uuid4().hex[:6]}", disk_format="raw")
 
 
 def created(client: httpx.Client, **fields: Any) -> dict[str, Any]:

@@ -16,15 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.functional.test_cinder_api import (
-    cinder,
-    make_server,
-    make_volume,
-    volume_file,
-    wait_volume,
-)
-from tests.functional.test_cinder_clients import osc
+from tests.support.clients import cinder
+from tests.support.openstack_clients import osc
 from tests.support.server import StackvolProcess, running, wait_for
+from tests.support.servers import new_server
+from tests.support.volumes import make_volume, volume_file, wait_volume
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None,
                                 reason="qemu-img (qemu-utils) is not installed")
@@ -122,7 +118,7 @@ def test_upload_copies_the_volume_into_an_active_image(
 def test_attached_volume_needs_force_and_stays_in_use(
         server: StackvolProcess, demo: httpx.Client, vdemo: httpx.Client,
         glance: httpx.Client, tmp_path: Path) -> None:
-    server_id = make_server(demo)
+    server_id = new_server(demo, "cinder-vm")
     vol = make_volume(vdemo)
     fill(volume_file(server, vol["id"]))
     attached = demo.post(f"/servers/{server_id}/os-volume_attachments",

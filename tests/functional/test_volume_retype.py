@@ -8,9 +8,10 @@ from typing import Any
 
 import httpx
 
-from tests.functional.test_cinder_api import make_volume, project_id, volume_file, wait_volume
-from tests.functional.test_cinder_clients import osc
+from tests.support.clients import project_id
+from tests.support.openstack_clients import osc
 from tests.support.server import StackvolProcess
+from tests.support.volumes import make_volume, volume_file, wait_volume
 
 
 def make_type(client: httpx.Client, **extra_specs: str) -> dict[str, Any]:

@@ -11,27 +11,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.functional.test_cinder_api import wait_volume
-from tests.functional.test_quotas import cinder_admin, put_quota
-from tests.support.identity_helpers import OPENSTACK, Account, identity, make_account
-from tests.support.server import StackvolProcess, query, wait_for
+from tests.support import clients
+from tests.support.clients import account_cinder
+from tests.support.identity_helpers import OPENSTACK, Account, make_account
+from tests.support.quotas import put_quota
+from tests.support.server import StackvolProcess, query
+from tests.support.volumes import make_snapshot, make_volume
 
 TRANSFER_KEYS = {"id", "volume_id", "name", "links"}
 DETAIL_KEYS = TRANSFER_KEYS | {"created_at"}
-
-
-@pytest.fixture(scope="module")
-def keystone(server: StackvolProcess) -> Iterator[httpx.Client]:
-    token, _ = server.token("admin")
-    with identity(server, token) as client:
-        yield client
 
 
 @pytest.fixture
@@ -45,25 +39,8 @@ def receiver(server: StackvolProcess, keystone: httpx.Client) -> Account:
 
 
 def cinder(account: Account, version: str = "3.57") -> httpx.Client:
-    return httpx.Client(base_url=f"{account.server.url}/volume/v3/{account.project_id}",
-                        headers={"X-Auth-Token": account.token(),
-                                 "OpenStack-API-Version": f"volume {version}"}, timeout=30)
-
-
-def make_volume(client: httpx.Client, size: int = 1) -> dict[str, Any]:
-    resp = client.post("/volumes", json={"volume": {"size": size, "name": "gift"}})
-    assert resp.status_code == 202, resp.text
-    return wait_volume(client, resp.json()["volume"]["id"], "available")
-
-
-def make_snapshot(client: httpx.Client, volume_id: str) -> dict[str, Any]:
-    resp = client.post("/snapshots", json={"snapshot": {"volume_id": volume_id}})
-    assert resp.status_code == 202, resp.text
-    snap_id = resp.json()["snapshot"]["id"]
-    found = wait_for(lambda: client.get(f"/snapshots/{snap_id}").json()["snapshot"],
-                     lambda s: s["status"] == "available")
-    assert found["status"] == "available", found
-    return found
+    """The account's Block Storage client, by default at a microversion with the 3.55+ path."""
+    return account_cinder(account, version)
 
 
 def offer(client: httpx.Client, volume_id: str, path: str = "/volume-transfers",
@@ -74,7 +51,7 @@ def offer(client: httpx.Client, volume_id: str, path: str = "/volume-transfers",
 
 
 def usage(server: StackvolProcess, project_id: str) -> dict[str, int]:
-    with cinder_admin(server) as admin:
+    with clients.cinder(server, version=None) as admin:
         shown = admin.get(f"/os-quota-sets/{project_id}", params={"usage": "true"})
         assert shown.status_code == 200, shown.text
         return {name: value["in_use"] for name, value in shown.json()["quota_set"].items()
@@ -139,7 +116,8 @@ def test_accept_moves_the_volume_its_snapshots_and_quota(
 
 def test_over_quota_moves_nothing(server: StackvolProcess, giver: Account,
                                   receiver: Account) -> None:
-    with cinder(giver) as mine, cinder(receiver) as theirs, cinder_admin(server) as admin:
+    with (cinder(giver) as mine, cinder(receiver) as theirs,
+          clients.cinder(server, version=None) as admin):
         vol = make_volume(mine, size=3)
         created = offer(mine, vol["id"])
         assert put_quota(admin, receiver.project_id, gigabytes=2).status_code == 200

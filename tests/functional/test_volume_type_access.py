@@ -11,20 +11,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.functional.test_cinder_api import project_id, wait_gone
-from tests.functional.test_cinder_clients import osc
-from tests.functional.test_volume_transfers import cinder as account_cinder
-from tests.support.identity_helpers import identity, make_account
+from tests.support.clients import CINDER_MAX, account_cinder, project_id
+from tests.support.identity_helpers import make_account
+from tests.support.openstack_clients import osc
 from tests.support.server import StackvolProcess, query
+from tests.support.volumes import wait_gone
 
 
 @pytest.fixture(scope="module")
-def vother(server: StackvolProcess) -> Iterator[httpx.Client]:
+def vother(server: StackvolProcess, keystone: httpx.Client) -> Iterator[httpx.Client]:
     """A member of a third project."""
-    token, _ = server.token("admin")
-    with identity(server, token) as keystone:
-        account = make_account(server, keystone, "member")
-    with account_cinder(account, "3.71") as client:
+    account = make_account(server, keystone, "member")
+    with account_cinder(account, CINDER_MAX) as client:
         yield client
 
 

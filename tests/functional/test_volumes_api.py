@@ -4,37 +4,20 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.server import StackvolProcess, wait_for
-
-
-def create(client: httpx.Client, **fields: object) -> dict:
-    resp = client.post("/os-volumes", json={"volume": {"size": 1, **fields}})
-    assert resp.status_code == 200, resp.text
-    return resp.json()["volume"]
-
-
-def wait_status(client: httpx.Client, volume_id: str, status: str) -> dict:
-    volume = wait_for(lambda: client.get(f"/os-volumes/{volume_id}").json()["volume"],
-                      lambda v: v["status"] == status)
-    assert volume["status"] == status
-    return volume
-
-
-def volume_file(server: StackvolProcess, volume_id: str) -> Path:
-    return server.data_dir / "volumes" / f"volume-{volume_id}.raw"
+from tests.support.volumes import create_volume, volume_file, volume_status
 
 
 def test_lifecycle_create_show_list_delete(server: StackvolProcess, admin: httpx.Client) -> None:
-    created = create(admin, display_name="life", display_description="cycle",
+    created = create_volume(admin, display_name="life", display_description="cycle",
                      metadata={"purpose": "test"})
     assert created["status"] == "creating"
     assert created["attachments"] == [{}]
-    volume = wait_status(admin, created["id"], "available")
+    volume = volume_status(admin, created["id"], "available")
     assert volume["displayName"] == "life"
     assert volume["displayDescription"] == "cycle"
     assert volume["metadata"] == {"purpose": "test"}
@@ -64,8 +47,8 @@ def test_create_answers_location_and_request_ids(admin: httpx.Client) -> None:
 
 def test_volume_file_is_sparse_with_exact_size(server: StackvolProcess,
                                                 admin: httpx.Client) -> None:
-    volume = create(admin, size=3)
-    wait_status(admin, volume["id"], "available")
+    volume = create_volume(admin, size=3)
+    volume_status(admin, volume["id"], "available")
     stat = volume_file(server, volume["id"]).stat()
     assert stat.st_size == 3 * 1024**3
     assert stat.st_blocks * 512 <= 64 * 1024  # nothing written up front
@@ -73,8 +56,8 @@ def test_volume_file_is_sparse_with_exact_size(server: StackvolProcess,
 
 def test_one_tebibyte_volume_is_instant(server: StackvolProcess, admin: httpx.Client) -> None:
     started = time.monotonic()
-    volume = create(admin, size=1024)
-    wait_status(admin, volume["id"], "available")
+    volume = create_volume(admin, size=1024)
+    volume_status(admin, volume["id"], "available")
     assert time.monotonic() - started < 5
     assert volume_file(server, volume["id"]).stat().st_size == 1024**4
     admin.delete(f"/os-volumes/{volume['id']}")
@@ -130,7 +113,7 @@ def test_unknown_ids_are_404(admin: httpx.Client) -> None:
 
 
 def test_projects_cannot_see_each_other(admin: httpx.Client, demo: httpx.Client) -> None:
-    theirs = create(admin, display_name="admin-only")
+    theirs = create_volume(admin, display_name="admin-only")
     assert demo.get(f"/os-volumes/{theirs['id']}").status_code == 404
     assert demo.delete(f"/os-volumes/{theirs['id']}").status_code == 404
     listed = [v["id"] for v in demo.get("/os-volumes/detail").json()["volumes"]]
@@ -138,7 +121,7 @@ def test_projects_cannot_see_each_other(admin: httpx.Client, demo: httpx.Client)
     # all_tenants widens only an admin's view.
     listed = [v["id"] for v in demo.get("/os-volumes?all_tenants=1").json()["volumes"]]
     assert theirs["id"] not in listed
-    mine = create(demo, display_name="demo-own")
+    mine = create_volume(demo, display_name="demo-own")
     all_ids = [v["id"] for v in admin.get("/os-volumes?all_tenants=1").json()["volumes"]]
     own_ids = [v["id"] for v in admin.get("/os-volumes").json()["volumes"]]
     assert mine["id"] in all_ids and mine["id"] not in own_ids
@@ -147,7 +130,7 @@ def test_projects_cannot_see_each_other(admin: httpx.Client, demo: httpx.Client)
 def test_project_id_in_path(server: StackvolProcess, admin: httpx.Client) -> None:
     _, token = server.token("admin")
     project = token["project"]["id"]
-    volume = create(admin)
+    volume = create_volume(admin)
     resp = admin.get(f"/{project}/os-volumes/{volume['id']}")
     assert resp.status_code == 200
     resp = admin.get(f"/{'0' * 32}/os-volumes/{volume['id']}")
@@ -157,7 +140,7 @@ def test_project_id_in_path(server: StackvolProcess, admin: httpx.Client) -> Non
 
 def test_offset_and_limit(admin: httpx.Client) -> None:
     for i in range(5):
-        create(admin, display_name=f"page-{i}")
+        create_volume(admin, display_name=f"page-{i}")
     everything = admin.get("/os-volumes").json()["volumes"]
     first = admin.get("/os-volumes?limit=2").json()["volumes"]
     second = admin.get("/os-volumes?limit=2&offset=2").json()["volumes"]
@@ -169,8 +152,8 @@ def test_offset_and_limit(admin: httpx.Client) -> None:
 
 
 def test_newest_first(admin: httpx.Client) -> None:
-    a = create(admin, display_name="older")
-    b = create(admin, display_name="newer")
+    a = create_volume(admin, display_name="older")
+    b = create_volume(admin, display_name="newer")
     ids = [v["id"] for v in admin.get("/os-volumes?limit=50").json()["volumes"]]
     assert ids.index(b["id"]) < ids.index(a["id"])
 
@@ -197,7 +180,7 @@ def test_storage_failure_ends_in_error_not_stuck(server: StackvolProcess,
     else:
         volumes_dir.chmod(0o500)
     try:
-        volume = create(admin, display_name="doomed")
+        volume = create_volume(admin, display_name="doomed")
         final = wait_for(lambda: admin.get(f"/os-volumes/{volume['id']}").json()["volume"],
                          lambda v: v["status"] != "creating")
         assert final["status"] == "error"
@@ -213,8 +196,8 @@ def test_storage_failure_ends_in_error_not_stuck(server: StackvolProcess,
 
 
 def test_deleting_twice_is_refused(admin: httpx.Client) -> None:
-    volume = create(admin)
-    wait_status(admin, volume["id"], "available")
+    volume = create_volume(admin)
+    volume_status(admin, volume["id"], "available")
     assert admin.delete(f"/os-volumes/{volume['id']}").status_code == 202
     again = admin.delete(f"/os-volumes/{volume['id']}")
     assert again.status_code in (400, 404)  # 400 while deleting, 404 once gone

@@ -141,6 +141,26 @@ class CephCluster:
         with self.image(name, snapshot) as img:
             return bytes(img.read(offset, length))
 
+    def snapshots(self, name: str) -> dict[str, bool]:
+        """Image ``name``'s RBD snapshots: name -> protected."""
+        with self.image(name) as img:
+            return {s["name"]: img.is_protected_snap(s["name"]) for s in img.list_snaps()}
+
+    def parent_spec(self, name: str) -> dict[str, Any] | None:
+        """librbd's parent spec of image ``name`` (None: not a clone)."""
+        import rbd
+
+        with self.image(name) as img:
+            try:
+                return dict(img.get_parent_image_spec())
+            except rbd.ImageNotFound:
+                return None
+
+    def parent(self, name: str) -> str | None:
+        """The ``image@snapshot`` image ``name`` is a clone of (None: not a clone)."""
+        spec = self.parent_spec(name)
+        return None if spec is None else f"{spec['image_name']}@{spec['snap_name']}"
+
     def used_bytes(self, name: str) -> int:
         """What ``rbd du`` says image ``name`` (its head) occupies."""
         found = json.loads(self.cli("rbd", "du", "--format", "json", f"{self.pool}/{name}"))

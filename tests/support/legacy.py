@@ -10,7 +10,6 @@ from io import BytesIO
 import httpx
 from defusedxml.ElementTree import fromstring
 
-from tests.functional.test_attachments import attach, new_volume, volume_status
 from tests.support.server import StackvolProcess
 
 XML = {"Accept": "application/xml"}
@@ -70,10 +69,3 @@ def assert_same_xml(ours: bytes, sample: bytes) -> None:
     assert not problems, "response differs from the Nova sample:\n" + "\n".join(problems)
 
 
-def attached_volume(client: httpx.Client, server_id: str, device: str | None = None,
-                    **fields: object) -> str:
-    volume_id = new_volume(client, **fields)
-    resp = attach(client, server_id, volume_id, **({"device": device} if device else {}))
-    assert resp.status_code == 200, resp.text
-    volume_status(client, volume_id, "in-use")
-    return volume_id

@@ -1,4 +1,5 @@
-"""Helpers for tests and benchmarks on the libvirt driver: is libvirt here, and the guest's view.
+"""Helpers for tests and benchmarks on the libvirt driver: is libvirt here, servers booted on it
+(waited for until their guest answers), and the guest's view.
 
 The guest is reached through its shell agent (see ``stackvol.virt.guest_image``); the host's
 view (domains, QEMU processes) is read from libvirt and ``/proc`` directly, not through stackvol.
@@ -15,15 +16,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from stackvol.virt.guest_image import agent_run
 from tests.support.server import StackvolProcess, wait_for
+from tests.support.servers import IMAGE
 
 URI = "qemu:///system"
 SETUP = Path(__file__).resolve().parents[2] / "scripts" / "libvirt-setup"
 DETACH_TIMEOUT = 8  # a guest unplugs a disk in well under a second
 DETACH_ATTEMPTS = 3  # unplug requests before a detach gives up (Nova sends 8)
+FLAVOR = "1"  # m1.tiny; memory capped for the built-in guest (libvirt_settings)
+BOOT = 180.0  # generous: TCG on a busy 2-core machine
 
 
 STARTED: list[bool] = []  # set once this process started the daemons (stop them after)
@@ -192,3 +197,33 @@ def qemu_pids(server_id: str) -> list[int]:
         if f"guest=stackvol-{server_id}".encode() in cmdline:
             pids.append(int(entry.name))
     return pids
+
+
+# --- servers on a libvirt stackvol ----------------------------------------------------------
+
+
+def boot(client: httpx.Client, name: str, **extra: Any) -> str:
+    """Create a server (no network) and return its id at once."""
+    body = {"name": name, "flavorRef": FLAVOR, "networks": "none", **extra}
+    body.setdefault("imageRef", IMAGE)  # any image boots the built-in guest
+    resp = client.post("/servers", json={"server": body}, headers={
+        "OpenStack-API-Version": "compute 2.37"})
+    assert resp.status_code == 202, resp.text
+    return resp.json()["server"]["id"]
+
+
+def server_status(client: httpx.Client, server_id: str, wanted: str,
+                  timeout: float = BOOT) -> dict:
+    """Wait until the server is ``wanted`` (ERROR fails at once); its view then."""
+    found = wait_for(lambda: client.get(f"/servers/{server_id}").json()["server"],
+                     lambda s: s["status"] in (wanted, "ERROR"), timeout, interval=0.1)
+    assert found["status"] == wanted, found
+    return found
+
+
+def running_guest(client: httpx.Client, name: str) -> str:
+    """A booted server whose guest agent answers."""
+    server_id = boot(client, name)
+    server_status(client, server_id, "ACTIVE")
+    wait_agent(server_id, BOOT)
+    return server_id
