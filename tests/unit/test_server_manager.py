@@ -5,15 +5,13 @@ failing driver leaves the server in error with a fault, a superseded task touche
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from sqlalchemy.engine import Connection
 
-from stackvol.db.engine import Database, create_engine
-from stackvol.db.migrate import upgrade
+from stackvol.db.engine import Database
 from stackvol.services.servers import queries as q
 from stackvol.services.servers.manager import ServerManager
 from stackvol.services.servers.records import Server
@@ -25,14 +23,6 @@ from stackvol.virt.base import ComputeError, InstanceSpec, PowerState
 from stackvol.virt.simulated import SimulatedDriver
 
 HOST = "compute-1"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(create_engine(f"sqlite:///{tmp_path / 'stackvol.db'}"))
-    upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

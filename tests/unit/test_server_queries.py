@@ -6,38 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import Connection
 
-from stackvol.db.engine import Database, create_engine
-from stackvol.db.migrate import upgrade
 from stackvol.services.common.errors import Invalid
 from stackvol.services.servers import queries as q
 from stackvol.services.servers.filters import matcher
 from stackvol.services.servers.records import POWER_OPS, Server, status_from_state
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0)
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('servers') / 'stackvol.db'}"
-    database = Database(create_engine(url))
-    upgrade(database.engine)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def conn(db: Database) -> Iterator[Connection]:
-    """One transaction per test, rolled back: every test starts from empty tables."""
-    with db.engine.connect() as connection:
-        transaction = connection.begin()
-        yield connection
-        transaction.rollback()
 
 
 def add_server(conn: Connection, project: str = "p1", vm_state: str = "active",

@@ -4,30 +4,19 @@ counting, limits saved and dropped by API, the Fernet key ring, os-services stat
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from stackvol.db.engine import Database, create_engine
-from stackvol.db.migrate import upgrade
+from stackvol.db.engine import Database
 from stackvol.db.schema import quota_limits
 from stackvol.services.identity import queries as identity
 from stackvol.services.operations import queries as operations
 from stackvol.services.quotas import queries as quotas
 
 NOW = dt.datetime(2026, 1, 1)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(create_engine(f"sqlite:///{tmp_path / 'queries.sqlite'}"))
-    upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 def _limits_of(project_id: str, names: list[str],

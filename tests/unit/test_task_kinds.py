@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,7 @@ from sqlalchemy.engine import Connection
 
 from stackvol.app import build_services
 from stackvol.config import Settings
-from stackvol.db.engine import Database, create_engine
-from stackvol.db.migrate import upgrade
+from stackvol.db.engine import Database
 from stackvol.db.schema import tasks
 from stackvol.tasks import queue as taskq
 from stackvol.tasks.kinds import TaskKind, role_of
@@ -28,15 +26,6 @@ from stackvol.tasks.worker import Handler, Worker
 VOLUME_PREFIXES = ("volume.", "snapshot.")
 COMPUTE_PREFIXES = ("server.", "attachment.")
 LEASE = dt.timedelta(seconds=60)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    """A migrated SQLite database, as a stackvol process starts one."""
-    database = Database(create_engine(f"sqlite:///{tmp_path / 'tasks.sqlite'}"))
-    upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 def role(name: str) -> ProcessRole:

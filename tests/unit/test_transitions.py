@@ -16,8 +16,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db import transitions
-from stackvol.db.engine import Database, create_engine
-from stackvol.db.migrate import upgrade
 from stackvol.db.schema import snapshots, volume_attachments, volumes
 from stackvol.db.statuses import AttachmentStatus, SnapshotStatus, VolumeStatus
 from stackvol.db.transitions import (
@@ -42,27 +40,6 @@ from stackvol.services.volumes import api as volume_api
 from stackvol.timeutils import utcnow
 
 STACKVOL = Path(transitions.__file__).resolve().parents[1]
-
-
-# --- a temporary database, migrated as the app does it --------------------------------------
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('transitions') / 'stackvol.db'}"
-    database = Database(create_engine(url))
-    upgrade(database.engine)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def conn(db: Database) -> Iterator[Connection]:
-    """One transaction per test, rolled back: every test starts from empty tables."""
-    with db.engine.connect() as connection:
-        transaction = connection.begin()
-        yield connection
-        transaction.rollback()
 
 
 def add_volume(conn: Connection, status: str) -> str:

@@ -4,14 +4,12 @@ temporary SQLite, and which side owns the task handlers (manager.py, uploads_man
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
 from sqlalchemy.engine import Connection
 
-from stackvol.db.engine import Database, create_engine
-from stackvol.db.migrate import upgrade
+from stackvol.db.engine import Database
 from stackvol.db.schema import tasks, volume_attachments
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import NotFound
@@ -29,24 +27,6 @@ from stackvol.tasks import queue as taskq
 from stackvol.tasks.kinds import TaskKind
 from stackvol.tasks.worker import Handler, Worker
 from stackvol.timeutils import utcnow
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('volumes') / 'stackvol.db'}"
-    database = Database(create_engine(url))
-    upgrade(database.engine)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def conn(db: Database) -> Iterator[Connection]:
-    """One transaction per test, rolled back: every test starts from empty tables."""
-    with db.engine.connect() as connection:
-        transaction = connection.begin()
-        yield connection
-        transaction.rollback()
 
 
 def add_volume(conn: Connection, project: str = "p1", status: str = VolumeStatus.AVAILABLE,
