@@ -1,4 +1,7 @@
-"""Volumes: creation, listing, deletion and the states between, over any storage driver.
+"""Volumes, the API side: what a request does now (policy, quotas, validation, the
+compare-and-swap starting the work and the task that continues it, in one transaction). The
+worker side, which runs those tasks on the storage drivers, is ``manager``; the SQL is in
+``queries``.
 
 Every status change is a compare-and-swap (``UPDATE ... WHERE status = expected``, checked
 against the transitions table: ``stackvol.db.transitions``) committed with the task that
