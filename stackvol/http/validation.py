@@ -115,3 +115,19 @@ async def read_json(request: Request) -> Any:
     except orjson.JSONDecodeError:
         raise Fault(400, "Malformed request body") from None
 
+
+
+async def read_action(request: Request,
+                      schemas: Mapping[str, Schema] | None = None) -> tuple[str, dict[str, Any]]:
+    """The body of a ``POST .../action``: one member, named for the action. Returns the name
+    and the body. With ``schemas`` (one per action the resource knows), any other name is
+    "no such action" and the body is validated by its action's schema."""
+    body = await read_json(request)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise Fault(400, "Malformed request body")
+    name = next(iter(body))
+    if schemas is not None:
+        if name not in schemas:
+            raise Fault(400, f"There is no such action: {name}")
+        schemas[name].validate(body)
+    return name, body

@@ -17,7 +17,7 @@ from stackvol.http.common import CINDER_BOOL, context, parse_bool
 from stackvol.http.faults import Fault
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
-from stackvol.http.validation import read_json
+from stackvol.http.validation import read_action
 from stackvol.services.common.status import VolumeStatus
 
 Action = Callable[[Request, str, dict[str, Any]], Awaitable[Response]]
@@ -173,10 +173,7 @@ SINCE = {"os-extend_volume_completion": "3.71", "os-reimage": "3.68"}
 
 
 async def action(request: Request) -> Response:
-    body = await read_json(request)
-    if not isinstance(body, dict) or len(body) != 1:
-        raise Fault(400, "Malformed request body")
-    name = next(iter(body))
+    name, body = await read_action(request)
     handler = ACTIONS.get(name)
     if handler is None or (name in SINCE and not at_least(request, SINCE[name])):
         raise Fault(400, f"There is no such action: {name}")

@@ -26,7 +26,7 @@ from stackvol.http.faults import Fault
 from stackvol.http.paging import list_body
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
-from stackvol.http.validation import read_json
+from stackvol.http.validation import read_action, read_json
 from stackvol.services.common.listing import Filter, ListQuery, parse_sort
 from stackvol.services.common.metadata import MetadataChange
 
@@ -131,13 +131,7 @@ async def delete(request: Request) -> Response:
 
 
 async def action(request: Request) -> Response:
-    body = await read_json(request)
-    if not isinstance(body, dict) or len(body) != 1:
-        raise Fault(400, "Malformed request body")
-    name = next(iter(body))
-    if name not in schemas.ACTIONS:
-        raise Fault(400, f"There is no such action: {name}")
-    schemas.ACTIONS[name].validate(body)
+    name, body = await read_action(request, schemas.ACTIONS)
     args = body[name] or {}
     snapshot_id = request.path_params["snapshot_id"]
     snaps = services(request).snapshots

@@ -14,7 +14,7 @@ from stackvol.http.common import CINDER_BOOL, context, parse_bool
 from stackvol.http.faults import Fault
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
-from stackvol.http.validation import read_json
+from stackvol.http.validation import read_action, read_json
 
 
 def _type_id(request: Request) -> str:
@@ -70,13 +70,7 @@ async def delete(request: Request) -> Response:
 
 
 async def access_action(request: Request) -> Response:
-    body = await read_json(request)
-    if not isinstance(body, dict) or len(body) != 1:
-        raise Fault(400, "Malformed request body")
-    name = next(iter(body))
-    if name not in schemas.ACCESS_ACTIONS:
-        raise Fault(400, f"There is no such action: {name}")
-    schemas.access[name].validate(body)
+    name, body = await read_action(request, schemas.access)
     change = (services(request).volume_types.add_access if name == "addProjectAccess"
               else services(request).volume_types.remove_access)
     await change(context(request), _type_id(request), body[name]["project"])

@@ -18,7 +18,7 @@ from stackvol.http.microversion import v
 from stackvol.http.paging import list_body
 from stackvol.http.responses import empty_response, json_response
 from stackvol.http.state import services
-from stackvol.http.validation import read_json
+from stackvol.http.validation import read_action, read_json
 from stackvol.services.servers.api import ServerQuery, ServerSpec
 
 FULL_UPDATE = v("2.75")  # PUT answers with the whole server from here on
@@ -150,10 +150,7 @@ ACTIONS = {
 
 
 async def action(request: Request) -> Response:
-    body = await read_json(request)
-    if not isinstance(body, dict) or len(body) != 1:
-        raise Fault(400, "Malformed request body")
-    name = next(iter(body))
+    name, body = await read_action(request)
     if name in console.ACTIONS:
         return await console.ACTIONS[name](request, body)
     if name not in ACTIONS:
