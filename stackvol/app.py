@@ -233,6 +233,15 @@ async def start(services: Services) -> None:
                                         "storage": ",".join(services.volumes.backends.names)})
 
 
+async def stop(services: Services) -> None:
+    """Shutdown, shared by the application's lifespan and in-process users (the unit tier):
+    heartbeat, image uploads, worker, and last the database they all use."""
+    await services.heartbeat.stop()
+    await services.images.stop()
+    await services.worker.stop()
+    services.db.dispose()
+
+
 def _compute_header(path: str) -> bytes | None:
     return None if path.startswith(("/identity", "/volume", "/image")) else b"x-compute-request-id"
 
@@ -252,10 +261,7 @@ def create_app(settings: Settings, services: Services | None = None) -> RequestI
             yield
         finally:
             await power_sync.stop(syncing)
-            await services.heartbeat.stop()
-            await services.images.stop()
-            await services.worker.stop()
-            services.db.dispose()
+            await stop(services)
 
     # /v1.1, /v2 (and /v1.0 sign-in) go to the legacy face, at the root and below /compute.
     legacy_face = LegacyFace(authenticator)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from stackvol.app import build_services, start
+from stackvol.app import build_services, start, stop
 from stackvol.config import Settings
 from stackvol.services.common.context import RequestContext
 from stackvol.services.container import Services
@@ -59,12 +59,4 @@ def local_cloud(data_dir: Path, **settings: Any) -> Iterator[LocalCloud]:
         try:
             yield LocalCloud(services, runner)
         finally:
-            runner.run(_stop(services))
-
-
-async def _stop(services: Services) -> None:
-    # What the application's lifespan does on shutdown, in the same order.
-    await services.heartbeat.stop()
-    await services.images.stop()
-    await services.worker.stop()
-    services.db.dispose()
+            runner.run(stop(services))  # as the application's lifespan stops
