@@ -23,7 +23,7 @@ from tests.support.identity_helpers import osc
 from tests.support.server import StackvolProcess, database_env, wait_for
 from tests.support.server import query as query_database
 from tests.support.servers import new_server
-from tests.support.volumes import attach, attach_and_wait, new_volume
+from tests.support.volumes import attach, attach_and_wait, new_attached_pair, new_volume
 
 
 def admin_env(data_dir: Path) -> dict[str, str]:
@@ -192,8 +192,7 @@ def test_force_detach_disconnects_through_the_compute_driver(tmp_path: Path) -> 
     data = server.data_dir
     try:
         with server.client("admin") as client:
-            server_id, volume_id = new_server(client), new_volume(client)
-            attach_and_wait(client, server_id, volume_id)
+            server_id, volume_id = new_attached_pair(client)
         assert volume_id in connected(data, server_id)
         server.stop()
         # A truly connected volume may be (re)declared in-use; that changes nothing.

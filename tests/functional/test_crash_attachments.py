@@ -17,7 +17,13 @@ import pytest
 
 from tests.support.server import StackvolProcess, wait_for
 from tests.support.servers import IMAGE, new_server
-from tests.support.volumes import attach, attach_and_wait, new_volume, volume_status
+from tests.support.volumes import (
+    attach,
+    attach_and_wait,
+    new_attached_pair,
+    new_volume,
+    volume_status,
+)
 
 VOLUME_TRANSITIONS = {"creating", "attaching", "detaching", "deleting", "reserved"}
 SNAPSHOT_TRANSITIONS = {"creating", "deleting"}
@@ -113,12 +119,6 @@ def _server_and_volume(client: httpx.Client) -> tuple[str, str]:
     return new_server(client), new_volume(client)
 
 
-def _attached(client: httpx.Client) -> tuple[str, str]:
-    server_id, volume_id = _server_and_volume(client)
-    attach_and_wait(client, server_id, volume_id)
-    return server_id, volume_id
-
-
 def test_kill_mid_attach(tmp_path: Path, cleanup: list[StackvolProcess]) -> None:
     def act(client: httpx.Client, ids: tuple[str, str]) -> None:
         assert attach(client, *ids).status_code == 200
@@ -140,7 +140,8 @@ def test_kill_mid_detach(tmp_path: Path, cleanup: list[StackvolProcess]) -> None
                              ).status_code == 202
         assert volume_status(client, volume_id, "detaching")
 
-    server, (server_id, volume_id), _ = crash_at(tmp_path, "attachment.detach", _attached, act)
+    server, (server_id, volume_id), _ = crash_at(tmp_path, "attachment.detach",
+                                                 new_attached_pair, act)
     cleanup.append(server)
     with client_of(server) as client:
         assert_consistent(server, client)
@@ -156,7 +157,7 @@ def test_kill_mid_snapshot_of_an_attached_volume(tmp_path: Path,
         assert resp.status_code == 200, resp.text
         return resp.json()["snapshot"]["id"]
 
-    server, _, snapshot_id = crash_at(tmp_path, "snapshot.create", _attached, act)
+    server, _, snapshot_id = crash_at(tmp_path, "snapshot.create", new_attached_pair, act)
     cleanup.append(server)
     with client_of(server) as client:
         assert_consistent(server, client)
@@ -167,7 +168,7 @@ def test_kill_mid_snapshot_of_an_attached_volume(tmp_path: Path,
 def test_kill_mid_volume_delete_after_detach(tmp_path: Path,
                                              cleanup: list[StackvolProcess]) -> None:
     def setup(client: httpx.Client) -> tuple[str, str]:
-        server_id, volume_id = _attached(client)
+        server_id, volume_id = new_attached_pair(client)
         client.delete(f"/servers/{server_id}/os-volume_attachments/{volume_id}")
         volume_status(client, volume_id, "available")
         return server_id, volume_id

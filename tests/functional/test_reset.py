@@ -11,8 +11,7 @@ import httpx
 from stackvol.services.images.api import BUILTIN_IMAGE_ID
 from tests.support.identity_helpers import osc
 from tests.support.server import StackvolProcess, query, wait_for
-from tests.support.servers import new_server
-from tests.support.volumes import attach_and_wait, new_volume, volume_status
+from tests.support.volumes import new_attached_pair, new_volume, volume_status
 
 
 def test_reset_keeps_only_the_bootstrap_objects(tmp_path: Path) -> None:
@@ -20,8 +19,7 @@ def test_reset_keeps_only_the_bootstrap_objects(tmp_path: Path) -> None:
     data = server.data_dir
     try:
         with server.client("demo") as demo:
-            server_id, volume_id = new_server(demo), new_volume(demo)
-            attach_and_wait(demo, server_id, volume_id)
+            server_id, volume_id = new_attached_pair(demo)
             snap = demo.post("/os-snapshots", json={"snapshot": {"volume_id": volume_id,
                                                                  "force": True}})
             assert snap.status_code == 200, snap.text

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from tests.support.server import StackvolProcess, wait_for
+from tests.support.servers import new_server
 
 # Long enough for a hot-plug into a real (TCG) guest on a busy machine; the simulated driver
 # answers in milliseconds, so the bound only matters when a test is failing.
@@ -69,6 +70,13 @@ def attached_volume(client: httpx.Client, server_id: str, device: str | None = N
     where None); its ``in-use`` view."""
     extra = {"device": device} if device else {}
     return attach_and_wait(client, server_id, new_volume(client, **fields), **extra)
+
+
+def new_attached_pair(client: httpx.Client) -> tuple[str, str]:
+    """A new server and a new volume attached to it (``in-use``): their ids."""
+    server_id, volume_id = new_server(client), new_volume(client)
+    attach_and_wait(client, server_id, volume_id)
+    return server_id, volume_id
 
 
 # --- Cinder's volumes and snapshots ------------------------------------------------------------
