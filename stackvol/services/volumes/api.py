@@ -81,6 +81,15 @@ SORT_KEYS = {"id": "id", "created_at": "created_at", "updated_at": "updated_at",
              "description": "display_description"}
 
 
+def _authorized(conn: Connection, ctx: RequestContext, volume_id: str,
+                rule: str = "volume:update") -> Volume:
+    """The volume ``ctx`` may see (else ``NotFound``), once ``rule`` lets it act on the
+    volume's project (else ``Forbidden``): the check every change of one volume starts with."""
+    volume = read_volume(conn, ctx, volume_id)
+    policy.authorize(ctx, rule, volume.project_id)
+    return volume
+
+
 def check_not_copying(conn: Connection, volume_id: str, action: str) -> None:
     """Refuse ``action`` (attach, extend) while a snapshot of the volume is being copied: the
     copy must see neither a guest's writes nor a new size. Called after the caller's status swap,
@@ -315,8 +324,7 @@ class VolumeService:
     @staticmethod
     def _update(conn: Connection, ctx: RequestContext, volume_id: str, changes: dict[str, Any],
                 metadata: dict[str, str] | None) -> None:
-        volume = read_volume(conn, ctx, volume_id)
-        policy.authorize(ctx, "volume:update", volume.project_id)
+        _authorized(conn, ctx, volume_id)
         update_fields(conn, volumes, volume_id, changes)
         if metadata is not None:
             change_metadata(conn, volumes, volume_id, MetadataChange(set=metadata, replace=True))
@@ -328,8 +336,7 @@ class VolumeService:
     @staticmethod
     def _change_metadata(conn: Connection, ctx: RequestContext, volume_id: str,
                          change: MetadataChange) -> dict[str, str]:
-        volume = read_volume(conn, ctx, volume_id)
-        policy.authorize(ctx, "volume:update", volume.project_id)
+        _authorized(conn, ctx, volume_id)
         return change_metadata(conn, volumes, volume_id, change)
 
     async def set_bootable(self, ctx: RequestContext, volume_id: str, bootable: bool) -> None:
@@ -338,8 +345,7 @@ class VolumeService:
     @staticmethod
     def _set_bootable(conn: Connection, ctx: RequestContext, volume_id: str,
                       bootable: bool) -> None:
-        volume = read_volume(conn, ctx, volume_id)
-        policy.authorize(ctx, "volume:update", volume.project_id)
+        _authorized(conn, ctx, volume_id)
         update_fields(conn, volumes, volume_id, {"bootable": bootable})
 
     # --- extend ---------------------------------------------------------------------------
@@ -352,8 +358,7 @@ class VolumeService:
 
     def _begin_extend(self, conn: Connection, ctx: RequestContext, volume_id: str,
                       new_size: int, allow_in_use: bool) -> None:
-        volume = read_volume(conn, ctx, volume_id)
-        policy.authorize(ctx, "volume:update", volume.project_id)
+        volume = _authorized(conn, ctx, volume_id)
         wanted = [VolumeStatus.AVAILABLE] + ([VolumeStatus.IN_USE] if allow_in_use else [])
         if volume.status not in wanted:
             names = " or ".join(wanted)
@@ -417,8 +422,7 @@ class VolumeService:
     @staticmethod
     def _set_readonly(conn: Connection, ctx: RequestContext, volume_id: str,
                       readonly: bool) -> None:
-        volume = read_volume(conn, ctx, volume_id)
-        policy.authorize(ctx, "volume:update_readonly_flag", volume.project_id)
+        volume = _authorized(conn, ctx, volume_id, "volume:update_readonly_flag")
         admin_metadata = {**(volume.admin_metadata or {}), "readonly": str(readonly)}
         # Compare-and-swap on ``available``: an attach that begins meanwhile keeps its mode.
         if not move(conn, VOLUME, volume_id, [VolumeStatus.AVAILABLE],
@@ -436,8 +440,7 @@ class VolumeService:
     @staticmethod
     def _change_image_metadata(conn: Connection, ctx: RequestContext, volume_id: str,
                                add: dict[str, str] | None, remove: str | None) -> dict[str, str]:
-        volume = read_volume(conn, ctx, volume_id)
-        policy.authorize(ctx, "volume:update", volume.project_id)
+        volume = _authorized(conn, ctx, volume_id)
         if volume.status == "maintenance":  # set by reset-status (Cinder refuses it too)
             raise Invalid(f"Invalid volume: Volume {volume_id} is in maintenance.")
         found = {**(volume.image_metadata or {}), **(add or {})}
@@ -492,9 +495,8 @@ class VolumeService:
 
     def _begin_delete(self, conn: Connection, ctx: RequestContext, volume_id: str,
                       cascade: bool = False, force: bool = False) -> None:
-        volume = read_volume(conn, ctx, volume_id)
-        policy.authorize(ctx, "volume:force_delete" if force else "volume:delete",
-                         volume.project_id)
+        volume = _authorized(conn, ctx, volume_id,
+                             "volume:force_delete" if force else "volume:delete")
         if volume.attachments:  # attached (or detaching): a server holds it, forced or not
             raise Invalid("Invalid volume: Volume status must be available or error or "
                           "error_restoring or error_extending or error_managing and must not "
