@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,31 +222,21 @@ class VolumeTypeService:
         return current.id, queries.access_projects(conn, current.id)
 
     async def add_access(self, ctx: RequestContext, type_id: str, project_id: str) -> None:
-        policy.authorize(ctx, "volume_type:manage_access")
-        await self.db.run(self._add_access, ctx, type_id, project_id)
-
-    @staticmethod
-    def _add_access(conn: Connection, ctx: RequestContext, type_id: str,
-                    project_id: str) -> None:
-        current = _private(conn, ctx, type_id)
-        if not queries.project_exists(conn, project_id):
-            raise NotFound(f"Project {project_id} could not be found.")
-        if queries.has_access(conn, current.id, project_id):
-            raise Conflict(f"Volume type access for {current.id} / {project_id} combination "
-                           f"already exists.")
-        queries.grant_access(conn, current.id, project_id)
+        await self._change_access(ctx, type_id, project_id, _grant)
 
     async def remove_access(self, ctx: RequestContext, type_id: str, project_id: str) -> None:
-        policy.authorize(ctx, "volume_type:manage_access")
-        await self.db.run(self._remove_access, ctx, type_id, project_id)
+        await self._change_access(ctx, type_id, project_id, _revoke)
 
-    @staticmethod
-    def _remove_access(conn: Connection, ctx: RequestContext, type_id: str,
-                       project_id: str) -> None:
-        current = _private(conn, ctx, type_id)
-        if not queries.revoke_access(conn, current.id, project_id):
-            raise NotFound(f"Volume type access not found for {current.id} / {project_id} "
-                           f"combination.")
+    async def _change_access(self, ctx: RequestContext, type_id: str, project_id: str,
+                             change: AccessChange) -> None:
+        """Both of Cinder's os-volume-type-access actions: the same rule, then ``change`` on
+        the private type's id, in one transaction."""
+        policy.authorize(ctx, "volume_type:manage_access")
+
+        def on_private(conn: Connection) -> None:
+            change(conn, _private(conn, ctx, type_id).id, project_id)
+
+        await self.db.run(on_private)
 
     # --- extra specs ----------------------------------------------------------------------
 
@@ -272,6 +262,25 @@ class VolumeTypeService:
             del merged[remove]
         queries.update_type(conn, current.id, {"extra_specs": merged})
         return merged
+
+
+# A change of a private type's access list: (connection, type id, project id).
+AccessChange = Callable[[Connection, str, str], None]
+
+
+def _grant(conn: Connection, type_id: str, project_id: str) -> None:
+    if not queries.project_exists(conn, project_id):
+        raise NotFound(f"Project {project_id} could not be found.")
+    if queries.has_access(conn, type_id, project_id):
+        raise Conflict(f"Volume type access for {type_id} / {project_id} combination "
+                       f"already exists.")
+    queries.grant_access(conn, type_id, project_id)
+
+
+def _revoke(conn: Connection, type_id: str, project_id: str) -> None:
+    if not queries.revoke_access(conn, type_id, project_id):
+        raise NotFound(f"Volume type access not found for {type_id} / {project_id} "
+                       f"combination.")
 
 
 def _private(conn: Connection, ctx: RequestContext, type_id: str) -> VolumeType:
