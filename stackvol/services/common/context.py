@@ -18,6 +18,12 @@ class RequestContext:
     def is_admin(self) -> bool:
         return "admin" in self.roles
 
+    @property
+    def visible_project(self) -> str | None:
+        """The project a lookup by id is limited to: the caller's own, or ``None`` (every
+        project) for an admin."""
+        return None if self.is_admin else self.project_id
+
     @classmethod
     def system(cls, request_id: str | None = None) -> RequestContext:
         """The context background work runs with: admin, acting for no project in particular."""

@@ -154,7 +154,7 @@ class ServerService:
 
     @staticmethod
     def _row(conn: Connection, ctx: RequestContext, server_id: str) -> Server:
-        server = q.find(conn, server_id, None if ctx.is_admin else ctx.project_id)
+        server = q.find(conn, server_id, ctx.visible_project)
         if server is None:
             raise NotFound(f"Instance {server_id} could not be found.")
         return server

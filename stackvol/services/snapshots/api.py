@@ -83,7 +83,7 @@ class SnapshotService:
 
     @staticmethod
     def _load(conn: Connection, ctx: RequestContext, snapshot_id: str) -> Snapshot:
-        found = queries.find(conn, snapshot_id, None if ctx.is_admin else ctx.project_id)
+        found = queries.find(conn, snapshot_id, ctx.visible_project)
         if found is None:
             raise NotFound(f"Snapshot {snapshot_id} could not be found.")
         return found
@@ -143,7 +143,7 @@ class SnapshotService:
 
     def _insert(self, conn: Connection, ctx: RequestContext, volume_id: str | None, force: bool,
                 display_name: str | None, display_description: str | None) -> Snapshot:
-        volume = queries.lock_source(conn, volume_id, None if ctx.is_admin else ctx.project_id)
+        volume = queries.lock_source(conn, volume_id, ctx.visible_project)
         if volume is None:
             raise NotFound(f"Volume {volume_id} could not be found.")
         if volume.status not in (SNAPSHOTTABLE_FORCED if force else SNAPSHOTTABLE):
