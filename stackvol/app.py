@@ -34,15 +34,15 @@ from stackvol.services.attachments.connection_calls import ConnectionCalls
 from stackvol.services.attachments.nova_api import AttachmentService
 from stackvol.services.common import policy
 from stackvol.services.container import Services
+from stackvol.services.flavors.api import FlavorService
 from stackvol.services.identity.api import BootstrapResult, IdentityService
 from stackvol.services.images.api import ImageService
+from stackvol.services.keypairs.api import KeyPairService
 from stackvol.services.operations.hosts import CinderServices
 from stackvol.services.operations.reset import ResetService
 from stackvol.services.quotas.api import QuotaService, configured_defaults
 from stackvol.services.servers import power_sync
 from stackvol.services.servers.api import ServerService
-from stackvol.services.servers.flavors import FlavorService
-from stackvol.services.servers.keypairs import KeyPairService
 from stackvol.services.snapshots.api import SnapshotService
 from stackvol.services.volumes.api import VolumeService
 from stackvol.services.volumes.qos_specs import QosSpecService

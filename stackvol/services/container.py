@@ -9,14 +9,14 @@ from stackvol.config import Settings
 from stackvol.db.engine import Database
 from stackvol.services.attachments.cinder_api import VolumeAttachService
 from stackvol.services.attachments.nova_api import AttachmentService
+from stackvol.services.flavors.api import FlavorService
 from stackvol.services.identity.api import BootstrapResult, IdentityService
 from stackvol.services.images.api import ImageService
+from stackvol.services.keypairs.api import KeyPairService
 from stackvol.services.operations.hosts import CinderServices
 from stackvol.services.operations.reset import ResetService
 from stackvol.services.quotas.api import QuotaService
 from stackvol.services.servers.api import ServerService
-from stackvol.services.servers.flavors import FlavorService
-from stackvol.services.servers.keypairs import KeyPairService
 from stackvol.services.snapshots.api import SnapshotService
 from stackvol.services.volumes.api import VolumeService
 from stackvol.services.volumes.qos_specs import QosSpecService

@@ -15,7 +15,7 @@ from stackvol.http.faults import Fault
 from stackvol.http.paging import list_body
 from stackvol.http.responses import json_response
 from stackvol.http.state import services
-from stackvol.services.servers.flavors import FlavorQuery
+from stackvol.services.flavors.api import FlavorQuery
 
 
 def _query(request: Request) -> FlavorQuery:

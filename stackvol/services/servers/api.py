@@ -40,11 +40,12 @@ from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Conflict, Forbidden, Invalid, NotFound
 from stackvol.services.common.status import TaskState, VmState
-from stackvol.services.servers import image_boot, keypairs, recovery
+from stackvol.services.flavors.api import load_flavor
+from stackvol.services.keypairs.api import check_key_name
+from stackvol.services.servers import image_boot, recovery
 from stackvol.services.servers import queries as q
 from stackvol.services.servers.block_devices import ROOT_DEVICE, BlockDevice, parse
 from stackvol.services.servers.filters import matcher
-from stackvol.services.servers.flavors import load_flavor
 from stackvol.services.servers.manager import ServerManager
 from stackvol.services.servers.records import POWER_OPS, PowerOp, Server
 from stackvol.services.volumes.api import VolumeService, VolumeSpec
@@ -230,7 +231,7 @@ class ServerService:
         except NotFound as exc:
             raise Invalid(exc.message) from None
         _check_root_device(conn, ctx, devices)
-        keypairs.check_key_name(conn, ctx.user_id, spec.key_name)
+        check_key_name(conn, ctx.user_id, spec.key_name)
         if spec.image_ref:
             image_boot.check_server_image(conn, ctx, spec.image_ref, flavor,
                                           volume_backed=any(d.is_root for d in devices))

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection
 
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Invalid, NotFound
+from stackvol.services.flavors.api import Flavor
 from stackvol.services.images import api as images
-from stackvol.services.servers.flavors import Flavor
 from stackvol.storage.base import GiB
 from stackvol.virt.base import BootImage, ImageFile
 

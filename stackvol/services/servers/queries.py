@@ -17,7 +17,7 @@ from stackvol.db.schema import servers, snapshots, tasks, volume_attachments, vo
 from stackvol.services.common.errors import Invalid
 from stackvol.services.common.records import Attachment
 from stackvol.services.common.status import AttachmentStatus, TaskState, VmState
-from stackvol.services.servers.flavors import flavors_by_id
+from stackvol.services.flavors.api import flavors_by_id
 from stackvol.services.servers.records import Server
 from stackvol.timeutils import utcnow
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from stackvol.services.common.status import TaskState, VmState
-from stackvol.services.servers.flavors import Flavor
+from stackvol.services.flavors.api import Flavor
 from stackvol.timeutils import utcnow
 from stackvol.virt.base import ComputeDriver, PowerState
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stackvol.services.servers.flavors import CONSTANT_SORT_KEYS, SORT_KEYS
+from stackvol.services.flavors.api import CONSTANT_SORT_KEYS, SORT_KEYS
 
 SORT_KEY_VALUES = frozenset(SORT_KEYS) | frozenset(CONSTANT_SORT_KEYS)
 SORT_DIRS = frozenset({"asc", "desc"})

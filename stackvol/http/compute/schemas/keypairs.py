@@ -9,7 +9,7 @@ from typing import Any
 
 from stackvol.http.microversion import APIVersion, v
 from stackvol.http.validation import FORMATS, InvalidName, Schema
-from stackvol.services.servers.keypairs import TYPES
+from stackvol.services.keypairs.api import TYPES
 
 V2_2 = v("2.2")
 V2_10 = v("2.10")

@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from stackvol.http.common import root_url, version
 from stackvol.http.microversion import v
-from stackvol.services.servers.flavors import Flavor
+from stackvol.services.flavors.api import Flavor
 
 V2_55 = v("2.55")  # description
 V2_61 = v("2.61")  # extra_specs

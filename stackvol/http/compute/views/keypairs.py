@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from stackvol.http.microversion import APIVersion, v
-from stackvol.services.servers.keypairs import KeyPair
+from stackvol.services.keypairs.api import KeyPair
 
 V2_2 = v("2.2")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"  # as Nova serialises the keypair's own datetimes

@@ -6,14 +6,13 @@ import builtins
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import flavors
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Invalid, NotFound
+from stackvol.services.flavors import queries
 
 
 @dataclass(slots=True)
@@ -47,14 +46,8 @@ DEFAULT_FLAVORS = (
     ("5", "m1.xlarge", 8, 16384, 160),
 )
 
-# Sort keys Nova accepts, mapped to our columns (Nova's names are its database columns).
-SORT_KEYS = {
-    "flavorid": flavors.c.id, "id": flavors.c.id, "name": flavors.c.name,
-    "memory_mb": flavors.c.ram, "root_gb": flavors.c.disk, "vcpus": flavors.c.vcpus,
-    "ephemeral_gb": flavors.c.ephemeral, "swap": flavors.c.swap,
-    "rxtx_factor": flavors.c.rxtx_factor, "is_public": flavors.c.is_public,
-    "description": flavors.c.description,
-}
+# Sort keys Nova accepts (each names a column, see queries.SORT_COLUMNS).
+SORT_KEYS = tuple(queries.SORT_COLUMNS)
 # Accepted for compatibility; every flavor here is enabled and has no timestamps or weight.
 CONSTANT_SORT_KEYS = ("created_at", "updated_at", "disabled", "vcpu_weight")
 
@@ -74,13 +67,12 @@ class FlavorQuery:
 
 def seed_defaults(conn: Connection) -> int:
     """Insert the default flavors that are missing (by id or name); idempotent."""
-    existing = conn.execute(sa.select(flavors.c.id, flavors.c.name)).all()
-    taken = {r.id for r in existing} | {r.name for r in existing}
+    taken = queries.taken_ids_and_names(conn)
     added = 0
     for flavor_id, name, vcpus, ram, disk in DEFAULT_FLAVORS:
         if flavor_id in taken or name in taken:
             continue
-        conn.execute(flavors.insert().values(
+        queries.insert(conn, dict(
             id=flavor_id, name=name, vcpus=vcpus, ram=ram, disk=disk, ephemeral=0, swap=0,
             rxtx_factor=1.0, is_public=True, description=None, extra_specs={}))
         added += 1
@@ -88,7 +80,7 @@ def seed_defaults(conn: Connection) -> int:
 
 
 def load_flavor(conn: Connection, flavor_id: str) -> Flavor:
-    row = conn.execute(sa.select(flavors).where(flavors.c.id == flavor_id)).first()
+    row = queries.find(conn, flavor_id)
     if row is None:
         raise NotFound(f"Flavor {flavor_id} could not be found.")
     return Flavor.from_row(row)
@@ -97,8 +89,7 @@ def load_flavor(conn: Connection, flavor_id: str) -> Flavor:
 def flavors_by_id(conn: Connection, ids: set[str]) -> dict[str, Flavor]:
     if not ids:
         return {}
-    rows = conn.execute(sa.select(flavors).where(flavors.c.id.in_(sorted(ids))))
-    return {r.id: Flavor.from_row(r) for r in rows}
+    return {r.id: Flavor.from_row(r) for r in queries.by_ids(conn, ids)}
 
 
 class FlavorService:
@@ -120,18 +111,10 @@ class FlavorService:
 
     @staticmethod
     def _list(conn: Connection, query: FlavorQuery) -> builtins.list[Flavor]:
-        stmt = sa.select(flavors)
-        if query.min_ram is not None:
-            stmt = stmt.where(flavors.c.ram >= query.min_ram)
-        if query.min_disk is not None:
-            stmt = stmt.where(flavors.c.disk >= query.min_disk)
-        if query.is_public is not None:
-            stmt = stmt.where(flavors.c.is_public == query.is_public)
-        column = SORT_KEYS.get(query.sort_key, flavors.c.id)
-        order = [column.desc() if query.sort_dir == "desc" else column.asc()]
-        if column is not flavors.c.id:
-            order.append(flavors.c.id.asc())
-        found = [Flavor.from_row(r) for r in conn.execute(stmt.order_by(*order))]
+        rows = queries.matching(conn, min_ram=query.min_ram, min_disk=query.min_disk,
+                                is_public=query.is_public, sort_key=query.sort_key,
+                                descending=query.sort_dir == "desc")
+        found = [Flavor.from_row(r) for r in rows]
         if query.marker is not None:
             ids = [f.id for f in found]
             if query.marker not in ids:

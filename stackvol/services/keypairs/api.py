@@ -14,12 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stackvol.db.engine import Database
-from stackvol.db.schema import key_pairs
 from stackvol.services.common import policy
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import Conflict, Invalid, NotFound, OverQuota
+from stackvol.services.keypairs import key_material, queries
 from stackvol.services.quotas.api import COMPUTE, UNLIMITED, QuotaService, project_limits
-from stackvol.services.servers import key_material
 from stackvol.timeutils import utcnow
 
 TYPES = (key_material.SSH, key_material.X509)
@@ -42,8 +41,7 @@ def _not_found(name: str, user_id: str) -> NotFound:
 
 
 def _find(conn: Connection, user_id: str, name: str) -> KeyPair | None:
-    row = conn.execute(sa.select(key_pairs).where(key_pairs.c.user_id == user_id,
-                                                  key_pairs.c.name == name)).first()
+    row = queries.find(conn, user_id, name)
     return KeyPair(**row._mapping) if row is not None else None
 
 
@@ -93,15 +91,10 @@ class KeyPairService:
         if _find(conn, owner, name) is not None:
             raise _exists(name)
         limit = project_limits(conn, project_id, self.quotas.defaults, COMPUTE)["key_pairs"]
-        if limit != UNLIMITED:
-            held = conn.execute(sa.select(sa.func.count()).select_from(key_pairs)
-                                .where(key_pairs.c.user_id == owner)).scalar_one()
-            if held + 1 > limit:
-                raise OverQuota("Quota exceeded, too many key pairs.")
-        inserted = conn.execute(key_pairs.insert().values(values)).inserted_primary_key
-        assert inserted is not None  # a single-row insert always reports its key
-        new_id = inserted[0]
-        return KeyPair(id=new_id, **values)
+        # Counted only under a limit: an unlimited quota costs no query.
+        if limit != UNLIMITED and queries.count_of(conn, owner) + 1 > limit:
+            raise OverQuota("Quota exceeded, too many key pairs.")
+        return KeyPair(id=queries.insert(conn, values), **values)
 
     async def list(self, ctx: RequestContext, user_id: str | None = None,
                    limit: int | None = None,
@@ -113,15 +106,9 @@ class KeyPairService:
     @staticmethod
     def _list(conn: Connection, owner: str, limit: int | None,
               marker: str | None) -> builtins.list[KeyPair]:
-        query = (sa.select(key_pairs).where(key_pairs.c.user_id == owner)
-                 .order_by(key_pairs.c.name))
-        if marker is not None:
-            if _find(conn, owner, marker) is None:
-                raise Invalid(f"Marker {marker} could not be found.")
-            query = query.where(key_pairs.c.name > marker)
-        if limit is not None:
-            query = query.limit(limit)
-        return [KeyPair(**row._mapping) for row in conn.execute(query)]
+        if marker is not None and _find(conn, owner, marker) is None:
+            raise Invalid(f"Marker {marker} could not be found.")
+        return [KeyPair(**row._mapping) for row in queries.page_of(conn, owner, marker, limit)]
 
     async def get(self, ctx: RequestContext, name: str, user_id: str | None = None) -> KeyPair:
         owner = self._owner(ctx, "show", user_id)
@@ -132,8 +119,7 @@ class KeyPairService:
 
     async def delete(self, ctx: RequestContext, name: str, user_id: str | None = None) -> None:
         owner = self._owner(ctx, "delete", user_id)
-        deleted = await self.db.run(lambda conn: conn.execute(key_pairs.delete().where(
-            key_pairs.c.user_id == owner, key_pairs.c.name == name)).rowcount)
+        deleted = await self.db.run(queries.delete, owner, name)
         if not deleted:
             raise _not_found(name, owner)
 
