@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -333,19 +334,28 @@ def _syslinux_disk(guest: GuestImage, target: Path, cmdline: str) -> None:
 
 
 def agent_run(socket_path: str, command: str, timeout: float = 30.0) -> tuple[int, str]:
-    """Run one shell command in the guest through its agent: (exit status, output)."""
+    """Run one shell command in the guest through its agent: (exit status, output).
+
+    The agent answers commands in order and keeps no ids, so the answer to an earlier command
+    whose caller gave up (a timeout on a slow guest) can still be on its way. Each command is
+    therefore preceded by a marker of its own, and everything before that marker is skipped.
+    """
+    begin = f"@@stackvol-agent-begin-{uuid.uuid4().hex}@@"
+    line = f"echo {begin}; " + command.replace("\n", " ")
+    begun = re.compile(re.escape(begin.encode()) + rb"\n")
+    ended = re.compile(rb"\n" + re.escape(END_MARK.encode()) + rb" (\d+)\n")
     with socket.socket(socket.AF_UNIX) as sock:
         sock.settimeout(timeout)
         sock.connect(socket_path)
-        sock.sendall(command.replace("\n", " ").encode() + b"\n")
+        sock.sendall(line.encode() + b"\n")
         data = b""
-        pattern = re.compile(rb"\n" + re.escape(END_MARK.encode()) + rb" (\d+)\n")
-        while (match := pattern.search(data)) is None:
+        while (start := begun.search(data)) is None or (
+                match := ended.search(data, start.end())) is None:
             chunk = sock.recv(65536)
             if not chunk:
                 raise ConnectionError("the guest agent closed the connection")
             data += chunk
-    return int(match.group(1)), data[:match.start()].decode(errors="replace")
+    return int(match.group(1)), data[start.end():match.start()].decode(errors="replace")
 
 
 def main(argv: list[str]) -> int:
