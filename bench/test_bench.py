@@ -7,12 +7,14 @@ against a real server, so a broken benchmark is caught before anyone relies on i
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 
-from bench import api, profile, wrk
+from bench import api, ceiling, client, pinning, profile, table, wrk
 from bench.client import percentile
 
 WRK_OUTPUT = """\
@@ -95,13 +97,77 @@ def test_profile_summary_counts_self_and_inclusive(tmp_path: Path) -> None:
     assert "cli/main.py" not in text.split("incl%")[1]
 
 
+def test_table_judges_faces_against_the_ceiling() -> None:
+    results = table.Results()
+    results.declare("creates", "rate", table.at_least(1500, share=0.20))
+    results.declare("attach", "latency", table.below(0.005, "latency"), no_ceiling=True)
+    results.put("creates", table.CEILING, 10_000.0, "rate")
+    results.put("creates", table.NOVA, 2_500.0, "rate")
+    results.put("creates", table.CINDER, 1_800.0, "rate")  # >= 1,500/s but < 20% of ceiling
+    results.put("attach", table.NOVA, 0.004, "latency")
+    results.put("attach", table.CINDER, 0.002, "latency")
+    creates, attach = results.rows.values()
+    assert (creates.relative(table.NOVA), creates.relative(table.CINDER)) == ("25%", "18%")
+    assert creates.met() is False and attach.met() is True
+    assert attach.cell(table.CEILING) == table.NOTHING
+    assert results.missed()
+    text = results.table()
+    assert text.splitlines()[0].split() == [
+        "metric", "ceiling", "Nova", "Nova/ceiling", "Cinder", "Cinder/ceiling", "target", "met"]
+    assert "10,000/s" in text and "4.00 ms" in text and ">= 1,500/s and >= 20% of ceiling" in text
+
+
+def test_latency_ratio_is_a_multiple_of_the_ceiling() -> None:
+    assert table.ratio(0.006, 0.002, "latency") == "3.0x"
+    assert table.ratio(1.0, math.nan, "rate") == "n/a"
+
+
+def test_ceiling_answers_both_faces_with_fixed_json(tmp_path: Path) -> None:
+    process = ceiling.CeilingProcess(tmp_path / "ceiling.log").start()
+    try:
+        http = httpx.Client(base_url=process.url)
+        for collection in ("/v2.1/os-volumes", "/volume/v3/p1/volumes"):
+            created = http.post(collection, content=client.CREATE_BODY)
+            assert created.status_code == 202
+            assert created.json()["volume"]["status"] == "creating"
+            shown = http.get(f"{collection}/{created.json()['volume']['id']}")
+            assert shown.json()["volume"]["status"] == "available"
+            assert len(http.get(f"{collection}?limit=1000").json()["volumes"]) == 1000
+    finally:
+        process.stop()
+    assert process.proc is not None and process.proc.poll() is not None
+
+
+def test_pinning_splits_server_and_clients_when_there_are_two_cpus() -> None:
+    plan = pinning.plan()
+    if len(plan.original) < 2:
+        assert not plan.active and "none" in plan.describe()
+        return
+    assert plan.server and plan.clients and not plan.server & plan.clients
+    try:
+        with plan.spawning_server():
+            assert os.sched_getaffinity(0) == plan.server
+        assert os.sched_getaffinity(0) == plan.clients
+    finally:
+        plan.restore()
+    assert os.sched_getaffinity(0) == plan.original
+
+
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 def test_small_benchmark_runs_clean_against_a_real_server(
         capsys: pytest.CaptureFixture[str]) -> None:
-    code = api.main(["--quick", "--sizes", "200", "--seconds", "1"])
+    before = os.sched_getaffinity(0)
+    code = api.main(["--quick", "--sizes", "200", "--seconds", "1", "--samples", "5"])
     out = capsys.readouterr().out
     assert code == 0, out
+    assert os.sched_getaffinity(0) == before  # the pinning is undone for the caller
     assert "errors: 0/" in out
-    for workload in ("POST->available, 1 conn", "creates accepted", "GET show",
-                     "list limit=1000 @ 200", "detail limit=1000 @ 200", "server RSS @ 200"):
-        assert workload in out
+    table_text = out.split("results (")[1]
+    for metric in (api.CREATED, api.ACCEPTED, api.CREATE_P50, api.AVAILABLE_P50, api.SHOW,
+                   api.ATTACH, "list limit=1000 p50 @ 200", "detail limit=1000 p50 @ 200",
+                   "server RSS @ 200"):
+        row = next(line for line in table_text.splitlines() if line.startswith(metric))
+        assert "n/a" not in row, row
+    attach_row = next(line for line in table_text.splitlines() if line.startswith(api.ATTACH))
+    assert table.NOTHING in attach_row  # no ceiling for attach
+    assert "pinning:" in out
