@@ -93,7 +93,7 @@ async def _list(request: Request, detailed: bool) -> Response:
     query, limit = list_query(request)
     found, count = await services(request).volumes.query(context(request), query)
     if detailed:
-        types = await services(request).volume_types.by_name()
+        types = await views.types_for_detail(request)
         items = [views.detail(request, vol, types) for vol in found]
     else:
         items = [views.summary(request, vol) for vol in found]
@@ -123,7 +123,7 @@ async def summary(request: Request) -> Response:
 
 async def render(request: Request, volume_id: str, extended: bool = True) -> Response:
     vol = await services(request).volumes.get(context(request), volume_id)
-    types = await services(request).volume_types.by_name()
+    types = await views.types_for_detail(request)
     return json_response({"volume": views.detail(request, vol, types, extended)})
 
 
@@ -164,7 +164,7 @@ async def create(request: Request) -> Response:
         source_volid=data.get("source_volid") or None,
     )
     vol = await services(request).volumes.create(ctx, spec)
-    types = await services(request).volume_types.by_name()
+    types = await views.types_for_detail(request)
     return json_response({"volume": views.detail(request, vol, types, extended=False)}, 202)
 
 
