@@ -8,11 +8,13 @@ exactly what Core would have returned (same types, same decoding), as plain tupl
 
 from __future__ import annotations
 
+import functools
+from collections import namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import Select
 
 Processor = Callable[[Any], Any] | None
@@ -47,6 +49,13 @@ class PreparedSelect:
         self.stmt = stmt
         self._by_dialect: dict[str, _Compiled] = {}
 
+    @functools.cached_property
+    def record(self) -> Any:
+        """Rows with attribute access by column name, for callers written against Core's Row
+        (a name selected twice is renamed)."""
+        return namedtuple("record", [c.key for c in self.stmt.selected_columns],  # type: ignore[misc]
+                          rename=True)
+
     def _compiled(self, dialect: Dialect) -> _Compiled:
         found = self._by_dialect.get(dialect.name)
         if found is None:
@@ -77,6 +86,17 @@ class PreparedSelect:
         if convert is None:
             return [tuple(row) for row in fetched]
         return [convert(row) for row in fetched]
+
+
+def run(conn: Connection, query: PreparedSelect, **params: Any) -> list[tuple]:
+    """``query`` inside the transaction ``conn`` holds (e.g. a write's own reads)."""
+    return query.rows(conn.connection.driver_connection, conn.dialect, params)
+
+
+def records(conn: Connection, query: PreparedSelect, **params: Any) -> list[Any]:
+    """``run``, each row as a named tuple (``row.name``, like Core's ``Row``)."""
+    make = query.record._make
+    return [make(row) for row in run(conn, query, **params)]
 
 
 class RawReader:

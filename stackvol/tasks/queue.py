@@ -71,7 +71,31 @@ def enqueue(
     target: str | None = None,
 ) -> None:
     """Add a task inside the caller's transaction (it runs once that commits)."""
-    conn.execute(_INSERT, {
+    conn.execute(_INSERT, _row(kind, resource_id, payload, target))
+
+
+def enqueue_claimed(
+    conn: Connection,
+    claimant: Claimant,
+    kind: TaskKind,
+    resource_id: str,
+    payload: dict[str, Any] | None = None,
+    target: str | None = None,
+) -> Task:
+    """Add a task already leased to ``claimant`` (its first attempt counted), as a claim
+    would leave it: the worker that queued it runs it without claiming. Should that worker
+    die, the task is recovered like any other it held."""
+    row = _row(kind, resource_id, payload, target)
+    row.update(state=RUNNING, owner=claimant.owner, attempts=1,
+               lease_until=utcnow() + claimant.lease)
+    key = conn.execute(_INSERT, row).inserted_primary_key
+    assert key is not None  # an insert of one row always has one
+    return Task(key[0], kind, resource_id, row["payload"], 1, row["request_id"])
+
+
+def _row(kind: TaskKind, resource_id: str, payload: dict[str, Any] | None,
+         target: str | None) -> dict[str, Any]:
+    return {
         "kind": kind,
         "resource_id": resource_id,
         "payload": payload or {},
@@ -80,7 +104,7 @@ def enqueue(
         "attempts": 0,
         "request_id": request_id_var.get(),
         "created_at": utcnow(),
-    })
+    }
 
 
 def finish(conn: Connection, task: Task) -> None:

@@ -13,11 +13,12 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from stackvol.db.engine import Database
+from stackvol.db.engine import Database, on_commit
 from stackvol.logs import request_id_var
 from stackvol.tasks import queue
 from stackvol.tasks.kinds import TaskKind
@@ -73,6 +74,8 @@ class Worker:
         self._running: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._promised = 0  # tasks queued for this worker by transactions not yet committed
+        self._more = False  # tasks may be waiting that a free slot should go and claim
 
     def register(self, kind: TaskKind, handler: Handler) -> None:
         self.handlers[kind] = handler
@@ -91,7 +94,37 @@ class Worker:
 
     def wake(self) -> None:
         """Tell the worker new work was committed (saves waiting for the next poll)."""
+        self._more = True
         self._wake.set()
+
+    def enqueue(self, conn: Connection, kind: TaskKind, resource_id: str,
+                payload: dict[str, Any] | None = None, target: str | None = None) -> None:
+        """Queue a task in the caller's transaction, to run as soon as that commits.
+
+        When this worker runs such tasks and has a slot free, the row is written already
+        leased to it and handed over in-process at the commit: no claim, no poll. Otherwise
+        it is queued for whichever worker claims it (this one is woken at the commit).
+        """
+        if not self._takes(kind, target):
+            queue.enqueue(conn, kind, resource_id, payload, target)
+            on_commit(conn, self.wake)
+            return
+        self._promised += 1
+        task = queue.enqueue_claimed(conn, self.claimant, kind, resource_id, payload, target)
+        on_commit(conn, lambda: self._hand_over(task), self._unpromise)
+
+    def _takes(self, kind: TaskKind, target: str | None) -> bool:
+        return (kind in self.handlers and self._loop_task is not None and not self._stopping
+                and (target is None or self.targets is None or target in self.targets)
+                and len(self._running) + self._promised < self.concurrency)
+
+    def _unpromise(self) -> None:
+        self._promised -= 1
+
+    def _hand_over(self, task: Task) -> None:
+        self._promised -= 1
+        if not self._stopping:  # else the row stays leased to this name: recovered at start
+            self._start(task)
 
     async def start(self) -> None:
         reclaimed = await self.db.run(queue.recover, self.name)
@@ -116,16 +149,19 @@ class Worker:
         last_renew = asyncio.get_running_loop().time()
         while not self._stopping:
             self._wake.clear()
+            free = self.concurrency - len(self._running)
             claimed = await self._claim_free()
+            if free > 0:  # a full claim may have left more behind: a freed slot looks again
+                self._more = len(claimed) >= free
             for task in claimed:
-                t = asyncio.create_task(self._execute(task))
-                self._running.add(t)
-                t.add_done_callback(self._done)
+                self._start(task)
             now = asyncio.get_running_loop().time()
             if self._running and now - last_renew > renew_every and await self._renew():
                 last_renew = now
-            if claimed and len(self._running) < self.concurrency:
-                continue
+            # No second look right after a claim: it took every runnable task there was (or
+            # filled the slots), and work committed since sets ``_wake`` (in this process) or
+            # is found by the poll (others). Waiting here also lets the claimed tasks start
+            # at once instead of after one more claim transaction.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
@@ -151,9 +187,15 @@ class Worker:
             return False
         return True
 
+    def _start(self, task: Task) -> None:
+        t = asyncio.create_task(self._execute(task))
+        self._running.add(t)
+        t.add_done_callback(self._done)
+
     def _done(self, t: asyncio.Task[None]) -> None:
         self._running.discard(t)
-        self._wake.set()
+        if self._more:
+            self._wake.set()
 
     async def _execute(self, task: Task) -> None:
         current = asyncio.current_task()

@@ -242,17 +242,17 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
 
 
 def _statements(engine: sa.Engine, work: Callable[[sa.Connection], Any]) -> list[str]:
+    """The SQL SQLite itself ran for ``work`` (also the prepared statements, which skip
+    SQLAlchemy's execution events)."""
     seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        with engine.begin() as conn:
+    with engine.begin() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.set_trace_callback(seen.append)
+        try:
             work(conn)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+        finally:
+            driver.set_trace_callback(None)
     return seen
 
 

@@ -14,6 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from stackvol.db import prepared
+from stackvol.db.prepared import PreparedSelect
 from stackvol.db.schema import (
     application_credentials,
     connection_calls,
@@ -39,10 +41,14 @@ from stackvol.timeutils import utcnow
 # --- os-services and os-hosts ---------------------------------------------------------------
 
 
+# Prepared: every volume create asks where it may not go.
+_DISABLED_HOSTS = PreparedSelect(sa.select(service_states.c.host).where(
+    service_states.c.binary == sa.bindparam("binary"), service_states.c.disabled))
+
+
 def disabled_hosts(conn: Connection, binary: str) -> set[str]:
     """The hosts of ``binary`` an admin disabled (or froze)."""
-    return set(conn.execute(sa.select(service_states.c.host).where(
-        service_states.c.binary == binary, service_states.c.disabled)).scalars())
+    return {host for host, in prepared.run(conn, _DISABLED_HOSTS, binary=binary)}
 
 
 def process_placements(conn: Connection) -> list[tuple[str, str, str | None]]:

@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
+from stackvol.db import prepared
+from stackvol.db.prepared import PreparedSelect
 from stackvol.db.schema import (
     flavors,
     projects,
@@ -139,21 +141,32 @@ def lock_project(conn: Connection, project_id: str) -> None:
 # --- limits ---------------------------------------------------------------------------------
 
 
+# Prepared, and all of an owner's rows (a handful) filtered here: every create reads them,
+# and an IN list of names would have to be compiled anew for each set of names.
+_CLASS_LIMITS = PreparedSelect(
+    sa.select(quota_classes.c.resource, quota_classes.c.hard_limit)
+    .where(quota_classes.c.class_name == sa.bindparam("owner")))
+_PROJECT_LIMITS = PreparedSelect(
+    sa.select(quota_limits.c.resource, quota_limits.c.hard_limit)
+    .where(quota_limits.c.project_id == sa.bindparam("owner")))
+
+
 def class_limits(conn: Connection, class_name: str,
                  names: Iterable[str]) -> dict[str, int]:
     """The class's own limits of these resources."""
-    return {name: limit for name, limit in conn.execute(
-        sa.select(quota_classes.c.resource, quota_classes.c.hard_limit)
-        .where(quota_classes.c.class_name == class_name,
-               quota_classes.c.resource.in_(list(names)))).tuples()}
+    return _limits_of(conn, _CLASS_LIMITS, class_name, names)
 
 
 def project_limits(conn: Connection, project_id: str, names: Iterable[str]) -> dict[str, int]:
     """The project's own limits of these resources."""
-    return {name: limit for name, limit in conn.execute(
-        sa.select(quota_limits.c.resource, quota_limits.c.hard_limit)
-        .where(quota_limits.c.project_id == project_id,
-               quota_limits.c.resource.in_(list(names)))).tuples()}
+    return _limits_of(conn, _PROJECT_LIMITS, project_id, names)
+
+
+def _limits_of(conn: Connection, query: PreparedSelect, owner: str,
+               names: Iterable[str]) -> dict[str, int]:
+    wanted = set(names)
+    return {name: limit for name, limit in prepared.run(conn, query, owner=owner)
+            if name in wanted}
 
 
 def save_project_limit(conn: Connection, project_id: str, name: str, limit: int,

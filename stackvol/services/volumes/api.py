@@ -198,8 +198,7 @@ class VolumeService:
         """Record the volume as ``creating`` and queue the work that makes its bytes."""
         policy.authorize(ctx, "volume:create", ctx.project_id)
         self._check_spec(spec)
-        volume = await self.db.run(self._insert, ctx, spec)
-        self.worker.wake()
+        volume = await self.db.run_grouped(self._insert, ctx, spec)
         log.info("volume %s creating (%d GiB)", volume.id, volume.size)
         return volume
 
@@ -255,7 +254,7 @@ class VolumeService:
             log.warning("volume %s: %s", volume_id, values["error_reason"])
         queries.insert_volume(conn, values)
         if backend is not None:
-            taskq.enqueue(conn, TaskKind.VOLUME_CREATE, volume_id, target=backend)
+            self.worker.enqueue(conn, TaskKind.VOLUME_CREATE, volume_id, target=backend)
         return Volume(**values)
 
     @staticmethod

@@ -77,7 +77,7 @@ class VolumeManager:
                                                volume.size, image.path, image.qemu_format)
         else:
             location = await asyncio.to_thread(storage.create_volume, volume.id, volume.size)
-        await self.db.run(self._created, task, location, bootable)
+        await self.db.run_grouped(self._created, task, location, bootable)
         log.info("volume %s available", volume.id)
 
     @staticmethod
@@ -85,10 +85,12 @@ class VolumeManager:
         # As Cinder: a volume holding an image's bytes (or a clone of a bootable volume) is
         # bootable once they are there.
         extra = {"bootable": True} if bootable else {}
-        if not move(conn, VOLUME, task.resource_id, [VolumeStatus.CREATING],
-                    VolumeStatus.AVAILABLE, provider_location=location, **extra):
-            # Force-deleted meanwhile: record where the bytes are for the delete that follows.
-            queries.record_location(conn, task.resource_id, location)
+        if move(conn, VOLUME, task.resource_id, [VolumeStatus.CREATING],
+                VolumeStatus.AVAILABLE, provider_location=location, **extra):
+            taskq.finish(conn, task)
+            return
+        # Force-deleted meanwhile: record where the bytes are for the delete that follows.
+        queries.record_location(conn, task.resource_id, location)
         settled(conn, task)
 
     @staticmethod

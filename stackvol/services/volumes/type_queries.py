@@ -9,6 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from stackvol.db import prepared
+from stackvol.db.prepared import PreparedSelect
 from stackvol.db.schema import (
     projects,
     qos_specs,
@@ -26,8 +28,15 @@ def type_by_id(conn: Connection, type_id: str) -> Row[Any] | None:
     return conn.execute(sa.select(volume_types).where(volume_types.c.id == type_id)).first()
 
 
-def type_by_name(conn: Connection, name: str) -> Row[Any] | None:
-    return conn.execute(sa.select(volume_types).where(volume_types.c.name == name)).first()
+# Prepared: every volume create resolves its type by name.
+_TYPE_BY_NAME = PreparedSelect(sa.select(volume_types)
+                               .where(volume_types.c.name == sa.bindparam("name")))
+
+
+def type_by_name(conn: Connection, name: str) -> Any | None:
+    """The type's row (attribute access by column, like Core's ``Row``), or None."""
+    found = prepared.records(conn, _TYPE_BY_NAME, name=name)
+    return found[0] if found else None
 
 
 def type_name_taken(conn: Connection, name: str) -> bool:
