@@ -135,7 +135,9 @@ class Bench:
     failed: list[str] = field(default_factory=list)  # "metric (column): errors, first"
     rss: dict[int, int] = field(default_factory=dict)  # volumes -> VmRSS kB
     profiles: list[Path] = field(default_factory=list)
-    seed_rate: float = 300.0  # the best creates/s wrk achieved; sizes the seeding chunks
+    # The best creates/s wrk achieved (None until the create workload ran): sizes the seeding
+    # chunks. Unknown, a chunk of wrk's shortest run (1 s) could overshoot a small size.
+    seed_rate: float | None = None
     db: Observer | None = None
 
     # --- plumbing -------------------------------------------------------------------------
@@ -238,7 +240,7 @@ class Bench:
         if self.db is None:  # the ceiling: nothing to wait for, its volumes are born available
             self.results.put(CREATED, target.column, result.rps, "rate")
             return
-        self.seed_rate = max(result.rps, self.seed_rate)
+        self.seed_rate = max(result.rps, self.seed_rate or 0.0)
         drained = self.drain()
         made = self.db.count() - before
         end_to_end = made / (result.seconds + drained)
@@ -275,14 +277,17 @@ class Bench:
         project = cinder.collection.split("/")[3]
         for target, cycle in ((nova, attach.nova_cycle), (cinder, attach.cinder_cycle(project))):
             self._alive()
-            print(f"  [{target.column}] attach+detach, 1 connection, "
-                  f"{self.mode.attach_cycles} cycles ...", flush=True)
+            print(f"  [{target.column}] attach+detach, 1 connection, up to "
+                  f"{self.mode.attach_cycles} cycles or {3 * self.mode.seconds:.0f}s ...",
+                  flush=True)
+            # A time budget too: a cycle that waits on the worker's poll takes seconds.
             found, halves, tally = attach.cycles(target.url, target.token, target.collection,
-                                                 server_id, self.mode.attach_cycles, cycle)
+                                                 server_id, self.mode.attach_cycles, cycle,
+                                                 budget=3 * self.mode.seconds)
             self._account(tally, ATTACH, target.column)
             p50 = percentile(found, 50)
-            print(f"    p50 {ms(p50)}, p99 {ms(percentile(found, 99))}; attach half p50 "
-                  f"{ms(percentile(halves, 50))}", flush=True)
+            print(f"    {len(found)} cycles: p50 {ms(p50)}, p99 {ms(percentile(found, 99))}; "
+                  f"attach half p50 {ms(percentile(halves, 50))}", flush=True)
             self.results.put(ATTACH, target.column, p50, "latency")
 
     def seed_to(self, goal: int, target: Target) -> int:
@@ -292,8 +297,8 @@ class Bench:
         start, first = time.perf_counter(), have
         print(f"  seeding {have:,} -> {goal:,} volumes ...", flush=True)
         # Big steps with wrk (sized to undershoot even at the best rate seen), then the exact
-        # remainder with httpx.
-        while (seconds := math.floor((goal - have) * 0.8 / self.seed_rate)) >= 1:
+        # remainder with httpx (all of it while the rate is unknown: the smallest size).
+        while self.seed_rate and (seconds := math.floor((goal - have) * 0.8 / self.seed_rate)) >= 1:
             self._alive()
             result = self._wrk_create(target, min(seconds, 30))
             self._account(wrk_tally(result, "seed"), "seeding", target.column)
