@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from functools import total_ordering
 
 from starlette.datastructures import Headers
 
@@ -13,8 +13,9 @@ from stackvol.http.faults import Fault
 _VERSION_RE = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
 
 
-@total_ordering
-@dataclass(frozen=True, slots=True)
+# ``order=True``: comparisons of (major, minor) generated per operator; views compare the
+# request's version several times per item, and total_ordering's derived ``>=`` cost twice.
+@dataclass(frozen=True, slots=True, order=True)
 class APIVersion:
     major: int
     minor: int
@@ -26,16 +27,13 @@ class APIVersion:
             raise ValueError(text)
         return cls(int(match.group(1)), int(match.group(2)))
 
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, APIVersion):
-            return NotImplemented
-        return (self.major, self.minor) < (other.major, other.minor)
-
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}"
 
 
+@functools.cache
 def v(text: str) -> APIVersion:
+    """A version written in the code (``at_least(request, "3.48")``), parsed once."""
     return APIVersion.parse(text)
 
 
