@@ -107,11 +107,23 @@ class Worker:
         """
         if not self._takes(kind, target):
             queue.enqueue(conn, kind, resource_id, payload, target)
-            on_commit(conn, self.wake)
+            on_commit(conn, self._on_loop(self.wake))
             return
         self._promised += 1
         task = queue.enqueue_claimed(conn, self.claimant, kind, resource_id, payload, target)
-        on_commit(conn, lambda: self._hand_over(task), self._unpromise)
+        on_commit(conn, self._on_loop(lambda: self._hand_over(task)),
+                  self._on_loop(self._unpromise))
+
+    def _on_loop(self, hook: Callable[[], None]) -> Callable[[], None]:
+        """``hook``, run on the worker's event loop. On PostgreSQL a unit of work (and so its
+        commit hooks) runs in a thread, and asyncio tasks and events belong to their loop."""
+        def call() -> None:
+            loop = self._loop_task.get_loop() if self._loop_task is not None else None
+            if loop is None or _running_loop() is loop:
+                hook()
+            else:
+                loop.call_soon_threadsafe(hook)
+        return call
 
     def _takes(self, kind: TaskKind, target: str | None) -> bool:
         return (kind in self.handlers and self._loop_task is not None and not self._stopping
@@ -229,6 +241,14 @@ class Worker:
                 return
             await asyncio.sleep(0.01)
         raise TimeoutError("tasks still pending")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _is_transient(exc: Exception) -> bool:
