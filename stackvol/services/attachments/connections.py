@@ -4,12 +4,16 @@ The API sides queue the steps of the attach chain inside the caller's transactio
 backend make a connection, tear one down); the storage host makes the connection with its
 driver (``connection_info``). Servers (boot from volume) and volumes (force delete) queue the
 same steps, so they live here, with neither side.
+
+Each step is queued through an ``Enqueue``: the worker's (``Worker.enqueue``) when the caller
+has one, so a step this process runs itself starts at the commit that queued it (no claim, no
+poll), else the bare queue (``stackvol.tasks.queue.enqueue``), found by a claim.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
@@ -22,6 +26,13 @@ from stackvol.tasks import queue as taskq
 from stackvol.tasks.kinds import TaskKind
 
 ATTACH_MODES = ("rw", "ro")
+
+
+class Enqueue(Protocol):
+    """Queues a task inside the caller's transaction (``Worker.enqueue``, ``queue.enqueue``)."""
+
+    def __call__(self, conn: Connection, kind: TaskKind, resource_id: str,
+                 payload: dict[str, Any] | None = None, target: str | None = None) -> None: ...
 
 
 def connector(host: str | None, attachment_id: str) -> dict[str, Any]:
@@ -72,12 +83,11 @@ def storage_host(info: Mapping[str, Any] | None, backend: str) -> str:
 
 
 def request_connection(conn: Connection, attachment_id: str, backend: str, host: str | None,
-                       attach: bool = True) -> None:
+                       attach: bool = True, enqueue: Enqueue = taskq.enqueue) -> None:
     """Have the volume's backend make the connection for ``host`` (then attach, unless the
     spawn of a server booting from the volume connects it)."""
-    taskq.enqueue(conn, TaskKind.VOLUME_INITIALIZE_CONNECTION, attachment_id,
-                  {"connector": connector(host, attachment_id), "attach": attach},
-                  target=backend)
+    enqueue(conn, TaskKind.VOLUME_INITIALIZE_CONNECTION, attachment_id,
+            {"connector": connector(host, attachment_id), "attach": attach}, target=backend)
 
 
 def connection_ready(conn: Connection, attachment: Attachment, backend: str, host: str) -> bool:
@@ -96,20 +106,21 @@ def connection_ready(conn: Connection, attachment: Attachment, backend: str, hos
 
 
 def terminate_connection(conn: Connection, attachment_id: str, volume_id: str, backend: str,
-                         info: dict[str, Any], release: bool = False) -> None:
+                         info: dict[str, Any], release: bool = False,
+                         enqueue: Enqueue = taskq.enqueue) -> None:
     """Have the storage host that made ``info`` tear it down; with ``release`` the detaching
     row then ends and its volume is available."""
-    taskq.enqueue(conn, TaskKind.VOLUME_TERMINATE_CONNECTION, attachment_id,
-                  {"volume_id": volume_id, "backend": backend, "connection_info": info,
-                   "release": release},
-                  target=storage_host(info, backend))
+    enqueue(conn, TaskKind.VOLUME_TERMINATE_CONNECTION, attachment_id,
+            {"volume_id": volume_id, "backend": backend, "connection_info": info,
+             "release": release},
+            target=storage_host(info, backend))
 
 
-def release_connection(conn: Connection, row: Any) -> None:
+def release_connection(conn: Connection, row: Any, enqueue: Enqueue = taskq.enqueue) -> None:
     """An attachment row was just removed: tear down the connection it held, if any."""
     info = row.connection_info
     if not info or "driver_volume_type" not in info:
         return
     backend = queries.volume_backend(conn, row.volume_id)
     if backend:
-        terminate_connection(conn, row.id, row.volume_id, backend, info)
+        terminate_connection(conn, row.id, row.volume_id, backend, info, enqueue=enqueue)

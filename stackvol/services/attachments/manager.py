@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -21,6 +22,7 @@ from stackvol.db.engine import Database
 from stackvol.db.transitions import ATTACHMENT, VOLUME, move
 from stackvol.services.attachments import queries
 from stackvol.services.attachments.connections import (
+    Enqueue,
     connection_info,
     connector,
     release_connection,
@@ -56,11 +58,16 @@ class AttachmentManager:
         self.backends = backends
         self.compute = compute
         self.pause = pause
-        worker.register(TaskKind.ATTACHMENT_ATTACH, Handler(self._run_attach, _fail_attach))
+        # Each step queues the next through the worker: a step this process runs itself
+        # starts at the commit that queued it, instead of at the next claim or poll.
+        self.enqueue: Enqueue = worker.enqueue
+        worker.register(TaskKind.ATTACHMENT_ATTACH,
+                        Handler(self._run_attach, partial(_fail_attach, enqueue=self.enqueue)))
         worker.register(TaskKind.ATTACHMENT_DETACH, Handler(self._run_detach, _fail_detach))
         # Run by the volume's backend (the storage host), not the server's compute host.
         worker.register(TaskKind.VOLUME_INITIALIZE_CONNECTION,
-                        Handler(self._run_initialize, _fail_initialize))
+                        Handler(self._run_initialize,
+                                partial(_fail_initialize, enqueue=self.enqueue)))
         worker.register(TaskKind.VOLUME_TERMINATE_CONNECTION,
                         Handler(self._run_terminate, _fail_terminate))
 
@@ -75,7 +82,8 @@ class AttachmentManager:
         await self.pause.at("volume.initialize_connection")
         connector = task.payload["connector"]
         info = await asyncio.to_thread(self._initialize, attachment, stored, connector)
-        if not await self.db.run(_connection_made, task, attachment, stored, info):
+        if not await self.db.run(_connection_made, task, attachment, stored, info,
+                                 self.enqueue):
             log.info("attachment %s ended while being connected; undoing", attachment.id)
 
     def _initialize(self, attachment: Attachment, stored: Stored,
@@ -107,7 +115,7 @@ class AttachmentManager:
             return
         await self.pause.at("attachment.attach")
         info = await asyncio.to_thread(self.connect, attachment, stored)
-        if not await self.db.run(_attached, task, attachment, stored, info):
+        if not await self.db.run(_attached, task, attachment, stored, info, self.enqueue):
             # The attachment ended while the driver plugged it (a forced delete or detach):
             # the server must not keep a disk nothing records.
             log.warning("attachment %s ended while being attached; unplugging volume %s",
@@ -119,7 +127,8 @@ class AttachmentManager:
 
     def _connect_first(self, conn: Connection, task: Task, attachment: Attachment,
                        stored: Stored) -> None:
-        request_connection(conn, attachment.id, stored.backend, self.compute.host)
+        request_connection(conn, attachment.id, stored.backend, self.compute.host,
+                           enqueue=self.enqueue)
         taskq.finish(conn, task)
 
     def connection_info(self, attachment: Attachment, stored: Stored) -> dict[str, Any]:
@@ -145,7 +154,7 @@ class AttachmentManager:
         await self.pause.at("attachment.detach")
         await asyncio.to_thread(self.compute.detach_volume, attachment.server_id,
                                 attachment.volume_id)
-        await self.db.run(_detached, task, attachment, stored)
+        await self.db.run(_detached, task, attachment, stored, self.enqueue)
         log.info("volume %s detached from server %s", attachment.volume_id,
                  attachment.server_id)
 
@@ -161,22 +170,23 @@ def mark_attached(conn: Connection, attachment: Attachment, info: dict[str, Any]
 
 
 def _connection_made(conn: Connection, task: Task, attachment: Attachment, stored: Stored,
-                     info: dict[str, Any]) -> bool:
+                     info: dict[str, Any], enqueue: Enqueue) -> bool:
     """Store the connection on the row and queue the compute host's step; a row that ended
     meanwhile gets its connection torn down instead."""
     kept = queries.store_connection(conn, attachment.id, info)
     if not kept:
-        terminate_connection(conn, attachment.id, attachment.volume_id, stored.backend, info)
+        terminate_connection(conn, attachment.id, attachment.volume_id, stored.backend, info,
+                             enqueue=enqueue)
     elif task.payload.get("attach", True):  # a boot volume is connected by the spawn
-        taskq.enqueue(conn, TaskKind.ATTACHMENT_ATTACH, attachment.id,
-                      target=info["connector"]["host"])
+        enqueue(conn, TaskKind.ATTACHMENT_ATTACH, attachment.id,
+                target=info["connector"]["host"])
     taskq.finish(conn, task)
     return kept
 
 
-def _fail_initialize(conn: Connection, task: Task, reason: str) -> None:
+def _fail_initialize(conn: Connection, task: Task, reason: str, enqueue: Enqueue) -> None:
     if task.payload.get("attach", True):
-        _fail_attach(conn, task, reason)
+        _fail_attach(conn, task, reason, enqueue)
         return
     # A boot volume: the waiting spawn fails the build with this reason.
     queries.store_connection(conn, task.resource_id, {"error": reason})
@@ -201,28 +211,30 @@ def _fail_terminate(conn: Connection, task: Task, reason: str) -> None:
 
 
 def _attached(conn: Connection, task: Task, attachment: Attachment, stored: Stored,
-              info: dict[str, Any]) -> bool:
+              info: dict[str, Any], enqueue: Enqueue) -> bool:
     kept = mark_attached(conn, attachment, info)
     if not kept:  # its connection goes too (the compute driver lets go next)
-        terminate_connection(conn, attachment.id, attachment.volume_id, stored.backend, info)
+        terminate_connection(conn, attachment.id, attachment.volume_id, stored.backend, info,
+                             enqueue=enqueue)
     taskq.finish(conn, task)
     return kept
 
 
-def _fail_attach(conn: Connection, task: Task, reason: str) -> None:
+def _fail_attach(conn: Connection, task: Task, reason: str, enqueue: Enqueue) -> None:
     row = queries.find(conn, task.resource_id)
     if row is None:
         return
     queries.delete(conn, row.id)
     move(conn, VOLUME, row.volume_id, [VolumeStatus.ATTACHING],
          VolumeStatus.AVAILABLE, error_reason=f"attach failed: {reason}")
-    release_connection(conn, row)
+    release_connection(conn, row, enqueue)
 
 
-def _detached(conn: Connection, task: Task, attachment: Attachment, stored: Stored) -> None:
+def _detached(conn: Connection, task: Task, attachment: Attachment, stored: Stored,
+              enqueue: Enqueue) -> None:
     """The server let go: the backend tears the connection down and frees the volume."""
     terminate_connection(conn, attachment.id, attachment.volume_id, stored.backend,
-                         attachment.connection_info or {}, release=True)
+                         attachment.connection_info or {}, release=True, enqueue=enqueue)
     taskq.finish(conn, task)
 
 

@@ -47,7 +47,6 @@ from stackvol.services.common.status import AttachmentStatus, VmState, VolumeSta
 from stackvol.services.volumes.api import check_not_copying
 from stackvol.services.volumes.queries import read_volume
 from stackvol.storage.registry import Backends
-from stackvol.tasks import queue as taskq
 from stackvol.tasks.kinds import TaskKind
 from stackvol.tasks.worker import PauseHook, Worker
 from stackvol.virt.base import ComputeDriver
@@ -180,7 +179,6 @@ class AttachmentService:
     async def attach(self, ctx: RequestContext, request: AttachRequest) -> Attachment:
         """Reserve the volume and a device, and queue the connection; answer at once."""
         attachment = await self.db.run(self._reserve, ctx, request)
-        self.worker.wake()
         log.info("attaching volume %s to server %s as %s", request.volume_id,
                  request.server_id, attachment.device)
         return attachment
@@ -197,7 +195,9 @@ class AttachmentService:
         device = self._pick_device(conn, req)
         attachment = self.reserve_in(conn, req.server_id, req.volume_id, device, req.tag,
                                      req.delete_on_termination)
-        request_connection(conn, attachment.id, volume.backend, server.host)
+        # Through the worker: started in this process at the commit when it runs the step.
+        request_connection(conn, attachment.id, volume.backend, server.host,
+                           enqueue=self.worker.enqueue)
         return attachment
 
     @staticmethod
@@ -246,7 +246,6 @@ class AttachmentService:
     async def detach(self, ctx: RequestContext, server_id: str, volume_id: str,
                      allow_shelved: bool = False) -> None:
         await self.db.run(self._begin_detach, ctx, server_id, volume_id, allow_shelved)
-        self.worker.wake()
 
     def _begin_detach(self, conn: Connection, ctx: RequestContext, server_id: str,
                       volume_id: str, allow_shelved: bool) -> None:
@@ -265,7 +264,8 @@ class AttachmentService:
                                  VolumeStatus.DETACHING):
             raise Invalid("Invalid volume: Unable to detach volume. Volume status must be "
                           "'in-use' and attach status must be 'attached' to detach.")
-        taskq.enqueue(conn, TaskKind.ATTACHMENT_DETACH, attachment.id, target=server.host)
+        self.worker.enqueue(conn, TaskKind.ATTACHMENT_DETACH, attachment.id,
+                            target=server.host)
 
     # --- force detach (Cinder's os-force_detach) ------------------------------------------
 
@@ -276,7 +276,6 @@ class AttachmentService:
         server-state checks); any other (Cinder-only, reserved, attaching) ends at once. The
         volume is ``available`` once nothing holds it."""
         await self.db.run(self._force_detach, ctx, volume_id, attachment_id)
-        self.worker.wake()
 
     def _force_detach(self, conn: Connection, ctx: RequestContext, volume_id: str,
                       attachment_id: str | None) -> None:
@@ -305,10 +304,10 @@ class AttachmentService:
             # An admin's override: whatever the volume's status (as Cinder's force detach).
             if not override(conn, VOLUME, volume_id, [volume.status], VolumeStatus.DETACHING):
                 raise Invalid(f"Invalid volume: Volume {volume_id} changed status; try again.")
-            taskq.enqueue(conn, TaskKind.ATTACHMENT_DETACH, row.id, target=host.host)
+            self.worker.enqueue(conn, TaskKind.ATTACHMENT_DETACH, row.id, target=host.host)
             return
         queries.delete(conn, row.id)
-        release_connection(conn, row)
+        release_connection(conn, row, self.worker.enqueue)
         override(conn, VOLUME, volume_id, [volume.status], VolumeStatus.AVAILABLE)
 
     # --- update (PUT) ---------------------------------------------------------------------
