@@ -74,7 +74,7 @@ class AttachmentManager:
     # --- the storage host's step: make the connection, tear it down --------------------
 
     async def _run_initialize(self, task: Task) -> None:
-        found = await self.db.read(queries.attachment_and_volume, task.resource_id)
+        found = await self.db.read_prepared(queries.attachment_and_volume, task.resource_id)
         if found is None or found[0].status != AttachmentStatus.ATTACHING:
             await self.db.run(taskq.finish, task)
             return
@@ -97,7 +97,7 @@ class AttachmentManager:
     async def _run_terminate(self, task: Task) -> None:
         await self.pause.at("volume.terminate_connection")
         volume_id, info = task.payload["volume_id"], task.payload["connection_info"]
-        location = await self.db.read(queries.volume_location, volume_id)
+        location = await self.db.read_prepared(queries.volume_location, volume_id)
         await asyncio.to_thread(self.backends.get(task.payload["backend"]).terminate_connection,
                                 volume_id, location, info.get("connector"))
         await self.db.run(_terminated, task)
@@ -105,7 +105,7 @@ class AttachmentManager:
     # --- the compute host's step ----------------------------------------------------------
 
     async def _run_attach(self, task: Task) -> None:
-        found = await self.db.read(queries.attachment_and_volume, task.resource_id)
+        found = await self.db.read_prepared(queries.attachment_and_volume, task.resource_id)
         if found is None or found[0].status != AttachmentStatus.ATTACHING:
             await self.db.run(taskq.finish, task)
             return
@@ -146,7 +146,7 @@ class AttachmentManager:
         return info
 
     async def _run_detach(self, task: Task) -> None:
-        found = await self.db.read(queries.attachment_and_volume, task.resource_id)
+        found = await self.db.read_prepared(queries.attachment_and_volume, task.resource_id)
         if found is None or found[0].status != AttachmentStatus.DETACHING:
             await self.db.run(taskq.finish, task)
             return
@@ -267,7 +267,7 @@ class ConnectionCallManager:
             return
         await self.pause.at(CALL_INITIALIZE)
         p = task.payload
-        location = await self.db.read(queries.volume_location, p["volume_id"])
+        location = await self.db.read_prepared(queries.volume_location, p["volume_id"])
         qos = await self.db.read(front_end_specs, p["volume_id"])
         try:
             info = await asyncio.to_thread(connection_info, self.backends, p["backend"],
@@ -284,7 +284,7 @@ class ConnectionCallManager:
             return
         await self.pause.at(CALL_TERMINATE)
         p = task.payload
-        location = await self.db.read(queries.volume_location, p["volume_id"])
+        location = await self.db.read_prepared(queries.volume_location, p["volume_id"])
         try:
             await asyncio.to_thread(self.backends.get(p["backend"]).terminate_connection,
                                     p["volume_id"], location, p["connector"])

@@ -15,10 +15,19 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from stackvol.db.schema import connection_calls, servers, tasks, volume_attachments, volumes
+from stackvol.db.prepared import PreparedSelect, RawReader
+from stackvol.db.schema import (
+    connection_calls,
+    qos_specs,
+    servers,
+    tasks,
+    volume_attachments,
+    volume_types,
+    volumes,
+)
 from stackvol.services.common.records import Attachment
 from stackvol.services.common.status import AttachmentStatus
-from stackvol.services.volumes.qos_specs import front_end_specs
+from stackvol.services.volumes.qos_specs import FRONT_END, scaled
 from stackvol.tasks import queue as taskq
 from stackvol.tasks.kinds import TaskKind
 from stackvol.timeutils import utcnow
@@ -132,20 +141,33 @@ def detaching_volume(conn: Connection, attachment_id: str) -> str | None:
     return volume_id
 
 
-def attachment_and_volume(conn: Connection,
+# Prepared (compiled once): every step of the attach chain starts with this read. The QoS spec
+# of the volume's type comes in the same query (outer joins: most volumes have none).
+_ATTACHMENT_AND_VOLUME = PreparedSelect(
+    sa.select(volume_attachments, volumes.c.backend, volumes.c.provider_location,
+              volumes.c.admin_metadata, volumes.c.size.label("volume_size"),
+              qos_specs.c.consumer.label("qos_consumer"), qos_specs.c.specs.label("qos_specs"))
+    .select_from(volume_attachments
+                 .join(volumes, volumes.c.id == volume_attachments.c.volume_id)
+                 .outerjoin(volume_types, volume_types.c.name == volumes.c.volume_type)
+                 .outerjoin(qos_specs, qos_specs.c.id == volume_types.c.qos_specs_id))
+    .where(volume_attachments.c.id == sa.bindparam("attachment_id")).limit(1))
+
+
+def attachment_and_volume(reader: RawReader,
                           attachment_id: str) -> tuple[Attachment, Stored] | None:
-    """A row with where its volume's bytes are (for the drivers that connect it)."""
-    row = conn.execute(
-        sa.select(volume_attachments, volumes.c.backend, volumes.c.provider_location,
-                  volumes.c.admin_metadata)
-        .join(volumes, volumes.c.id == volume_attachments.c.volume_id)
-        .where(volume_attachments.c.id == attachment_id)).first()
-    if row is None:
+    """A row with where its volume's bytes are (for the drivers that connect it), and the
+    front-end QoS specs of its type (``qos_specs.front_end_specs``)."""
+    rows = reader.rows(_ATTACHMENT_AND_VOLUME, attachment_id=attachment_id)
+    if not rows:
         return None
-    mapping = dict(row._mapping)
+    mapping = _ATTACHMENT_AND_VOLUME.record._make(rows[0])._asdict()
     readonly = (mapping.pop("admin_metadata") or {}).get("readonly") == "True"
+    size, consumer, specs = (mapping.pop("volume_size"), mapping.pop("qos_consumer"),
+                             mapping.pop("qos_specs"))
+    front_end = scaled(specs or {}, size) if consumer in FRONT_END else None
     stored = Stored(mapping.pop("backend"), mapping.pop("provider_location"), readonly,
-                    front_end_specs(conn, mapping["volume_id"]))
+                    front_end)
     return Attachment(**mapping), stored
 
 
@@ -197,10 +219,14 @@ def volume_backend(conn: Connection, volume_id: str) -> str | None:
     return backend
 
 
-def volume_location(conn: Connection, volume_id: str) -> str | None:
-    location: str | None = conn.execute(sa.select(volumes.c.provider_location).where(
-        volumes.c.id == volume_id)).scalar()
-    return location
+_LOCATION = PreparedSelect(sa.select(volumes.c.provider_location)
+                           .where(volumes.c.id == sa.bindparam("volume_id")))
+
+
+def volume_location(reader: RawReader, volume_id: str) -> str | None:
+    """Where the volume's bytes are (prepared: a step of the detach chain reads it)."""
+    rows = reader.rows(_LOCATION, volume_id=volume_id)
+    return rows[0][0] if rows else None
 
 
 # --- connection calls (connection_calls.py) ---------------------------------------------------
