@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
+from starlette._utils import get_route_path
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.routing import Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stackvol.http.auth import Authenticator
 from stackvol.http.faults import COMPUTE_CODES, Fault
@@ -52,6 +53,53 @@ def project_prefix(segments: list[str], collections: Collection[str], project_id
     raise Fault(404)
 
 
+Shape = tuple[str, int]  # a path's first segment and how many segments it has
+
+
+def _shape(path: str) -> Shape:
+    return path[1:].partition("/")[0], path.count("/")
+
+
+def _fixed_shape(route: Route) -> Shape | None:
+    """The shape of every path ``route`` matches; None if its first segment is a parameter or
+    a parameter may hold a ``/`` (the ``path`` convertor). Other parameters never hold one."""
+    shape = _shape(route.path)
+    if "{" in shape[0] or ":path}" in route.path:
+        return None
+    return shape
+
+
+class SegmentRouter:
+    """Starlette's ``Router`` for a face's routes, one per path shape (first segment and
+    number of segments).
+
+    A request is matched only against the routes that can match it, in their order: those
+    of its own shape, and those of no fixed shape. A route of another shape never matches,
+    so which route answers (the first full match, else the first partial one for a 405, else
+    ``default``) does not change; Starlette's one router tried every route before the one
+    asked for (a regular expression each: ten before a Cinder volume show).
+    """
+
+    def __init__(self, routes: list[Route], default: ASGIApp) -> None:
+        shapes = {_fixed_shape(route) for route in routes}
+        self.everything = self._router(routes, default)
+        self.by_shape = {shape: self._router([r for r in routes
+                                              if _fixed_shape(r) in (shape, None)], default)
+                         for shape in shapes if shape is not None}
+        self.other = self._router([r for r in routes if _fixed_shape(r) is None], default)
+
+    @staticmethod
+    def _router(routes: list[Route], default: ASGIApp) -> Router:
+        return Router(routes=routes, default=default, redirect_slashes=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = get_route_path(scope)  # what each route matches against
+        if not path.startswith("/"):
+            await self.everything(scope, receive, send)
+            return
+        await self.by_shape.get(_shape(path), self.other)(scope, receive, send)
+
+
 class Face:
     """Base of an API face: ``_dispatch`` (a subclass's) sees each request inside the face's
     ``FaultMiddleware``; ``_to_routes`` hands it to the face's router."""
@@ -60,7 +108,7 @@ class Face:
                  render: Callable[[Fault], Response],
                  codes: dict[type[ServiceError], int] = COMPUTE_CODES) -> None:
         self.authenticator = authenticator
-        self.router = Router(routes=routes, default=not_found, redirect_slashes=False)
+        self.router = SegmentRouter(routes, not_found)
         self.app = FaultMiddleware(self._dispatch, render, codes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
