@@ -148,7 +148,7 @@ class Settings(BaseSettings):
         "A process silent this long is down (Cinder's service_down_time)."))
     worker_name: str = Field("", description=(
         "Name of this process's worker. Empty: from the host name, port and role."))
-    worker_concurrency: Count = Field(8, description="Durable tasks a worker runs at once.")
+    worker_concurrency: Count = Field(32, description="Durable tasks a worker runs at once.")
     task_lease_seconds: Count = Field(60, description=(
         "How long a worker's claim on a task lasts without renewal."))
     task_poll_seconds: Seconds = Field(1.0, description="How often a worker looks for tasks.")

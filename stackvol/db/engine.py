@@ -197,10 +197,13 @@ class Database:
                 conn = self._write_connection()
                 _take_hooks(conn)
                 with conn.begin():
-                    for unit in units:
-                        outcomes.append(self._savepoint(conn, unit))
+                    if len(units) == 1:  # alone: its failure rolls back the transaction
+                        unit = units[0]
+                        outcomes.append((unit, unit.fn(conn, *unit.args, **unit.kwargs), None))
+                    else:
+                        outcomes.extend(self._savepoint(conn, unit) for unit in units)
                     hooks = _take_hooks(conn)
-        except Exception as exc:  # the commit (or BEGIN) failed: every unit failed with it
+        except Exception as exc:  # BEGIN, COMMIT or a lone unit failed: every unit failed
             _call(hooks + (_take_hooks(conn) if conn is not None else []), committed=False)
             for unit in units:
                 if not unit.result.done():
@@ -217,13 +220,20 @@ class Database:
 
     @staticmethod
     def _savepoint(conn: Connection, unit: _Unit) -> tuple[_Unit, Any, BaseException | None]:
+        # Straight on the driver: through SQLAlchemy the savepoint costs more than a create.
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a pooled connection always has its DB-API connection
         keep = len(conn.info.get(_HOOKS, []))
+        driver.execute("SAVEPOINT unit")
         try:
-            with conn.begin_nested():
-                return unit, unit.fn(conn, *unit.args, **unit.kwargs), None
+            value = unit.fn(conn, *unit.args, **unit.kwargs)
         except Exception as exc:
+            driver.execute("ROLLBACK TO unit")
+            driver.execute("RELEASE unit")
             _call(_take_hooks(conn, keep), committed=False)
             return unit, None, exc
+        driver.execute("RELEASE unit")
+        return unit, value, None
 
     def run_sync(self, fn: Callable[..., T], *args: Any, write: bool = True, **kwargs: Any) -> T:
         """Run ``fn(conn, ...)`` in one transaction, in the calling thread."""

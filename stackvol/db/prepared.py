@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Insert, Select
 
 Processor = Callable[[Any], Any] | None
 
@@ -86,6 +86,78 @@ class PreparedSelect:
         if convert is None:
             return [tuple(row) for row in fetched]
         return [convert(row) for row in fetched]
+
+
+class PreparedWrite:
+    """An insert, update or delete (``RETURNING`` allowed) with named bind parameters,
+    compiled once per dialect and per set of parameter names, run on the DBAPI cursor of the
+    caller's transaction. Each value goes through its column type's bind processor, as Core
+    would send it (datetimes, JSON, booleans), and literals in the statement are bound too.
+
+    ``stmt`` is a function of the parameter names (sorted) that builds the statement: an insert
+    of whichever columns a row has, say, is one compiled statement per shape of row.
+    """
+
+    def __init__(self, stmt: Callable[[tuple[str, ...]], Any]) -> None:
+        self.stmt = stmt
+        self._by_shape: dict[tuple[str, tuple[str, ...]], _CompiledWrite] = {}
+
+    def _compiled(self, dialect: Dialect, names: tuple[str, ...]) -> _CompiledWrite:
+        found = self._by_shape.get((dialect.name, names))
+        if found is None:
+            stmt = self.stmt(names)
+            # An insert without values() takes its columns from the names given.
+            keys = list(names) if isinstance(stmt, Insert) else None
+            compiled = stmt.compile(dialect=dialect, column_keys=keys)
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
+            sql = str(compiled)
+            used = order if order is not None else tuple(
+                name for name in compiled.binds if f"%({name})s" in sql)
+            defaults = {name: compiled.binds[name].value for name in used
+                        if name not in names}
+            processors = {name: proc for name, bind in compiled.binds.items()
+                          if (proc := bind.type.dialect_impl(dialect).bind_processor(dialect))}
+            found = _CompiledWrite(sql, order, processors, defaults)
+            self._by_shape[(dialect.name, names)] = found
+        return found
+
+    def execute(self, conn: Connection, **params: Any) -> Any:
+        """Run it with ``params`` inside ``conn``'s transaction; the DBAPI cursor, executed
+        (``rowcount``; ``fetchone()`` for ``RETURNING``), for the caller to close."""
+        compiled = self._compiled(conn.dialect, tuple(sorted(params)))
+        values = {**compiled.defaults, **params}
+        for name, proc in compiled.processors.items():
+            if name in values:  # None too: a JSON column stores it as JSON null, as Core does
+                values[name] = proc(values[name])
+        args: Sequence[Any] | dict[str, Any]
+        args = [values[name] for name in compiled.order] if compiled.order else values
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(compiled.sql, args)
+        return cursor
+
+    def rowcount(self, conn: Connection, **params: Any) -> int:
+        """Run it; how many rows it changed."""
+        cursor = self.execute(conn, **params)
+        try:
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def returned(self, conn: Connection, **params: Any) -> tuple:
+        """Run it (a statement with ``RETURNING``); the one row it returned."""
+        cursor = self.execute(conn, **params)
+        try:
+            return tuple(cursor.fetchone())
+        finally:
+            cursor.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledWrite:
+    sql: str
+    order: tuple[str, ...] | None
+    processors: dict[str, Callable[[Any], Any]]  # bind name -> its type's bind processor
+    defaults: dict[str, Any]
 
 
 def run(conn: Connection, query: PreparedSelect, **params: Any) -> list[tuple]:

@@ -36,6 +36,7 @@ from typing import Any, Final, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from stackvol.db.prepared import PreparedWrite
 from stackvol.db.schema import snapshots, volume_attachments, volumes
 from stackvol.db.statuses import AttachmentStatus, SnapshotStatus, VolumeStatus
 from stackvol.timeutils import utcnow
@@ -209,22 +210,26 @@ def initial(machine: Machine, status: S) -> S:
 
 
 @functools.cache
-def _statement(table: sa.Table, column: str, expected: tuple[str, ...] | None,
-               columns: tuple[str, ...]) -> sa.Update:
-    # Built once per shape: constructing a statement costs far more than running it.
+def _statement(table: sa.Table, column: str, expected: tuple[str, ...] | None) -> PreparedWrite:
+    # Compiled once per shape: building and compiling a statement costs more than running it.
+    # The expected statuses are bound literals (not an IN list, which is compiled per call).
     where = [table.c[column] == sa.bindparam("cas_key")]
     if expected is not None:
-        where.append(table.c.status.in_(expected))
-    return (table.update().where(*where)
-            .values({name: sa.bindparam(f"cas_{name}") for name in columns}))
+        where.append(sa.or_(*(table.c.status == e for e in expected)) if expected
+                     else sa.false())
+
+    def build(names: tuple[str, ...]) -> sa.Update:
+        return table.update().where(*where).values(
+            {name.removeprefix("cas_"): sa.bindparam(name) for name in names
+             if name != "cas_key"})
+    return PreparedWrite(build)
 
 
 def _swap(conn: Connection, machine: Machine, column: str, key: Any,
           expected: tuple[str, ...] | None, new: str, values: dict[str, Any]) -> int:
     values = {"status": new, "updated_at": utcnow(), **values}
-    statement = _statement(machine.table, column, expected, tuple(sorted(values)))
     params = {f"cas_{name}": value for name, value in values.items()}
-    return conn.execute(statement, {"cas_key": key, **params}).rowcount
+    return _statement(machine.table, column, expected).rowcount(conn, cas_key=key, **params)
 
 
 def _froms(expected: Iterable[str]) -> tuple[str, ...]:

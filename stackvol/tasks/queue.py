@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from stackvol.db.prepared import PreparedWrite
 from stackvol.db.schema import tasks
 from stackvol.logs import request_id_var
 from stackvol.tasks.kinds import TaskKind
@@ -58,9 +59,10 @@ class Claimant:
         return cond
 
 
-# Built once: on the hot path, making a statement costs more than running it.
-_INSERT = tasks.insert()
-_DELETE = tasks.delete().where(tasks.c.id == sa.bindparam("task_id"))
+# Prepared: on the hot path, making a statement costs more than running it.
+_INSERT = PreparedWrite(lambda _: tasks.insert())
+_INSERT_ID = PreparedWrite(lambda _: tasks.insert().returning(tasks.c.id))
+_DELETE = PreparedWrite(lambda _: tasks.delete().where(tasks.c.id == sa.bindparam("task_id")))
 
 
 def enqueue(
@@ -71,7 +73,7 @@ def enqueue(
     target: str | None = None,
 ) -> None:
     """Add a task inside the caller's transaction (it runs once that commits)."""
-    conn.execute(_INSERT, _row(kind, resource_id, payload, target))
+    _INSERT.rowcount(conn, **_row(kind, resource_id, payload, target))
 
 
 def enqueue_claimed(
@@ -88,9 +90,8 @@ def enqueue_claimed(
     row = _row(kind, resource_id, payload, target)
     row.update(state=RUNNING, owner=claimant.owner, attempts=1,
                lease_until=utcnow() + claimant.lease)
-    key = conn.execute(_INSERT, row).inserted_primary_key
-    assert key is not None  # an insert of one row always has one
-    return Task(key[0], kind, resource_id, row["payload"], 1, row["request_id"])
+    task_id = _INSERT_ID.returned(conn, **row)[0]
+    return Task(task_id, kind, resource_id, row["payload"], 1, row["request_id"])
 
 
 def _row(kind: TaskKind, resource_id: str, payload: dict[str, Any] | None,
@@ -109,7 +110,7 @@ def _row(kind: TaskKind, resource_id: str, payload: dict[str, Any] | None,
 
 def finish(conn: Connection, task: Task) -> None:
     """End a task inside the transaction that records its outcome."""
-    conn.execute(_DELETE, {"task_id": task.id})
+    _DELETE.rowcount(conn, task_id=task.id)
 
 
 def pending_count(conn: Connection) -> int:

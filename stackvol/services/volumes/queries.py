@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from stackvol.db.prepared import PreparedSelect, RawReader
+from stackvol.db.prepared import PreparedSelect, PreparedWrite, RawReader
 from stackvol.db.schema import images, snapshots, tasks, transfers, volume_attachments, volumes
 from stackvol.services.common.context import RequestContext
 from stackvol.services.common.errors import NotFound
@@ -200,9 +200,12 @@ def source_volume(conn: Connection, volume_id: str) -> Row[Any] | None:
                         .where(volumes.c.id == volume_id).with_for_update()).first()
 
 
+_INSERT_VOLUME = PreparedWrite(lambda _: volumes.insert())  # every create: prepared
+
+
 def insert_volume(conn: Connection, values: Mapping[str, Any]) -> None:
     """A new volume row (its status made with ``transitions.initial``)."""
-    conn.execute(volumes.insert(), dict(values))
+    _INSERT_VOLUME.rowcount(conn, **values)
 
 
 def location(conn: Connection, volume_id: str) -> Row[Any] | None:
