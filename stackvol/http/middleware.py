@@ -6,9 +6,9 @@ Written as plain ASGI callables (not ``BaseHTTPMiddleware``) to keep per-request
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
@@ -28,7 +28,13 @@ _INBOUND_ID = re.compile(rb"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}
 
 
 def new_request_id() -> str:
-    return f"req-{uuid.uuid4()}"
+    """``req-`` and a random UUID (version 4), formatted straight from its 16 bytes: what
+    ``str(uuid.uuid4())`` gives, at a third of its cost (it builds an int and a UUID)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    hex_ = raw.hex()
+    return f"req-{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
 
 
 def request_id_of(scope: Scope) -> str:
