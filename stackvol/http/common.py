@@ -24,14 +24,20 @@ from stackvol.services.common.context import RequestContext
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+# context() and version() read the state dict in the scope: ``request.state`` wraps it in a
+# State object first, and views ask for both several times per item.
+
+
 def context(request: Request) -> RequestContext:
     """The authenticated caller (each face's dispatcher puts it in the request state)."""
-    return request.state.context
+    ctx: RequestContext = request.scope["state"]["context"]
+    return ctx
 
 
 def version(request: Request) -> APIVersion:
     """The microversion the request negotiated (the legacy face always runs at 2.1)."""
-    return request.state.api_version
+    found: APIVersion = request.scope["state"]["api_version"]
+    return found
 
 
 def root_url(request: Request) -> str:
