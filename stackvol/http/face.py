@@ -37,11 +37,12 @@ def path_segments(scope: Scope) -> list[str]:
 
 
 def project_prefix(segments: list[str], collections: Collection[str], project_id: str,
-                   mismatch: Fault) -> str | None:
+                   mismatch: Callable[[], Fault]) -> str | None:
     """The project id a path starts with (``/{project_id}/servers``), or ``None`` when it
     starts with one of the face's ``collections`` (both forms are accepted).
 
-    Another project's id before a known collection is the caller's mistake (``mismatch``);
+    Another project's id before a known collection is the caller's mistake (the fault
+    ``mismatch()`` makes, only then: every request came here with one built for nothing);
     any other first segment is not ours at all: 404, as Nova's and Cinder's routers answer.
     """
     if segments[0] in collections:
@@ -49,7 +50,7 @@ def project_prefix(segments: list[str], collections: Collection[str], project_id
     if segments[0] == project_id:
         return project_id
     if len(segments) > 1 and segments[1] in collections:
-        raise mismatch
+        raise mismatch()
     raise Fault(404)
 
 

@@ -91,7 +91,7 @@ class VolumeFace(Face):
         state = scope.setdefault("state", {})
         ctx = await self.authenticator.context(headers, state.get("request_id"))
         project_id = project_prefix(segments, TOP_LEVEL, ctx.project_id,
-                                    Fault(400, "Malformed request url"))
+                                    lambda: Fault(400, "Malformed request url"))
         if project_id is not None:
             root = f"{root}/{project_id}"
         state["context"] = ctx

@@ -77,9 +77,9 @@ class ComputeFace(Face):
         state = scope.setdefault("state", {})
         ctx = await self.authenticator.context(headers, state.get("request_id"))
         root = f"{scope.get('root_path', '')}/{VERSION_PREFIX}"
-        mismatch = Fault(400, f"Malformed request URL: URL's project_id '{segments[0]}' "
-                              f"doesn't match Context's project_id '{ctx.project_id}'")
-        project_id = project_prefix(segments, TOP_LEVEL, ctx.project_id, mismatch)
+        project_id = project_prefix(segments, TOP_LEVEL, ctx.project_id, lambda: Fault(
+            400, f"Malformed request URL: URL's project_id '{segments[0]}' doesn't match "
+                 f"Context's project_id '{ctx.project_id}'"))
         if project_id is not None:
             root = f"{root}/{project_id}"
         state["context"] = ctx
