@@ -71,6 +71,12 @@ class StorageDriver(ABC):
         """Undo what ``initialize_connection`` set up for this connector (idempotent)."""
         return None
 
+    def connects_quickly(self, connector: Mapping[str, Any] | None) -> bool:
+        """Whether ``initialize_connection`` and ``terminate_connection`` for ``connector``
+        only compute (no export, daemon, cluster or disk to wait on): the services then call
+        them on the event loop, as a thread hand-off costs more than the call."""
+        return False
+
     def restore(self) -> None:
         """On start of the process serving this backend: bring back what it serves."""
         return None
