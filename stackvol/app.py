@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 
 from stackvol.config import Settings
 from stackvol.db.engine import Database, create_engine
-from stackvol.db.migrate import upgrade
+from stackvol.db.migrate import ensure_current
 from stackvol.http import health
 from stackvol.http.admin import PATH as ADMIN_PATH
 from stackvol.http.admin import AdminFace
@@ -215,7 +215,7 @@ def _write_private(path: Path, text: str) -> None:
 async def start(services: Services) -> None:
     """Schema, first-start bootstrap, keys, then the worker (which resumes unfinished work)."""
     with services.db.startup_lock():  # one process at a time creates the schema and rows
-        upgrade(services.db.engine)
+        ensure_current(services.db.engine)
         fresh = await services.db.run(services.identity.bootstrap)
         write_clouds_yaml(services.settings, fresh)
         services.first_start = fresh
