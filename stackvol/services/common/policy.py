@@ -289,12 +289,28 @@ def _never(_ctx: RequestContext, _target: Target, _pol: Policy) -> bool:
     return False
 
 
+# _any and _all loop instead of any()/all() over a generator: every request checks a rule, and
+# building the generator cost more than the checks themselves. Same order, same short cut.
+
+
 def _any(parts: list[Check]) -> Check:
-    return lambda ctx, target, pol: any(p(ctx, target, pol) for p in parts)
+    def check(ctx: RequestContext, target: Target, pol: Policy) -> bool:
+        for part in parts:  # noqa: SIM110 - see above
+            if part(ctx, target, pol):
+                return True
+        return False
+
+    return check
 
 
 def _all(parts: list[Check]) -> Check:
-    return lambda ctx, target, pol: all(p(ctx, target, pol) for p in parts)
+    def check(ctx: RequestContext, target: Target, pol: Policy) -> bool:
+        for part in parts:  # noqa: SIM110 - see above
+            if not part(ctx, target, pol):
+                return False
+        return True
+
+    return check
 
 
 def _match(attribute: str, value: str) -> Check:
