@@ -71,6 +71,11 @@ class StorageDriver(ABC):
         """Undo what ``initialize_connection`` set up for this connector (idempotent)."""
         return None
 
+    def creates_quickly(self) -> bool:
+        """Whether ``create_volume`` only makes a thin file's metadata (no data written, no
+        tool, cluster or daemon to wait on): the services then call it on the event loop."""
+        return False
+
     def connects_quickly(self, connector: Mapping[str, Any] | None) -> bool:
         """Whether ``initialize_connection`` and ``terminate_connection`` for ``connector``
         only compute (no export, daemon, cluster or disk to wait on): the services then call

@@ -131,6 +131,9 @@ class FileDriver(StorageDriver):
         return (not host or not self.host or host == self.host or "*" in self.shared_hosts
                 or host in self.shared_hosts)
 
+    def creates_quickly(self) -> bool:
+        return self.format == "raw"  # a sparse file: open, truncate, close (qcow2 runs qemu-img)
+
     def connects_quickly(self, connector: Mapping[str, Any] | None) -> bool:
         return self.is_local(connector)  # a path to hand over, or nothing to undo
 

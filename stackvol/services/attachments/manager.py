@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
@@ -31,6 +30,7 @@ from stackvol.services.attachments.connections import (
     terminate_connection,
 )
 from stackvol.services.attachments.queries import DONE, FAILED, WAITING, Stored
+from stackvol.services.common.driver_calls import driver_call
 from stackvol.services.common.errors import Invalid
 from stackvol.services.common.records import Attachment
 from stackvol.services.common.status import AttachmentStatus, VolumeStatus
@@ -85,7 +85,7 @@ class AttachmentManager:
         await self.pause.at("volume.initialize_connection")
         connector = task.payload["connector"]
         quick = self.backends.get(stored.backend).connects_quickly(connector)
-        info = await _driver_call(quick, self._initialize, attachment, stored, connector)
+        info = await driver_call(quick, self._initialize, attachment, stored, connector)
         if not await self.db.run(_connection_made, task, attachment, stored, info,
                                  self.enqueue):
             log.info("attachment %s ended while being connected; undoing", attachment.id)
@@ -103,9 +103,9 @@ class AttachmentManager:
         volume_id, info = task.payload["volume_id"], task.payload["connection_info"]
         location = await self.db.read_prepared(queries.volume_location, volume_id)
         backend = self.backends.get(task.payload["backend"])
-        await _driver_call(backend.connects_quickly(info.get("connector")),
-                           backend.terminate_connection, volume_id, location,
-                           info.get("connector"))
+        await driver_call(backend.connects_quickly(info.get("connector")),
+                          backend.terminate_connection, volume_id, location,
+                          info.get("connector"))
         await self.db.run(_terminated, task)
 
     # --- the compute host's step ----------------------------------------------------------
@@ -121,7 +121,7 @@ class AttachmentManager:
             return
         await self.pause.at("attachment.attach")
         quick = self.compute.attaches_quickly(attachment.connection_info)
-        info = await _driver_call(quick, self.connect, attachment, stored)
+        info = await driver_call(quick, self.connect, attachment, stored)
         if not await self.db.run(_attached, task, attachment, stored, info, self.enqueue):
             # The attachment ended while the driver plugged it (a forced delete or detach):
             # the server must not keep a disk nothing records.
@@ -159,21 +159,12 @@ class AttachmentManager:
             return
         attachment, stored = found
         await self.pause.at("attachment.detach")
-        await _driver_call(self.compute.attaches_quickly(attachment.connection_info or {}),
+        await driver_call(self.compute.attaches_quickly(attachment.connection_info or {}),
                            self.compute.detach_volume, attachment.server_id,
                            attachment.volume_id)
         await self.db.run(_detached, task, attachment, stored, self.enqueue)
         log.info("volume %s detached from server %s", attachment.volume_id,
                  attachment.server_id)
-
-
-async def _driver_call(quick: bool, call: Callable[..., T], *args: Any) -> T:
-    """A blocking driver call, in a worker thread; on the event loop when the driver says it
-    is quick (a thread hand-off, waiting for the GIL while the loop serves requests, costs
-    more than such a call: ~1.5 ms each under load, four per attach+detach)."""
-    if quick:
-        return call(*args)
-    return await asyncio.to_thread(call, *args)
 
 
 def mark_attached(conn: Connection, attachment: Attachment, info: dict[str, Any]) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from stackvol.db.engine import Database
 from stackvol.db.transitions import VOLUME, move
 from stackvol.services.common.context import RequestContext
+from stackvol.services.common.driver_calls import driver_call
 from stackvol.services.common.status import VolumeStatus
 from stackvol.services.servers import image_boot
 from stackvol.services.volumes import queries
@@ -76,7 +77,8 @@ class VolumeManager:
             location = await asyncio.to_thread(storage.copy_image_to_volume, volume.id,
                                                volume.size, image.path, image.qemu_format)
         else:
-            location = await asyncio.to_thread(storage.create_volume, volume.id, volume.size)
+            location = await driver_call(storage.creates_quickly(), storage.create_volume,
+                                         volume.id, volume.size)
         await self.db.run_grouped(self._created, task, location, bootable)
         log.info("volume %s available", volume.id)
 
