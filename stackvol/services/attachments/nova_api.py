@@ -135,7 +135,7 @@ class AttachmentService:
         row = queries.server(conn, server_id, lock)
         if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
             raise NotFound(f"Instance {server_id} could not be found.")
-        return _Server(**row._mapping)
+        return _Server(*row)
 
     @staticmethod
     def _check_server_state(server: _Server, action: str, allow_shelved: bool) -> None:

@@ -8,6 +8,7 @@ removed) compare the status without changing it.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -15,6 +16,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from stackvol.db import prepared
 from stackvol.db.prepared import PreparedSelect, RawReader
 from stackvol.db.schema import (
     connection_calls,
@@ -54,25 +56,38 @@ def find(conn: Connection, attachment_id: str) -> Row[Any] | None:
         volume_attachments.c.id == attachment_id)).first()
 
 
+@functools.cache
+def _rows_of(owner: str, statuses: tuple[str, ...] | None, one_volume: bool) -> PreparedSelect:
+    """Prepared once per shape (attaching and detaching read these in every request): the rows
+    whose ``owner`` column (server_id, volume_id) is ``:owner``, in ``statuses`` (literals: a
+    prepared query takes no IN list; None: any), of ``:volume_id`` only with ``one_volume``."""
+    c = volume_attachments.c
+    query = sa.select(volume_attachments).where(c[owner] == sa.bindparam("owner"))
+    if statuses is not None:
+        query = query.where(sa.or_(*(c.status == status for status in statuses)))
+    if one_volume:
+        query = query.where(c.volume_id == sa.bindparam("volume_id"))
+    return PreparedSelect(query.order_by(*_ORDER))
+
+
+def _attachments(conn: Connection, query: PreparedSelect, **params: Any) -> list[Attachment]:
+    # The records list the table's columns in order (asserted in volumes/queries.py).
+    return [Attachment(*row) for row in prepared.run(conn, query, **params)]
+
+
 def on_server(conn: Connection, server_id: str, statuses: Iterable[str],
               volume_id: str | None = None) -> list[Attachment]:
     """The server's rows in ``statuses`` (of ``volume_id`` only, if given), oldest first."""
-    query = sa.select(volume_attachments).where(
-        volume_attachments.c.server_id == server_id,
-        volume_attachments.c.status.in_(list(statuses))).order_by(*_ORDER)
-    if volume_id is not None:
-        query = query.where(volume_attachments.c.volume_id == volume_id)
-    return [Attachment.from_row(r) for r in conn.execute(query)]
+    query = _rows_of("server_id", tuple(statuses), volume_id is not None)
+    params = {"volume_id": volume_id} if volume_id is not None else {}
+    return _attachments(conn, query, owner=server_id, **params)
 
 
 def of_volume(conn: Connection, volume_id: str,
               statuses: Iterable[str] | None = None) -> list[Attachment]:
     """The volume's rows (in ``statuses`` only, if given), oldest first."""
-    query = sa.select(volume_attachments).where(
-        volume_attachments.c.volume_id == volume_id).order_by(*_ORDER)
-    if statuses is not None:
-        query = query.where(volume_attachments.c.status.in_(list(statuses)))
-    return [Attachment.from_row(r) for r in conn.execute(query)]
+    query = _rows_of("volume_id", None if statuses is None else tuple(statuses), False)
+    return _attachments(conn, query, owner=volume_id)
 
 
 def count_of_volume(conn: Connection, volume_id: str, statuses: Iterable[str]) -> int:
@@ -181,12 +196,17 @@ def connection_queued(conn: Connection, attachment_id: str) -> bool:
 # --- the servers and volumes they join ------------------------------------------------------
 
 
-def server(conn: Connection, server_id: str, lock: bool = False) -> Row[Any] | None:
-    """What attaching needs of a server; ``lock``: its row locked (``FOR UPDATE``)."""
-    query = sa.select(
-        servers.c.id, servers.c.project_id, servers.c.vm_state, servers.c.task_state,
-        servers.c.locked, servers.c.host).where(servers.c.id == server_id)
-    return conn.execute(query.with_for_update() if lock else query).first()
+_SERVER = sa.select(servers.c.id, servers.c.project_id, servers.c.vm_state,
+                    servers.c.task_state, servers.c.locked, servers.c.host).where(
+    servers.c.id == sa.bindparam("server_id"))
+_SERVER_BY_LOCK = {False: PreparedSelect(_SERVER), True: PreparedSelect(_SERVER.with_for_update())}
+
+
+def server(conn: Connection, server_id: str, lock: bool = False) -> Any | None:
+    """What attaching needs of a server (id, project_id, vm_state, task_state, locked, host);
+    ``lock``: its row locked (``FOR UPDATE``)."""
+    found = prepared.records(conn, _SERVER_BY_LOCK[lock], server_id=server_id)
+    return found[0] if found else None
 
 
 def server_host(conn: Connection, server_id: str) -> Row[Any] | None:
@@ -200,11 +220,15 @@ def server_owner(conn: Connection, server_id: str) -> str | None:
     return owner
 
 
-def volume(conn: Connection, volume_id: str) -> Row[Any] | None:
+_VOLUME = PreparedSelect(sa.select(volumes.c.id, volumes.c.status, volumes.c.project_id,
+                                   volumes.c.backend)
+                         .where(volumes.c.id == sa.bindparam("volume_id")))
+
+
+def volume(conn: Connection, volume_id: str) -> Any | None:
     """What attaching needs of a volume: id, status, project, backend."""
-    return conn.execute(sa.select(volumes.c.id, volumes.c.status, volumes.c.project_id,
-                                  volumes.c.backend)
-                        .where(volumes.c.id == volume_id)).first()
+    found = prepared.records(conn, _VOLUME, volume_id=volume_id)
+    return found[0] if found else None
 
 
 def volume_status(conn: Connection, volume_id: str) -> str:
