@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.postgres              # 1k, 10k and 100k volumes
     .venv/bin/python -m bench.postgres --quick      # 1k and 10k
     .venv/bin/python -m bench.postgres --api 2      # two API processes + one volume worker
+    .venv/bin/python -m bench.postgres --curve 1,2  # creates and shows at 1 and 2 API processes
 
 It starts a private PostgreSQL cluster (tests/support/postgres.py: initdb on a free loopback port,
 fsync off) and stackvol on it: by default one all-in-one process; with ``--api N``, N API
@@ -14,16 +15,28 @@ connections, one wrk per API) and counted "accepted" (wrk's rate) and "to availa
 made / time until none is ``creating``); list and detail ``limit=1000`` are timed at each size
 on the first page and on a page deep in the list (a marker 1,000 from the end): both must stay
 flat as the table grows.
+
+``--curve 1,2`` measures instead how creates and shows scale with API processes: for each N (and
+``--repeat`` times), a fresh cluster, N API processes and one volume worker; wrk creates on every
+API at once, then wrk GETs of ``/v2.1/os-volumes/{id}`` (and of the Cinder face's
+``/volume/v3/{project_id}/volumes/{id}``) rotating over 1,000 ids, one wrk of 16 connections per
+API as for creates; one table of the rates and of each N's per-process efficiency against N=1.
+Nothing is pinned: wrk runs on the same cores as the servers and PostgreSQL.
 Exits 1 if any request failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import os
+import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import client, wrk
 from bench.client import CREATE_BODY, CREATE_PATH, Tally, percentile
@@ -32,6 +45,7 @@ from tests.support.server import StackvolProcess, query_url
 
 CONNECTIONS = 16
 LIST_LIMIT = 1000
+SHOW_IDS = 1000
 
 
 class Deployment:
@@ -48,8 +62,8 @@ class Deployment:
     def start(self) -> None:
         self.cluster.start()
         self.url = self.cluster.database("bench")
-        common = {"database_url": self.url, "log_level": "WARNING", "task_poll_seconds": 0.05,
-                  "compute_driver": "simulated"}
+        common: dict[str, Any] = {"database_url": self.url, "log_level": "WARNING",
+                                  "task_poll_seconds": 0.05, "compute_driver": "simulated"}
         if self.apis_wanted == 0:
             self.procs.append(StackvolProcess(self.root / "all", **common).start())
             return
@@ -79,20 +93,39 @@ class Deployment:
         return time.perf_counter()
 
 
-def wrk_creates(dep: Deployment, token: str, seconds: float) -> tuple[float, Tally, int]:
-    """wrk POSTs on every API at once; (accepted/s summed, tally, volumes made)."""
-    import concurrent.futures
-
-    script = wrk.lua_script("POST", client.headers(token), body=CREATE_BODY)
-    before = dep.count()
+def wrk_everywhere(dep: Deployment, script: str, path: str,
+                   seconds: float) -> tuple[float, Tally]:
+    """One wrk per API, all at once, ``CONNECTIONS`` each; (req/s summed, tally)."""
     with concurrent.futures.ThreadPoolExecutor(len(dep.apis)) as pool:
-        runs = list(pool.map(lambda api: wrk.run(api.url + CREATE_PATH, script, seconds,
+        runs = list(pool.map(lambda api: wrk.run(api.url + path, script, seconds,
                                                  CONNECTIONS), dep.apis))
     tally = Tally()
-    for run in runs:
-        tally.requests += run.requests
-        tally.errors += run.errors
-    return sum(r.rps for r in runs), tally, dep.count() - before
+    for one in runs:
+        tally.requests += one.requests
+        tally.errors += one.errors
+        if one.errors and not tally.first_error:
+            tally.first_error = (f"wrk {path}: {one.non_2xx} non-2xx, "
+                                 f"{one.socket_errors} socket errors")
+    return sum(r.rps for r in runs), tally
+
+
+def wrk_creates(dep: Deployment, token: str, seconds: float) -> tuple[float, Tally, int]:
+    """wrk POSTs on every API at once; (accepted/s summed, tally, volumes made)."""
+    script = wrk.lua_script("POST", client.headers(token), body=CREATE_BODY)
+    before = dep.count()
+    accepted, tally = wrk_everywhere(dep, script, CREATE_PATH, seconds)
+    return accepted, tally, dep.count() - before
+
+
+def wrk_shows(dep: Deployment, token: str, collection: str,
+              seconds: float) -> tuple[float, Tally]:
+    """wrk GETs of ``{collection}/{id}`` on every API at once, rotating over ``SHOW_IDS`` ids
+    (the oldest volumes: every process sees the same rows)."""
+    ids = [r[0] for r in query_url(dep.url, "SELECT id FROM volumes ORDER BY created_at, id "
+                                   f"LIMIT {SHOW_IDS}")]
+    script = wrk.lua_script("GET", client.headers(token),
+                            paths=[f"{collection}/{i}" for i in ids])
+    return wrk_everywhere(dep, script, collection, seconds)
 
 
 def fill(dep: Deployment, token: str, goal: int, tally: Tally, through_api: int) -> None:
@@ -164,6 +197,109 @@ def run(args: argparse.Namespace) -> int:
             dep.stop()
 
 
+@dataclass(frozen=True)
+class Point:
+    """One run at ``processes`` API processes: rates summed over every API."""
+
+    processes: int
+    accepted: float
+    to_available: float
+    show: float
+    cinder_show: float
+
+
+def measure_point(root: Path, processes: int, seconds: float, tally: Tally) -> Point:
+    """A fresh cluster and ``processes`` APIs + one worker: creates, then shows on each face."""
+    dep = Deployment(root, processes, seconds)
+    try:
+        dep.start()
+        token, body = dep.apis[0].token("demo")
+        start = time.perf_counter()
+        accepted, got, made = wrk_creates(dep, token, seconds)
+        to_available = made / (dep.drained() - start)
+        tally.add(got)
+        if (missing := SHOW_IDS - dep.count()) > 0:
+            tally.add(client.create_many(dep.apis[0].url, token, missing))
+            dep.drained()
+        show, got = wrk_shows(dep, token, CREATE_PATH, seconds)
+        tally.add(got)
+        cinder = f"/volume/v3/{body['project']['id']}/volumes"
+        cinder_show, got = wrk_shows(dep, token, cinder, seconds)
+        tally.add(got)
+        return Point(processes, accepted, to_available, show, cinder_show)
+    finally:
+        dep.stop()
+
+
+CURVE_METRICS = (("creates accepted/s", "accepted"), ("creates to available/s", "to_available"),
+                 ("Nova show req/s", "show"), ("Cinder show req/s", "cinder_show"))
+
+
+def _rate(values: list[float]) -> str:
+    """The mean, and with several runs their range: the spread is the error bar."""
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:,.0f}"
+    return f"{mean:,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+
+
+def curve_table(points: list[Point]) -> str:
+    """processes | each rate (mean, range) | per-process efficiency of each rate vs N=1.
+
+    Efficiency is rate(N) / (N * rate(1)): 100% is linear scaling, 50% at N=2 is no gain.
+    Without an N=1 point there is nothing to compare against and the column says so.
+    """
+    by_n: dict[int, list[Point]] = {}
+    for point in points:
+        by_n.setdefault(point.processes, []).append(point)
+
+    def mean(n: int, attr: str) -> float:
+        return statistics.fmean(getattr(p, attr) for p in by_n[n])
+
+    heads = (["processes", "runs"] + [name for name, _ in CURVE_METRICS]
+             + ["efficiency vs N=1 (accepted / available / Nova show / Cinder show)"])
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for n in sorted(by_n):
+        cells = [str(n), str(len(by_n[n]))]
+        cells += [_rate([getattr(p, attr) for p in by_n[n]]) for _, attr in CURVE_METRICS]
+        if 1 in by_n and all(mean(1, attr) > 0 for _, attr in CURVE_METRICS):
+            cells.append(" / ".join(f"{mean(n, attr) / (n * mean(1, attr)):.0%}"
+                                    for _, attr in CURVE_METRICS))
+        else:
+            cells.append("n/a (no N=1 run)")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def load_average() -> str:
+    return "loadavg {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def run_curve(args: argparse.Namespace) -> int:
+    counts = [int(n) for n in args.curve.split(",")]
+    points: list[Point] = []
+    tally = Tally()
+    print(f"curve: API processes {counts}, {args.repeat} run(s) each, wrk {args.seconds:.0f} s, "
+          f"{CONNECTIONS} connections per API, {os.cpu_count()} CPUs, nothing pinned; "
+          f"{load_average()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="stackvol-bench-pg-") as tmp:
+        for repeat in range(args.repeat):
+            for n in counts:  # interleaved, so a change in machine load hits every N
+                point = measure_point(Path(tmp) / f"n{n}-r{repeat}", n, args.seconds, tally)
+                points.append(point)
+                print(f"  N={n} run {repeat + 1}: accepted {point.accepted:,.0f}/s, "
+                      f"to available {point.to_available:,.0f}/s, "
+                      f"Nova show {point.show:,.0f}/s, Cinder show {point.cinder_show:,.0f}/s; "
+                      f"{load_average()}", flush=True)
+    print()
+    print(curve_table(points))
+    print(f"\nrequests failed: {tally.errors} of {tally.requests:,}; {load_average()}")
+    if tally.errors:
+        print(f"first error: {tally.first_error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.postgres", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -173,7 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10, help="length of the wrk run")
     parser.add_argument("--through-api", type=int, default=10_000,
                         help="volumes made through the API; the rest are row copies (SQL)")
-    return run(parser.parse_args(argv))
+    parser.add_argument("--curve", default="",
+                        help="comma-separated API process counts (e.g. 1,2): the scaling table "
+                             "of creates and shows instead of the list runs")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each --curve point")
+    args = parser.parse_args(argv)
+    return run_curve(args) if args.curve else run(args)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench import api, ceiling, client, pinning, profile, table, wrk
+from bench import api, ceiling, client, pinning, postgres, profile, table, wrk
 from bench.client import percentile
 
 WRK_OUTPUT = """\
@@ -120,6 +120,22 @@ def test_table_judges_faces_against_the_ceiling() -> None:
 def test_latency_ratio_is_a_multiple_of_the_ceiling() -> None:
     assert table.ratio(0.006, 0.002, "latency") == "3.0x"
     assert table.ratio(1.0, math.nan, "rate") == "n/a"
+
+
+def test_curve_table_gives_mean_spread_and_efficiency_against_one_process() -> None:
+    points = [postgres.Point(1, 100, 50, 1000, 800), postgres.Point(1, 300, 50, 1000, 800),
+              postgres.Point(2, 300, 60, 2000, 800)]
+    lines = postgres.curve_table(points).splitlines()
+    assert lines[0].startswith("| processes | runs | creates accepted/s |")
+    assert lines[2] == "| 1 | 2 | 200 (100-300) | 50 (50-50) | 1,000 (1,000-1,000) | " \
+        "800 (800-800) | 100% / 100% / 100% / 100% |"
+    # rate(2) / (2 * rate(1)): 300 / 400, 60 / 100, 2000 / 2000, 800 / 1600.
+    assert lines[3] == "| 2 | 1 | 300 | 60 | 2,000 | 800 | 75% / 60% / 100% / 50% |"
+
+
+def test_curve_table_without_one_process_says_so() -> None:
+    table_text = postgres.curve_table([postgres.Point(2, 300, 60, 2000, 800)])
+    assert table_text.splitlines()[-1].endswith("| n/a (no N=1 run) |")
 
 
 def test_ceiling_answers_both_faces_with_fixed_json(tmp_path: Path) -> None:
