@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from stackvol.db import prepared
-from stackvol.db.prepared import PreparedSelect, RawReader
+from stackvol.db.prepared import PreparedSelect, PreparedWrite, RawReader
 from stackvol.db.schema import (
     connection_calls,
     qos_specs,
@@ -115,8 +115,22 @@ def listed(conn: Connection, project_id: str | None, volume_id: str | None,
     return [Attachment.from_row(r) for r in conn.execute(query)]
 
 
+# The chain's writes, prepared (compiled once per dialect): each attach and detach runs them.
+_INSERT = PreparedWrite(lambda _: volume_attachments.insert())
+_DELETE = PreparedWrite(lambda _: volume_attachments.delete().where(
+    volume_attachments.c.id == sa.bindparam("attachment_id")))
+_STORE_CONNECTION = PreparedWrite(lambda _: volume_attachments.update().where(
+    volume_attachments.c.id == sa.bindparam("attachment_id"),
+    volume_attachments.c.status == AttachmentStatus.ATTACHING.value).values(
+    connection_info=sa.bindparam("info", type_=volume_attachments.c.connection_info.type),
+    updated_at=sa.bindparam("now", type_=volume_attachments.c.updated_at.type)))
+_DETACHING_VOLUME = PreparedSelect(sa.select(volume_attachments.c.volume_id).where(
+    volume_attachments.c.id == sa.bindparam("attachment_id"),
+    volume_attachments.c.status == AttachmentStatus.DETACHING.value))
+
+
 def insert(conn: Connection, values: dict[str, Any]) -> Attachment:
-    conn.execute(volume_attachments.insert().values(values))
+    _INSERT.rowcount(conn, **values)
     return Attachment(**values)
 
 
@@ -132,7 +146,7 @@ def new_row(volume_id: str, server_id: str, device: str | None, status: str,
 
 
 def delete(conn: Connection, attachment_id: str) -> None:
-    conn.execute(volume_attachments.delete().where(volume_attachments.c.id == attachment_id))
+    _DELETE.rowcount(conn, attachment_id=attachment_id)
 
 
 def set_delete_on_termination(conn: Connection, attachment_id: str, value: bool) -> None:
@@ -142,18 +156,14 @@ def set_delete_on_termination(conn: Connection, attachment_id: str, value: bool)
 
 def store_connection(conn: Connection, attachment_id: str, info: dict[str, Any]) -> bool:
     """Keep ``info`` on a row still ``attaching``; False when the row ended meanwhile."""
-    return conn.execute(volume_attachments.update().where(
-        volume_attachments.c.id == attachment_id,
-        volume_attachments.c.status == AttachmentStatus.ATTACHING).values(
-        connection_info=info, updated_at=utcnow())).rowcount == 1
+    return _STORE_CONNECTION.rowcount(conn, attachment_id=attachment_id, info=info,
+                                      now=utcnow()) == 1
 
 
 def detaching_volume(conn: Connection, attachment_id: str) -> str | None:
     """The volume of a row still ``detaching``, or None."""
-    volume_id: str | None = conn.execute(sa.select(volume_attachments.c.volume_id).where(
-        volume_attachments.c.id == attachment_id,
-        volume_attachments.c.status == AttachmentStatus.DETACHING)).scalar()
-    return volume_id
+    found = prepared.run(conn, _DETACHING_VOLUME, attachment_id=attachment_id)
+    return found[0][0] if found else None
 
 
 # Prepared (compiled once): every step of the attach chain starts with this read. The QoS spec
