@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import TextIO
 
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 LOG_FORMATS = ("auto", "text", "json")
 
@@ -77,7 +77,10 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
-class UtcJsonFormatter(JsonFormatter):
+class UtcJsonFormatter(OrjsonFormatter):
+    """JSON lines encoded by orjson (several times faster than the standard encoder; a line
+    is written for every create)."""
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return utc_time(record.created)
 
@@ -107,6 +110,10 @@ def configure_logging(level: str = "INFO", log_format: str = "auto",
     text = resolve_format(log_format, stream) == "text"
     handler.setFormatter(TextFormatter() if text else _json_formatter())
     handler.addFilter(_ContextFilter())
+    # Neither format shows the caller's file, thread or process name: do not collect them
+    # (the logging HOWTO's "Optimization"; a few per cent of a create).
+    logging._srcfile = None
+    logging.logThreads = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
