@@ -3,10 +3,13 @@ face's fault shape, the face's public base URL, and handing a request on to its 
 
 from __future__ import annotations
 
+import copy
+import inspect
 from collections.abc import Callable, Collection
 
-from starlette._utils import get_route_path
+from starlette._utils import get_route_path, is_async_callable
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -70,6 +73,29 @@ def _fixed_shape(route: Route) -> Shape | None:
     return shape
 
 
+def _direct(route: Route) -> Route:
+    """``route`` calling its endpoint straight, if it is an async function Starlette wrapped.
+
+    Starlette's wrapper (``request_response``) runs the endpoint inside a look-up of the
+    application's exception handlers, re-raising what none handles. The faces install none
+    (their ``FaultMiddleware`` renders every failure), so the wrapper only added two closures
+    and a lookup to every request. The route itself (a copy) matches and refuses methods as
+    before.
+    """
+    endpoint = route.endpoint
+    if not (inspect.isfunction(endpoint) and is_async_callable(endpoint)
+            and route.app.__qualname__ == "request_response.<locals>.app"):
+        return route  # a class, a sync function or a route with middleware: left as it is
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    direct = copy.copy(route)
+    direct.app = app
+    return direct
+
+
 class SegmentRouter:
     """Starlette's ``Router`` for a face's routes, one per path shape (first segment and
     number of segments).
@@ -82,6 +108,7 @@ class SegmentRouter:
     """
 
     def __init__(self, routes: list[Route], default: ASGIApp) -> None:
+        routes = [_direct(route) for route in routes]
         shapes = {_fixed_shape(route) for route in routes}
         self.everything = self._router(routes, default)
         self.by_shape = {shape: self._router([r for r in routes
