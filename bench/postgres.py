@@ -29,14 +29,17 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import math
 import os
+import resource
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench import client, wrk
 from bench.client import CREATE_BODY, CREATE_PATH, Tally, percentile
@@ -197,6 +200,62 @@ def run(args: argparse.Namespace) -> int:
             dep.stop()
 
 
+T = TypeVar("T")
+CPU_ROLES = ("API", "worker", "PostgreSQL", "wrk")
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, float]]:
+    """Every live process: pid -> (parent pid, CPU seconds incl. its reaped children)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        # utime, stime, cutime, cstime: a backend PostgreSQL reaped still counts in its parent.
+        out[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / _TICK)
+    return out
+
+
+def _tree_cpu(procs: dict[int, tuple[int, float]], roots: list[int]) -> float:
+    """CPU seconds of ``roots`` and every live descendant (PostgreSQL's backends)."""
+    seen, todo, total = set(), list(roots), 0.0
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in procs:
+            continue
+        seen.add(pid)
+        total += procs[pid][1]
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def cpu_now(dep: Deployment) -> dict[str, float]:
+    """CPU seconds used so far by each role; wrk counts as this process's waited-for children."""
+    procs = _processes()
+    pids = {"API": [p.proc.pid for p in dep.apis if p.proc],
+            "worker": [p.proc.pid for p in dep.procs if p not in dep.apis and p.proc],
+            "PostgreSQL": [dep.cluster.proc.pid] if dep.cluster.proc else []}
+    used = {role: _tree_cpu(procs, roots) for role, roots in pids.items()}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used["wrk"] = children.ru_utime + children.ru_stime
+    return used
+
+
+def cpu_per_op(dep: Deployment, work: Callable[[], tuple[T, int]]) -> tuple[T, dict[str, float]]:
+    """Run ``work`` (its result and how many operations it did); CPU ms per operation by role."""
+    before = cpu_now(dep)
+    result, ops = work()
+    after = cpu_now(dep)
+    return result, {role: (after[role] - before[role]) * 1000 / max(ops, 1) for role in after}
+
+
 @dataclass(frozen=True)
 class Point:
     """One run at ``processes`` API processes: rates summed over every API."""
@@ -206,6 +265,8 @@ class Point:
     to_available: float
     show: float
     cinder_show: float
+    create_cpu: dict[str, float] = field(default_factory=dict)  # CPU ms per create, by role
+    show_cpu: dict[str, float] = field(default_factory=dict)  # CPU ms per Nova show, by role
 
 
 def measure_point(root: Path, processes: int, seconds: float, tally: Tally) -> Point:
@@ -215,18 +276,28 @@ def measure_point(root: Path, processes: int, seconds: float, tally: Tally) -> P
         dep.start()
         token, body = dep.apis[0].token("demo")
         start = time.perf_counter()
-        accepted, got, made = wrk_creates(dep, token, seconds)
-        to_available = made / (dep.drained() - start)
+
+        def creates() -> tuple[tuple[float, Tally, float], int]:
+            accepted, got, made = wrk_creates(dep, token, seconds)
+            return (accepted, got, made / (dep.drained() - start)), made
+
+        (accepted, got, to_available), create_cpu = cpu_per_op(dep, creates)
         tally.add(got)
         if (missing := SHOW_IDS - dep.count()) > 0:
             tally.add(client.create_many(dep.apis[0].url, token, missing))
             dep.drained()
-        show, got = wrk_shows(dep, token, CREATE_PATH, seconds)
+
+        def shows() -> tuple[tuple[float, Tally], int]:
+            rate, got = wrk_shows(dep, token, CREATE_PATH, seconds)
+            return (rate, got), got.requests
+
+        (show, got), show_cpu = cpu_per_op(dep, shows)
         tally.add(got)
         cinder = f"/volume/v3/{body['project']['id']}/volumes"
         cinder_show, got = wrk_shows(dep, token, cinder, seconds)
         tally.add(got)
-        return Point(processes, accepted, to_available, show, cinder_show)
+        return Point(processes, accepted, to_available, show, cinder_show, create_cpu,
+                     show_cpu)
     finally:
         dep.stop()
 
@@ -271,6 +342,24 @@ def curve_table(points: list[Point]) -> str:
     return "\n".join(lines)
 
 
+def cpu_table(points: list[Point]) -> str:
+    """CPU ms per create (until available) and per Nova show, by role, mean over runs: what the
+    16-core model is built from (it does not depend on how busy the machine was as much as a
+    rate does)."""
+    by_n: dict[int, list[Point]] = {}
+    for point in points:
+        by_n.setdefault(point.processes, []).append(point)
+    heads = ["processes"] + [f"create: {r}" for r in CPU_ROLES] + [f"show: {r}" for r in CPU_ROLES]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for n in sorted(by_n):
+        cells = [str(n)]
+        for attr in ("create_cpu", "show_cpu"):
+            cells += [f"{statistics.fmean(getattr(p, attr).get(r, math.nan) for p in by_n[n]):.2f}"
+                      for r in CPU_ROLES]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def load_average() -> str:
     return "loadavg {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
@@ -293,6 +382,8 @@ def run_curve(args: argparse.Namespace) -> int:
                       f"{load_average()}", flush=True)
     print()
     print(curve_table(points))
+    print("\nCPU ms per operation (creates: until available; shows: Nova face)\n")
+    print(cpu_table(points))
     print(f"\nrequests failed: {tally.errors} of {tally.requests:,}; {load_average()}")
     if tally.errors:
         print(f"first error: {tally.first_error}", file=sys.stderr)

@@ -138,6 +138,14 @@ def test_curve_table_without_one_process_says_so() -> None:
     assert table_text.splitlines()[-1].endswith("| n/a (no N=1 run) |")
 
 
+def test_cpu_table_averages_ms_per_operation_by_role() -> None:
+    cpu = {"API": 1.0, "worker": 2.0, "PostgreSQL": 3.0, "wrk": 0.1}
+    points = [postgres.Point(1, 1, 1, 1, 1, cpu, cpu),
+              postgres.Point(1, 1, 1, 1, 1, {**cpu, "API": 2.0}, cpu)]
+    row = postgres.cpu_table(points).splitlines()[2]
+    assert row == "| 1 | 1.50 | 2.00 | 3.00 | 0.10 | 1.00 | 2.00 | 3.00 | 0.10 |"
+
+
 def test_ceiling_answers_both_faces_with_fixed_json(tmp_path: Path) -> None:
     process = ceiling.CeilingProcess(tmp_path / "ceiling.log").start()
     try:
