@@ -17,11 +17,12 @@ on the first page and on a page deep in the list (a marker 1,000 from the end): 
 flat as the table grows.
 
 ``--curve 1,2`` measures instead how creates and shows scale with API processes: for each N (and
-``--repeat`` times), a fresh cluster, N API processes and one volume worker; wrk creates on every
-API at once, then wrk GETs of ``/v2.1/os-volumes/{id}`` (and of the Cinder face's
-``/volume/v3/{project_id}/volumes/{id}``) rotating over 1,000 ids, one wrk of 16 connections per
-API as for creates; one table of the rates and of each N's per-process efficiency against N=1.
-Nothing is pinned: wrk runs on the same cores as the servers and PostgreSQL.
+``--repeat`` times), a fresh cluster, N API processes and one volume worker (``--volume-workers``
+for more); wrk creates on every API at once, then wrk GETs of ``/v2.1/os-volumes/{id}`` (and of
+the Cinder face's ``/volume/v3/{project_id}/volumes/{id}``) rotating over 1,000 ids, one wrk of
+16 connections per API as for creates; one table of the rates and of each N's per-process
+efficiency against N=1, and one of the CPU ms each create and show cost each role (API, worker,
+PostgreSQL, wrk). Nothing is pinned: wrk runs on the same cores as the servers and PostgreSQL.
 Exits 1 if any request failed.
 """
 
@@ -54,9 +55,10 @@ SHOW_IDS = 1000
 class Deployment:
     """A private cluster and the stackvol processes on it."""
 
-    def __init__(self, root: Path, apis: int, seconds: float) -> None:
+    def __init__(self, root: Path, apis: int, seconds: float, workers: int = 1) -> None:
         self.root = root
         self.apis_wanted = apis
+        self.workers_wanted = workers
         self.seconds = seconds
         self.cluster = PostgresCluster()
         self.procs: list[StackvolProcess] = []
@@ -73,8 +75,9 @@ class Deployment:
         for i in range(self.apis_wanted):
             self.procs.append(StackvolProcess(self.root / f"api-{i}", role="api",
                                               **common).start())
-        self.procs.append(StackvolProcess(self.root / "volume", role="volume",
-                                          worker_concurrency=32, **common).start())
+        for i in range(self.workers_wanted):  # claims skip locked rows: workers share a queue
+            self.procs.append(StackvolProcess(self.root / f"volume-{i}", role="volume",
+                                              worker_concurrency=32, **common).start())
 
     @property
     def apis(self) -> list[StackvolProcess]:
@@ -269,9 +272,10 @@ class Point:
     show_cpu: dict[str, float] = field(default_factory=dict)  # CPU ms per Nova show, by role
 
 
-def measure_point(root: Path, processes: int, seconds: float, tally: Tally) -> Point:
+def measure_point(root: Path, processes: int, seconds: float, tally: Tally,
+                  workers: int = 1) -> Point:
     """A fresh cluster and ``processes`` APIs + one worker: creates, then shows on each face."""
-    dep = Deployment(root, processes, seconds)
+    dep = Deployment(root, processes, seconds, workers)
     try:
         dep.start()
         token, body = dep.apis[0].token("demo")
@@ -368,13 +372,15 @@ def run_curve(args: argparse.Namespace) -> int:
     counts = [int(n) for n in args.curve.split(",")]
     points: list[Point] = []
     tally = Tally()
-    print(f"curve: API processes {counts}, {args.repeat} run(s) each, wrk {args.seconds:.0f} s, "
+    print(f"curve: API processes {counts} + {args.volume_workers} volume worker(s), "
+          f"{args.repeat} run(s) each, wrk {args.seconds:.0f} s, "
           f"{CONNECTIONS} connections per API, {os.cpu_count()} CPUs, nothing pinned; "
           f"{load_average()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="stackvol-bench-pg-") as tmp:
         for repeat in range(args.repeat):
             for n in counts:  # interleaved, so a change in machine load hits every N
-                point = measure_point(Path(tmp) / f"n{n}-r{repeat}", n, args.seconds, tally)
+                point = measure_point(Path(tmp) / f"n{n}-r{repeat}", n, args.seconds, tally,
+                                      args.volume_workers)
                 points.append(point)
                 print(f"  N={n} run {repeat + 1}: accepted {point.accepted:,.0f}/s, "
                       f"to available {point.to_available:,.0f}/s, "
@@ -404,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated API process counts (e.g. 1,2): the scaling table "
                              "of creates and shows instead of the list runs")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each --curve point")
+    parser.add_argument("--volume-workers", type=int, default=1,
+                        help="volume worker processes (--role volume) with --curve")
     args = parser.parse_args(argv)
     return run_curve(args) if args.curve else run(args)
 
