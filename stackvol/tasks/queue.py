@@ -13,13 +13,14 @@ Every function here runs inside a transaction its caller holds (``Database.run``
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from stackvol.db.engine import on_commit
 from stackvol.db.prepared import PreparedWrite
 from stackvol.db.schema import tasks
 from stackvol.logs import request_id_var
@@ -72,8 +73,31 @@ def enqueue(
     payload: dict[str, Any] | None = None,
     target: str | None = None,
 ) -> None:
-    """Add a task inside the caller's transaction (it runs once that commits)."""
+    """Add a task inside the caller's transaction (it runs once that commits); the workers
+    of this process that ``listen`` are woken at the commit."""
     _INSERT.rowcount(conn, **_row(kind, resource_id, payload, target))
+    if _listeners:
+        on_commit(conn, _notify)
+
+
+# Wake-ups of this process's workers: a task queued by any transaction here, by the API or by
+# another task's handler, starts at its commit instead of at the next poll.
+_listeners: list[Callable[[], None]] = []
+
+
+def listen(wake: Callable[[], None]) -> None:
+    """Call ``wake`` after each commit that queued a task (``enqueue``) in this process."""
+    _listeners.append(wake)
+
+
+def unlisten(wake: Callable[[], None]) -> None:
+    if wake in _listeners:
+        _listeners.remove(wake)
+
+
+def _notify() -> None:
+    for wake in list(_listeners):
+        wake()
 
 
 def enqueue_claimed(

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,8 @@ class Worker:
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._promised = 0  # tasks queued for this worker by transactions not yet committed
+        self._promise_lock = threading.Lock()  # on PostgreSQL, units of work run in threads
+        self._wake_on_loop = self._on_loop(self.wake)
         self._more = False  # tasks may be waiting that a free slot should go and claim
 
     def register(self, kind: TaskKind, handler: Handler) -> None:
@@ -105,11 +108,9 @@ class Worker:
         leased to it and handed over in-process at the commit: no claim, no poll. Otherwise
         it is queued for whichever worker claims it (this one is woken at the commit).
         """
-        if not self._takes(kind, target):
-            queue.enqueue(conn, kind, resource_id, payload, target)
-            on_commit(conn, self._on_loop(self.wake))
+        if not self._promise(kind, target):
+            queue.enqueue(conn, kind, resource_id, payload, target)  # wakes at the commit
             return
-        self._promised += 1
         task = queue.enqueue_claimed(conn, self.claimant, kind, resource_id, payload, target)
         on_commit(conn, self._on_loop(lambda: self._hand_over(task)),
                   self._on_loop(self._unpromise))
@@ -125,16 +126,23 @@ class Worker:
                 loop.call_soon_threadsafe(hook)
         return call
 
-    def _takes(self, kind: TaskKind, target: str | None) -> bool:
-        return (kind in self.handlers and self._loop_task is not None and not self._stopping
-                and (target is None or self.targets is None or target in self.targets)
-                and len(self._running) + self._promised < self.concurrency)
+    def _promise(self, kind: TaskKind, target: str | None) -> bool:
+        """Reserve a slot for a task of ``kind`` on ``target`` if this worker runs it."""
+        if (kind not in self.handlers or self._loop_task is None or self._stopping
+                or not (target is None or self.targets is None or target in self.targets)):
+            return False
+        with self._promise_lock:
+            if len(self._running) + self._promised >= self.concurrency:
+                return False
+            self._promised += 1
+            return True
 
     def _unpromise(self) -> None:
-        self._promised -= 1
+        with self._promise_lock:
+            self._promised -= 1
 
     def _hand_over(self, task: Task) -> None:
-        self._promised -= 1
+        self._unpromise()
         if not self._stopping:  # else the row stays leased to this name: recovered at start
             self._start(task)
 
@@ -144,9 +152,11 @@ class Worker:
             log.warning("resuming %d task(s) left running by a previous process", reclaimed,
                         extra={"worker": self.name})
         self._loop_task = asyncio.create_task(self._loop(), name=f"worker:{self.name}")
+        queue.listen(self._wake_on_loop)
 
     async def stop(self) -> None:
         self._stopping = True
+        queue.unlisten(self._wake_on_loop)
         self._wake.set()
         if self._loop_task:
             self._loop_task.cancel()
