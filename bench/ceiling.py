@@ -17,18 +17,16 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.server import free_port
+from tests.support.server import await_health, free_port
 
 LISTED = 1000
 _CREATED_AT = "2026-01-01T00:00:00.000000"
@@ -120,16 +118,10 @@ class CeilingProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bench.ceiling", "--port", str(self.port)],
                 stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the ceiling server exited; see {self.log_path}")
-            try:
-                if httpx.get(self.url + "/healthcheck", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
+        if await_health(self.proc, self.url, timeout):
+            return self
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"the ceiling server exited; see {self.log_path}")
         self.stop()
         raise TimeoutError(f"the ceiling server did not start; see {self.log_path}")
 

@@ -39,6 +39,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def await_health(proc: subprocess.Popen[bytes], url: str, timeout: float) -> bool:
+    """Poll ``url``/healthcheck until it answers 200 (True); False as soon as ``proc`` exits
+    or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url + "/healthcheck", timeout=1.0).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 class StackvolProcess:
     """Starts, stops and kills one server; ``data_dir`` survives restarts."""
 
@@ -73,17 +87,11 @@ class StackvolProcess:
         )
         log.close()
         _LIVE.add(self.proc)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"stackvol exited early; see {self.log_path}:\n"
-                                   + self.log_path.read_text()[-3000:])
-            try:
-                if httpx.get(self.url + "/healthcheck", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
+        if await_health(self.proc, self.url, timeout):
+            return self
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"stackvol exited early; see {self.log_path}:\n"
+                               + self.log_path.read_text()[-3000:])
         raise TimeoutError(f"stackvol did not start; see {self.log_path}")
 
     @property
