@@ -302,6 +302,9 @@ class VolumeService:
         if query.project_id != ctx.project_id and not policy.allowed(
                 ctx, "volume:list_all_projects"):
             query = replace(query, project_id=ctx.project_id)
+        page = queries.plain_page(query)
+        if page is not None:
+            return await self.db.read_prepared(read_page, query.project_id, page), None
         return await self.db.read(queries.query_page, query)
 
     async def summary(self, ctx: RequestContext,
