@@ -190,11 +190,12 @@ class AttachmentService:
         volume = queries.volume(conn, req.volume_id)
         if volume is None or (not ctx.is_admin and volume.project_id != ctx.project_id):
             raise NotFound(f"Volume {req.volume_id} could not be found.")
-        if any(a.server_id == req.server_id for a in self._holders(conn, req.volume_id)):
+        holders = self._holders(conn, req.volume_id)
+        if any(a.server_id == req.server_id for a in holders):
             raise Invalid(f"Invalid volume: volume {req.volume_id} already attached")
         device = self._pick_device(conn, req)
         attachment = self.reserve_in(conn, req.server_id, req.volume_id, device, req.tag,
-                                     req.delete_on_termination)
+                                     req.delete_on_termination, holders=holders)
         # Through the worker: started in this process at the commit when it runs the step.
         request_connection(conn, attachment.id, volume.backend, server.host,
                            enqueue=self.worker.enqueue)
@@ -206,15 +207,18 @@ class AttachmentService:
 
     def reserve_in(self, conn: Connection, server_id: str, volume_id: str, device: str,
                    tag: str | None = None, delete_on_termination: bool = False,
-                   boot_index: int | None = None, claim: bool = True) -> Attachment:
+                   boot_index: int | None = None, claim: bool = True,
+                   holders: builtins.list[Attachment] | None = None) -> Attachment:
         """Inside the caller's transaction: an ``attaching`` row for the volume on the server.
 
         With ``claim`` the volume moves available → attaching (CAS) or the call raises
         ``Invalid`` naming its status; without it the volume is still being created for this
         server (boot from volume) and whoever made the row claims it once it is available.
-        The caller queues the work that connects it.
+        The caller queues the work that connects it. ``holders``: the volume's holding rows,
+        when the caller read them in this transaction already.
         """
-        holders = self._holders(conn, volume_id)
+        if holders is None:
+            holders = self._holders(conn, volume_id)
         if claim and (holders or not move(conn, VOLUME, volume_id, [VolumeStatus.AVAILABLE],
                                           VolumeStatus.ATTACHING)):
             # A holder with the volume still available is a boot volume not yet claimed.
@@ -231,7 +235,7 @@ class AttachmentService:
             delete_on_termination=delete_on_termination, boot_index=boot_index))
 
     def _pick_device(self, conn: Connection, req: AttachRequest) -> str:
-        used = {a.device for a in queries.on_server(conn, req.server_id, HOLDING) if a.device}
+        used = set(queries.devices_on_server(conn, req.server_id, HOLDING))
         used.add("/dev/vda")  # the server's root disk
         if req.device is None:
             return next_device(used)

@@ -83,6 +83,21 @@ def on_server(conn: Connection, server_id: str, statuses: Iterable[str],
     return _attachments(conn, query, owner=server_id, **params)
 
 
+@functools.cache
+def _devices_of(statuses: tuple[str, ...]) -> PreparedSelect:
+    c = volume_attachments.c
+    return PreparedSelect(sa.select(c.device).where(
+        c.server_id == sa.bindparam("server_id"), c.device.is_not(None),
+        sa.or_(*(c.status == status for status in statuses))))
+
+
+def devices_on_server(conn: Connection, server_id: str, statuses: Iterable[str]) -> list[str]:
+    """The devices the server's rows in ``statuses`` use: each attach picks a free one (only
+    the column, not whole rows with their connection info decoded)."""
+    return [row[0] for row in prepared.run(conn, _devices_of(tuple(statuses)),
+                                           server_id=server_id)]
+
+
 def of_volume(conn: Connection, volume_id: str,
               statuses: Iterable[str] | None = None) -> list[Attachment]:
     """The volume's rows (in ``statuses`` only, if given), oldest first."""
