@@ -160,8 +160,8 @@ class SimulatedDriver(ComputeDriver):
 
     def attach_volume(self, server_id: str, volume_id: str, connection_info: dict[str, Any],
                       device: str) -> None:
-        self._require(server_id)
         if connection_info.get("driver_volume_type") == "nbd":
+            self._require(server_id)  # an unknown server fails before the export is opened
             _open_nbd(connection_info.get("data") or {})
         with self._lock:
             state = self._require(server_id)
