@@ -56,10 +56,18 @@ def versioned(minimum: str) -> Callable[[Endpoint], Endpoint]:
 
 def links(request: Request, collection: str, item_id: str) -> list[dict[str, str]]:
     """Cinder's self and bookmark links (the bookmark has no version in its path)."""
+    return links_under(link_roots(request), collection, item_id)
+
+
+def link_roots(request: Request) -> tuple[str, str]:
+    """The roots of the self and bookmark links: found once for a list, not once a row."""
     root = root_url(request)
-    bookmark = root.replace("/v3", "", 1)
-    return [{"href": f"{root}/{collection}/{item_id}", "rel": "self"},
-            {"href": f"{bookmark}/{collection}/{item_id}", "rel": "bookmark"}]
+    return root, root.replace("/v3", "", 1)
+
+
+def links_under(roots: tuple[str, str], collection: str, item_id: str) -> list[dict[str, str]]:
+    return [{"href": f"{roots[0]}/{collection}/{item_id}", "rel": "self"},
+            {"href": f"{roots[1]}/{collection}/{item_id}", "rel": "bookmark"}]
 
 
 def pagination(request: Request) -> tuple[str | None, int, int]:

@@ -94,9 +94,9 @@ async def _list(request: Request, detailed: bool) -> Response:
     found, count = await services(request).volumes.query(context(request), query)
     if detailed:
         types = await views.types_for_detail(request)
-        items = [views.detail(request, vol, types) for vol in found]
+        items = views.DetailView.of(request, types).render_all(found)
     else:
-        items = [views.summary(request, vol) for vol in found]
+        items = list(map(views.summaries(request), found))
     return json_response(list_body(request, root_url(request), "volumes", items, found, limit,
                                    detailed, count))
 
