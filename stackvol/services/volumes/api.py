@@ -157,7 +157,7 @@ class VolumeService:
     # --- reads ----------------------------------------------------------------------------
 
     async def get(self, ctx: RequestContext, volume_id: str) -> Volume:
-        volume = await self.db.read_prepared(read_volume, ctx, volume_id)
+        volume = await self.db.read_prepared(read_volume, ctx, volume_id, one_query=True)
         policy.authorize(ctx, "volume:show", volume.project_id)
         return volume
 

@@ -47,16 +47,6 @@ def _page(scoped: bool) -> sa.Select[Any]:
     return query.where(volumes.c.project_id == sa.bindparam("project")) if scoped else query
 
 
-def _with_live_attachments(selected: sa.Select[Any]) -> PreparedSelect:
-    """Each selected volume followed by its live attachments, in one query (a LEFT JOIN)."""
-    vol = selected.subquery("v")
-    joined = vol.outerjoin(volume_attachments,
-                           sa.and_(volume_attachments.c.volume_id == vol.c.id, _LIVE))
-    return PreparedSelect(
-        sa.select(*vol.c, *volume_attachments.c).select_from(joined)
-        .order_by(vol.c.created_at.desc(), vol.c.id.desc(), volume_attachments.c.created_at))
-
-
 def _page_attachments(scoped: bool) -> PreparedSelect:
     """The live attachments of the volumes on a page: its ids re-read from the index alone."""
     ids = _page(scoped).with_only_columns(volumes.c.id).subquery("page")
@@ -67,9 +57,18 @@ def _page_attachments(scoped: bool) -> PreparedSelect:
         .order_by(volume_attachments.c.created_at))
 
 
+def _by_id() -> PreparedSelect:
+    """One volume followed by its live attachments (a LEFT JOIN), the attachments alone sorted:
+    with one volume there is no volume order to keep, and no subquery to sort it by."""
+    joined = volumes.outerjoin(volume_attachments,
+                               sa.and_(volume_attachments.c.volume_id == volumes.c.id, _LIVE))
+    return PreparedSelect(
+        sa.select(*volumes.c, *volume_attachments.c).select_from(joined)
+        .where(volumes.c.id == sa.bindparam("id")).order_by(volume_attachments.c.created_at))
+
+
 # The read queries, prepared once (see db/prepared.py); also run through Core in transactions.
-VOLUME_BY_ID = _with_live_attachments(
-    sa.select(*volumes.c).where(volumes.c.id == sa.bindparam("id")))
+VOLUME_BY_ID = _by_id()
 # A page is two queries: joined, SQLite sorted every page in a temporary B-tree, twice as slow.
 PAGE = {scoped: PreparedSelect(_page(scoped)) for scoped in (True, False)}
 PAGE_ATTACHMENTS = {scoped: _page_attachments(scoped) for scoped in (True, False)}
