@@ -50,8 +50,11 @@ def attachment(att: Attachment) -> dict[str, Any]:
 
 def metadata(vol: Volume) -> dict[str, str]:
     """The volume's metadata with the admin metadata users see (Cinder's ``readonly``)."""
-    visible = {k: v for k, v in (vol.admin_metadata or {}).items() if k == "readonly"}
-    return {**(vol.metadata or {}), **visible}
+    shown = dict(vol.metadata or {})
+    admin = vol.admin_metadata
+    if admin and "readonly" in admin:  # a lookup, not a scan: a list asks once per row
+        shown["readonly"] = admin["readonly"]
+    return shown
 
 
 # The microversion from which the detail view shows ``volume_type_id``: only there does it
@@ -115,7 +118,8 @@ class DetailView:
             "availability_zone": vol.availability_zone,
             "created_at": isotime(vol.created_at),
             "updated_at": isotime(vol.updated_at),
-            "attachments": [attachment(a) for a in vol.attachments],
+            # Most volumes have none: no comprehension set up for them.
+            "attachments": [attachment(a) for a in vol.attachments] if vol.attachments else [],
             "name": vol.display_name,
             "description": vol.display_description,
             "volume_type": vol.volume_type,
